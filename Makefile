@@ -1,0 +1,97 @@
+# Two entry points for people: `make book` and `make test` (see README.md).
+# Everything else here is set-up they depend on, each step idempotent.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3.11
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PIP_VERSION := 26.3
+# The stamp is named after a hash of the pins and the package metadata: changing
+# either re-runs the install, re-running with nothing changed does nothing.
+REQ_HASH    := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+VENV_STAMP  := $(VENV)/.installed-$(REQ_HASH)
+
+MATHJAX_VERSION := 3.2.2
+MATHJAX_DIR     := _mathjax/mathjax
+MATHJAX_STAMP   := $(MATHJAX_DIR)/.version-$(MATHJAX_VERSION)
+
+BUILD_DIR  := _build
+JB_FLAGS   := -W -n --keep-going --all
+PYTEST_N   ?= 2
+
+# Reproducible, quiet, single-threaded numerics in every command below.
+export MPLBACKEND            := Agg
+export PYTHONHASHSEED        := 0
+export OMP_NUM_THREADS       ?= 1
+export OPENBLAS_NUM_THREADS  ?= 1
+export MKL_NUM_THREADS       ?= 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export JUPYTER_PLATFORM_DIRS := 1
+export SE_OFFLINE            := true
+export SE_AVOID_STATS        := true
+# Jupyter kernels and tools resolve to the project environment.
+export VIRTUAL_ENV           := $(CURDIR)/$(VENV)
+export PATH                  := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help venv mathjax browser setup book test clean distclean
+
+help:
+	@echo "make book   build the book into $(BUILD_DIR)/html (jupyter-book -W -n)"
+	@echo "make test   run every test: unit, notebooks (nbval), book build, browser"
+	@echo "make venv   create/refresh $(VENV) from requirements.txt (idempotent)"
+	@echo "make clean  remove $(BUILD_DIR) and caches"
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements.txt pyproject.toml
+	@if [ ! -x $(PY) ]; then \
+	  echo "creating $(VENV) with $(PYTHON_BOOT)"; \
+	  $(PYTHON_BOOT) -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# MathJax 3 from the npm registry, served from the build so math renders offline.
+mathjax: $(MATHJAX_STAMP)
+
+$(MATHJAX_STAMP):
+	@tmp=$$(mktemp -d); \
+	trap 'rm -rf "$$tmp"' EXIT; \
+	npm install --prefix "$$tmp" --no-save --no-audit --no-fund --loglevel=error mathjax@$(MATHJAX_VERSION) >/dev/null; \
+	test -f "$$tmp/node_modules/mathjax/es5/tex-mml-chtml.js"; \
+	rm -rf $(MATHJAX_DIR); mkdir -p $(MATHJAX_DIR); \
+	cp -R "$$tmp/node_modules/mathjax/es5/." $(MATHJAX_DIR)/; \
+	cd $(MATHJAX_DIR) && rm -rf output/svg output/svg.js *-svg*.js tex-chtml*.js mml-chtml.js node-main.js latest.js && cd - >/dev/null; \
+	touch $@; \
+	echo "MathJax $(MATHJAX_VERSION) installed in $(MATHJAX_DIR)"
+
+# Debian's chromium + chromedriver for tests/test_browser.py (installed when missing and root).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver (Debian)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+	  echo "WARNING: chromium/chromedriver missing and cannot be installed here; tests/test_browser.py fails when CI=true"; \
+	fi
+
+setup: venv mathjax
+
+book: setup
+	$(VENV)/bin/jupyter-book build . $(JB_FLAGS) --path-output .
+
+test: setup browser
+	$(PY) -m pytest -n $(PYTEST_N) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(BUILD_DIR) .pytest_cache .hypothesis
+
+distclean: clean
+	rm -rf $(VENV) _mathjax *.egg-info

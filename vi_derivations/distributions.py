@@ -1,0 +1,723 @@
+"""Exponential families: log densities, sufficient statistics, moment and entropy tables,
+and the map natural parameters -> family parameters.
+
+Every family is used in two roles:
+
+* in the model, ``log_density(value)`` is the log density of one element (an ``Indexed``
+  random element such as ``x[i, d]``; for families with an *event plate* such as the
+  one-hot Categorical, the element carries the canonical event index and the density sums
+  over it);
+* as a variational factor q, the family supplies the **moment table**
+  (``moment(atoms)``: E_q of a product of statistics of one element), the negative entropy
+  ``neg_entropy()`` = E_q[log q] of one element, the **sufficient statistics**
+  (``statistic(atoms)`` names which statistic a product of random atoms is, or raises
+  :class:`NonConjugateError`), and the map ``natural_to_params`` from natural parameters
+  (the coefficients of the statistics in log q*) to the family's own parameters.
+
+Random atoms (see :mod:`vi_derivations.monomials`) are ``z`` (fn 'id'), ``log z`` ('log')
+and ``log(1 - z)`` ('log1m'), each with an integer power.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.special as sps
+import sympy as sp
+from sympy import Idx, IndexedBase, KroneckerDelta, Sum, log, loggamma, digamma, exp, pi
+
+from .model import Plate, plate_of
+
+__all__ = [
+    "NonConjugateError", "UnsupportedExpectationError", "Family", "Normal", "Categorical",
+    "Mixture", "Gamma", "Beta", "Bernoulli", "Poisson", "Dirichlet", "MvNormal", "LogDet",
+    "MatrixInverse",
+]
+
+
+class NonConjugateError(ValueError):
+    """The optimal factor q*(z) is not in the declared (or any supported) family."""
+
+
+class UnsupportedExpectationError(ValueError):
+    """An expectation under q that is not in the family's moment table."""
+
+
+class LogDet(sp.Function):
+    """log det of a (symbolic) matrix given as an IndexedBase: LogDet(V) = log |V|."""
+
+    nargs = 1
+
+    def _latex(self, printer):
+        return r"\log\det " + printer._print(self.args[0])
+
+
+class MatrixInverse(sp.Function):
+    """Element (j, l) of the inverse of the matrix whose (a, b) element is ``expr``:
+    MatrixInverse(expr, a, b, j, l).  Unevaluated; numeric code inverts the array."""
+
+    nargs = 5
+
+    def _latex(self, printer):
+        expr, a, b, j, l = self.args
+        return (r"\left[\left(" + printer._print(expr) + r"\right)_{" + printer._print(a)
+                + printer._print(b) + r"}^{-1}\right]_{" + printer._print(j) + printer._print(l) + "}")
+
+
+def _pull(expr):
+    """Pull constant factors out of Sums (display only; value unchanged)."""
+    def f(e):
+        if isinstance(e, Sum):
+            idx = {l[0] for l in e.limits}
+            body = sp.factor_terms(e.function)
+            c, rest = [], []
+            for g in sp.Mul.make_args(body):
+                (rest if g.free_symbols & idx else c).append(g)
+            if c:
+                return sp.Mul(*c) * Sum(sp.Mul(*rest), *e.limits)
+        return e
+    return sp.sympify(expr).replace(lambda e: isinstance(e, Sum), f)
+
+
+def _sub(expr, mapping):
+    return sp.sympify(expr).xreplace(mapping)
+
+
+class Family:
+    """Base class. Subclasses set ``stats`` and implement the methods below."""
+
+    event_plates: tuple = ()
+    supports_q = True
+    name = "family"
+    stats: tuple = ()
+    param_names: tuple = ()
+
+    def __init__(self, **params):
+        self.params = {k: sp.sympify(v) for k, v in params.items()}
+        self.var = None
+
+    # ---------------------------------------------------------------- binding to a variable
+    def check_value(self, var):
+        for p in self.event_plates:
+            if p not in var.plates:
+                raise ValueError(f"{self.name} over {var.name}: event plate {p.name} is not a plate of {var.name}")
+        self.var = var
+
+    def all_exprs(self):
+        return list(self.params.values())
+
+    @property
+    def event_positions(self):
+        return tuple(self.var.plates.index(p) for p in self.event_plates)
+
+    @property
+    def batch_positions(self):
+        ev = self.event_positions
+        return tuple(t for t in range(len(self.var.plates)) if t not in ev)
+
+    def batch_of(self, index):
+        return tuple(index[t] for t in self.batch_positions)
+
+    def event_of(self, index):
+        return tuple(index[t] for t in self.event_positions)
+
+    def params_at(self, index):
+        """Parameters for the element ``var[index]`` (canonical indices replaced)."""
+        mapping = {p.index: ix for p, ix in zip(self.var.plates, index)}
+        return {k: _sub(v, mapping) for k, v in self.params.items()}
+
+    def canonical_index(self):
+        return tuple(p.index for p in self.var.plates)
+
+    # ---------------------------------------------------------------- support identities
+    def support_reduce(self, atoms):
+        """Identities that hold on the support for a product of atoms of ONE element.
+        Returns (coefficient, atoms). Default: none."""
+        return sp.Integer(1), list(atoms)
+
+    sums_to_one = False  # one-hot: sum over the event plate of the indicator is 1
+
+    # ---------------------------------------------------------------- q-side (override)
+    def moment(self, atoms):
+        raise UnsupportedExpectationError(f"{self.name}: no moment table")
+
+    def neg_entropy(self):
+        raise UnsupportedExpectationError(f"{self.name}: no entropy")
+
+    def statistic(self, atoms):
+        raise NonConjugateError(f"{self.name} is not supported as a variational factor")
+
+    def natural_to_params(self, eta, rep):
+        raise NonConjugateError(f"{self.name}: no natural-parameter map")
+
+    def numeric_from_natural(self, eta):
+        raise NonConjugateError(f"{self.name}: no natural-parameter map")
+
+    def kernel(self, value, params):
+        """The value-dependent part of log q(value) for the given parameters (for display)."""
+        raise NotImplementedError
+
+    def _only_id(self, atoms, what):
+        for a in atoms:
+            if a.fn != "id":
+                raise UnsupportedExpectationError(
+                    f"E_q[{a.expr}] under q = {self.name}: {what} not in the moment table")
+
+    def __repr__(self):
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.items())})"
+
+
+def _nonconj(family, atoms, stats):
+    from functools import reduce
+    import operator
+    expr = reduce(operator.mul, [a.expr ** a.power for a in atoms], sp.Integer(1))
+    return NonConjugateError(
+        f"the term {expr} is not linear in the sufficient statistics {stats} of {family}")
+
+
+# =============================================================================== Normal
+class Normal(Family):
+    """Univariate Normal N(mean, var) (or with ``precision``): element-wise over plates.
+
+    log N(x | m, v) = -1/2 log(2 pi v) - (x - m)^2 / (2 v);  T(x) = (x, x^2);
+    E[x] = m, E[x^2] = m^2 + v (all raw moments via the Gaussian formula);
+    E_q[log q] = -1/2 log(2 pi v) - 1/2;  natural (eta1, eta2) -> v = -1/(2 eta2), m = eta1 v.
+    """
+
+    name = "Normal"
+    stats = ("x", "x^2")
+    param_names = ("mean", "var")
+
+    def __init__(self, mean, var=None, precision=None):
+        if (var is None) == (precision is None):
+            raise ValueError("Normal: give exactly one of var= or precision=")
+        if var is not None:
+            super().__init__(mean=mean, var=var)
+            self.parametrisation = "var"
+        else:
+            super().__init__(mean=mean, precision=precision)
+            self.parametrisation = "precision"
+        for k in ("var", "precision"):
+            v = self.params.get(k)
+            if v is not None and v.is_number and not v.is_positive:
+                raise ValueError(f"Normal: {k} must be positive, got {v}")
+
+    def log_density(self, x):
+        m = self.params["mean"]
+        if self.parametrisation == "var":
+            v = self.params["var"]
+            return -sp.Rational(1, 2) * log(2 * pi) - sp.Rational(1, 2) * log(v) - (x - m) ** 2 / (2 * v)
+        t = self.params["precision"]
+        return sp.Rational(1, 2) * log(t) - sp.Rational(1, 2) * log(2 * pi) - t * (x - m) ** 2 / 2
+
+    def _mv(self, index):
+        p = self.params_at(index)
+        if self.parametrisation == "var":
+            return p["mean"], p["var"]
+        return p["mean"], 1 / p["precision"]
+
+    def moment(self, atoms):
+        self._only_id(atoms, "a function other than a power")
+        n = sum(a.power for a in atoms)
+        m, v = self._mv(atoms[0].index)
+        # E[z^n] = sum_{j even} C(n, j) m^(n-j) v^(j/2) (j-1)!!
+        return sp.Add(*[sp.binomial(n, j) * m ** (n - j) * v ** (j // 2) * sp.factorial2(j - 1)
+                        for j in range(0, n + 1, 2)])
+
+    def neg_entropy(self):
+        _, v = self._mv(self.canonical_index())
+        return -sp.Rational(1, 2) * log(2 * pi * v) - sp.Rational(1, 2)
+
+    def statistic(self, atoms):
+        if all(a.fn == "id" for a in atoms):
+            n = sum(a.power for a in atoms)
+            if n == 1:
+                return "x", (), sp.Integer(1)
+            if n == 2:
+                return "x^2", (), sp.Integer(1)
+        raise _nonconj(self, atoms, "(z, z^2)")
+
+    def natural_to_params(self, eta, rep):
+        if "x^2" not in eta or eta["x^2"] == 0:
+            raise NonConjugateError(
+                "Normal: the optimal factor has no quadratic term, so it is not a normalisable Gaussian "
+                "(improper: is the prior missing?)")
+        e1, e2 = eta.get("x", sp.Integer(0)), eta["x^2"]
+        var = 1 / _pull(sp.expand(-2 * e2))
+        mean = _pull(sp.expand(e1)) * var
+        out = {"mean": mean}
+        if self.parametrisation == "var":
+            out["var"] = var
+        else:
+            out["precision"] = sp.simplify(-2 * e2)
+        return out
+
+    def numeric_from_natural(self, eta):
+        e2 = np.asarray(eta["x^2"], dtype=float)
+        e1 = np.asarray(eta.get("x", 0.0), dtype=float)
+        if np.any(~(e2 < 0)):
+            raise ValueError("Normal update: the coefficient of z^2 must be negative (improper factor)")
+        var = -0.5 / e2
+        out = {"mean": e1 * var}
+        if self.parametrisation == "var":
+            out["var"] = var * np.ones_like(out["mean"])
+        else:
+            out["precision"] = -2 * e2 * np.ones_like(out["mean"])
+        return out
+
+    def kernel(self, z, params):
+        v = params["var"] if "var" in params else 1 / params["precision"]
+        return -(z - params["mean"]) ** 2 / (2 * v)
+
+
+# =============================================================================== Categorical
+class Categorical(Family):
+    """One-hot Categorical over the event plate: c_k in {0, 1}, sum_k c_k = 1.
+
+    log Cat(c | p) = sum_k c_k log p_k;  T(c) = (c_k)_k;  c_k^2 = c_k, c_k c_l = delta_kl c_k;
+    E[c_k] = pi_k;  E_q[log q] = sum_k pi_k log pi_k;
+    natural eta_k (log-potentials) -> pi_k = exp(eta_k) / sum_l exp(eta_l).
+    """
+
+    name = "Categorical"
+    stats = ("c_k",)
+    param_names = ("probs",)
+    sums_to_one = True
+
+    def __init__(self, probs, event: Plate):
+        if not isinstance(event, Plate):
+            raise ValueError("Categorical: event= must be the Plate the one-hot vector runs over")
+        super().__init__(probs=probs)
+        self.event_plates = (event,)
+
+    def log_density(self, c):
+        k = self.event_plates[0].index
+        return Sum(c * log(self.params["probs"]), (k, 1, self.event_plates[0].size))
+
+    def support_reduce(self, atoms):
+        if any(a.fn != "id" for a in atoms):
+            return sp.Integer(1), list(atoms)  # log c: left for the moment table to refuse
+        coeff = sp.Integer(1)
+        first = atoms[0]
+        e0 = self.event_of(first.index)
+        for a in atoms[1:]:
+            for u, v in zip(e0, self.event_of(a.index)):
+                if u != v:
+                    coeff *= KroneckerDelta(u, v)
+        return coeff, [first.with_power(1)]
+
+    def moment(self, atoms):
+        self._only_id(atoms, "log of an indicator")
+        coeff, red = self.support_reduce(atoms)
+        return coeff * self.params_at(red[0].index)["probs"]
+
+    def neg_entropy(self):
+        k = self.event_plates[0].index
+        p = self.params_at(self.canonical_index())["probs"]
+        return Sum(p * log(p), (k, 1, self.event_plates[0].size))
+
+    def statistic(self, atoms):
+        if all(a.fn == "id" for a in atoms):
+            coeff, red = self.support_reduce(atoms)
+            return "c_k", self.event_of(red[0].index), coeff
+        raise _nonconj(self, atoms, "(c_k)")
+
+    def natural_to_params(self, eta, rep):
+        (k,) = rep
+        e = eta["c_k"]
+        k2 = plate_of(k).fresh()
+        return {"probs": exp(e) / Sum(exp(e.xreplace({k: k2})), (k2, 1, plate_of(k).size))}
+
+    def numeric_from_natural(self, eta):
+        e = np.asarray(eta["c_k"], dtype=float)
+        return {"probs": np.exp(e - sps.logsumexp(e, axis=-1, keepdims=True))}
+
+    def kernel(self, c, params):
+        k = self.event_plates[0].index
+        return Sum(c * log(params["probs"]), (k, 1, self.event_plates[0].size))
+
+
+# =============================================================================== Mixture
+class Mixture(Family):
+    """A likelihood selected by a one-hot indicator: prod_k p_k(x)^{c_k}, i.e.
+    log p(x | c, ...) = sum_k c_k log p_k(x), where ``component`` is written with the
+    indicator's event index (e.g. ``Normal(mu[k, d], var=1)``)."""
+
+    name = "Mixture"
+    supports_q = False
+
+    def __init__(self, indicator, component: Family):
+        if not hasattr(indicator, "plates"):
+            raise ValueError("Mixture: indicator must be a declared (one-hot) variable")
+        super().__init__()
+        self.indicator = indicator
+        self.component = component
+
+    def check_value(self, var):
+        ind = self.indicator
+        ev = [p for p in ind.plates if p not in var.plates]
+        if len(ev) != 1:
+            raise ValueError(
+                f"Mixture for {var.name}: the indicator {ind.name} must have exactly one plate "
+                f"(the component plate) that {var.name} does not have; found {[p.name for p in ev]}")
+        self.event_plates = ()
+        self.component_plate = ev[0]
+        self.var = var
+
+    def all_exprs(self):
+        return [self.indicator.element] + self.component.all_exprs()
+
+    @property
+    def event_plates_for_check(self):
+        return (self.component_plate,)
+
+    def log_density(self, x):
+        k = self.component_plate.index
+        return Sum(self.indicator.element * self.component.log_density(x), (k, 1, self.component_plate.size))
+
+
+# =============================================================================== Gamma
+class Gamma(Family):
+    """Gamma(shape a, rate b): log = a log b - log Gamma(a) + (a-1) log t - b t;
+    T(t) = (t, log t); E[t] = a/b, E[t^2] = a(a+1)/b^2, E[log t] = psi(a) - log b;
+    E_q[log q] = -(a - log b + log Gamma(a) + (1-a) psi(a));
+    natural (eta_t, eta_logt) -> a = eta_logt + 1, b = -eta_t."""
+
+    name = "Gamma"
+    stats = ("x", "log x")
+    param_names = ("shape", "rate")
+
+    def __init__(self, shape, rate):
+        super().__init__(shape=shape, rate=rate)
+
+    def log_density(self, t):
+        a, b = self.params["shape"], self.params["rate"]
+        return a * log(b) - loggamma(a) + (a - 1) * log(t) - b * t
+
+    def moment(self, atoms):
+        p = self.params_at(atoms[0].index)
+        a, b = p["shape"], p["rate"]
+        ids = sum(x.power for x in atoms if x.fn == "id")
+        logs = [x for x in atoms if x.fn != "id"]
+        if not logs:
+            return sp.rf(a, ids) / b ** ids  # E[t^n] = a (a+1) ... (a+n-1) / b^n
+        if ids == 0 and len(logs) == 1 and logs[0].fn == "log" and logs[0].power == 1:
+            return digamma(a) - log(b)
+        raise UnsupportedExpectationError(
+            f"E_q[{' * '.join(str(x.expr**x.power) for x in atoms)}] under q = Gamma is not in the moment table")
+
+    def neg_entropy(self):
+        p = self.params_at(self.canonical_index())
+        a, b = p["shape"], p["rate"]
+        return -(a - log(b) + loggamma(a) + (1 - a) * digamma(a))
+
+    def statistic(self, atoms):
+        if len(atoms) == 1 and atoms[0].power == 1:
+            if atoms[0].fn == "id":
+                return "x", (), sp.Integer(1)
+            if atoms[0].fn == "log":
+                return "log x", (), sp.Integer(1)
+        raise _nonconj(self, atoms, "(t, log t)")
+
+    def natural_to_params(self, eta, rep):
+        if "x" not in eta or eta["x"] == 0:
+            raise NonConjugateError("Gamma: the optimal factor has no linear term in t (improper)")
+        return {"shape": sp.simplify(eta.get("log x", 0) + 1), "rate": sp.simplify(-eta["x"])}
+
+    def numeric_from_natural(self, eta):
+        rate = -np.asarray(eta["x"], dtype=float)
+        shape = np.asarray(eta.get("log x", 0.0), dtype=float) + 1
+        shape, rate = np.broadcast_arrays(shape, rate)
+        if np.any(~(rate > 0)) or np.any(~(shape > 0)):
+            raise ValueError("Gamma update: non-positive shape or rate (improper factor)")
+        return {"shape": shape.copy(), "rate": rate.copy()}
+
+    def kernel(self, t, params):
+        return (params["shape"] - 1) * log(t) - params["rate"] * t
+
+
+# =============================================================================== Beta
+def _logbeta(a, b):
+    return loggamma(a) + loggamma(b) - loggamma(a + b)
+
+
+class Beta(Family):
+    """Beta(a, b): log = (a-1) log t + (b-1) log(1-t) - log B(a, b); T = (log t, log(1-t));
+    E[log t] = psi(a) - psi(a+b), E[log(1-t)] = psi(b) - psi(a+b), E[t] = a/(a+b);
+    E_q[log q] = -log B(a,b) + (a-1) psi(a) + (b-1) psi(b) - (a+b-2) psi(a+b);
+    natural -> a = eta_log + 1, b = eta_log1m + 1."""
+
+    name = "Beta"
+    stats = ("log x", "log(1-x)")
+    param_names = ("a", "b")
+
+    def __init__(self, a, b):
+        super().__init__(a=a, b=b)
+
+    def log_density(self, t):
+        a, b = self.params["a"], self.params["b"]
+        return (a - 1) * log(t) + (b - 1) * log(1 - t) - _logbeta(a, b)
+
+    def moment(self, atoms):
+        p = self.params_at(atoms[0].index)
+        a, b = p["a"], p["b"]
+        if len(atoms) == 1 and atoms[0].power == 1:
+            fn = atoms[0].fn
+            if fn == "log":
+                return digamma(a) - digamma(a + b)
+            if fn == "log1m":
+                return digamma(b) - digamma(a + b)
+        if all(x.fn == "id" for x in atoms):
+            n = sum(x.power for x in atoms)
+            return sp.rf(a, n) / sp.rf(a + b, n)
+        raise UnsupportedExpectationError(
+            f"E_q[{' * '.join(str(x.expr**x.power) for x in atoms)}] under q = Beta is not in the moment table")
+
+    def neg_entropy(self):
+        p = self.params_at(self.canonical_index())
+        a, b = p["a"], p["b"]
+        return -_logbeta(a, b) + (a - 1) * digamma(a) + (b - 1) * digamma(b) - (a + b - 2) * digamma(a + b)
+
+    def statistic(self, atoms):
+        if len(atoms) == 1 and atoms[0].power == 1 and atoms[0].fn in ("log", "log1m"):
+            return ("log x" if atoms[0].fn == "log" else "log(1-x)"), (), sp.Integer(1)
+        raise _nonconj(self, atoms, "(log t, log(1 - t))")
+
+    def natural_to_params(self, eta, rep):
+        return {"a": sp.simplify(eta.get("log x", 0) + 1), "b": sp.simplify(eta.get("log(1-x)", 0) + 1)}
+
+    def numeric_from_natural(self, eta):
+        a = np.asarray(eta.get("log x", 0.0), dtype=float) + 1
+        b = np.asarray(eta.get("log(1-x)", 0.0), dtype=float) + 1
+        a, b = np.broadcast_arrays(a, b)
+        if np.any(~(a > 0)) or np.any(~(b > 0)):
+            raise ValueError("Beta update: non-positive parameter (improper factor)")
+        return {"a": a.copy(), "b": b.copy()}
+
+    def kernel(self, t, params):
+        return (params["a"] - 1) * log(t) + (params["b"] - 1) * log(1 - t)
+
+
+# =============================================================================== Bernoulli
+class Bernoulli(Family):
+    """Bernoulli(p) on {0, 1}: log = x log p + (1-x) log(1-p); x^n = x; E[x] = p;
+    E_q[log q] = p log p + (1-p) log(1-p); natural eta -> p = 1/(1 + exp(-eta))."""
+
+    name = "Bernoulli"
+    stats = ("x",)
+    param_names = ("p",)
+
+    def __init__(self, p):
+        super().__init__(p=p)
+
+    def log_density(self, x):
+        p = self.params["p"]
+        return x * log(p) + (1 - x) * log(1 - p)
+
+    def support_reduce(self, atoms):
+        if all(a.fn == "id" for a in atoms):
+            return sp.Integer(1), [atoms[0].with_power(1)]
+        return sp.Integer(1), list(atoms)
+
+    def moment(self, atoms):
+        self._only_id(atoms, "log of a binary variable")
+        return self.params_at(atoms[0].index)["p"]
+
+    def neg_entropy(self):
+        p = self.params_at(self.canonical_index())["p"]
+        return p * log(p) + (1 - p) * log(1 - p)
+
+    def statistic(self, atoms):
+        if all(a.fn == "id" for a in atoms):
+            return "x", (), sp.Integer(1)
+        raise _nonconj(self, atoms, "(x)")
+
+    def natural_to_params(self, eta, rep):
+        return {"p": 1 / (1 + exp(-eta.get("x", sp.Integer(0))))}
+
+    def numeric_from_natural(self, eta):
+        return {"p": sps.expit(np.asarray(eta.get("x", 0.0), dtype=float))}
+
+    def kernel(self, x, params):
+        return x * log(params["p"] / (1 - params["p"]))
+
+
+# =============================================================================== Poisson
+class Poisson(Family):
+    """Poisson(rate): log = x log rate - rate - log Gamma(x + 1). (Model role only.)"""
+
+    name = "Poisson"
+    supports_q = False
+    param_names = ("rate",)
+
+    def __init__(self, rate):
+        super().__init__(rate=rate)
+
+    def log_density(self, x):
+        lam = self.params["rate"]
+        return x * log(lam) - lam - loggamma(x + 1)
+
+
+# =============================================================================== Dirichlet
+class Dirichlet(Family):
+    """Dirichlet(alpha) over the event plate: log = log Gamma(sum alpha) - sum log Gamma(alpha_k)
+    + sum (alpha_k - 1) log t_k; T = (log t_k); E[log t_k] = psi(alpha_k) - psi(sum alpha);
+    E[t_k] = alpha_k / sum alpha; natural eta_k -> alpha_k = eta_k + 1."""
+
+    name = "Dirichlet"
+    stats = ("log x_k",)
+    param_names = ("conc",)
+
+    def __init__(self, conc, event: Plate):
+        if not isinstance(event, Plate):
+            raise ValueError("Dirichlet: event= must be a Plate")
+        super().__init__(conc=conc)
+        self.event_plates = (event,)
+
+    def _total(self, a, k):
+        k2 = plate_of(k).fresh()
+        return Sum(a.xreplace({k: k2}), (k2, 1, plate_of(k).size))
+
+    def log_density(self, t):
+        k = self.event_plates[0].index
+        K = self.event_plates[0].size
+        a = self.params["conc"]
+        return (loggamma(self._total(a, k)) - Sum(loggamma(a), (k, 1, K))
+                + Sum((a - 1) * log(t), (k, 1, K)))
+
+    def moment(self, atoms):
+        k = self.event_plates[0].index
+        if len(atoms) == 1 and atoms[0].power == 1 and atoms[0].fn in ("log", "id"):
+            a_all = self.params_at(tuple(ix if t not in self.event_positions else k
+                                         for t, ix in enumerate(atoms[0].index)))["conc"]
+            a = self.params_at(atoms[0].index)["conc"]
+            tot = self._total(a_all, k)
+            return digamma(a) - digamma(tot) if atoms[0].fn == "log" else a / tot
+        raise UnsupportedExpectationError(
+            f"E_q[{' * '.join(str(x.expr**x.power) for x in atoms)}] under q = Dirichlet is not in the moment table")
+
+    def neg_entropy(self):
+        k = self.event_plates[0].index
+        K = self.event_plates[0].size
+        a = self.params_at(self.canonical_index())["conc"]
+        tot = self._total(a, k)
+        return (loggamma(tot) - Sum(loggamma(a), (k, 1, K))
+                + Sum((a - 1) * (digamma(a) - digamma(tot)), (k, 1, K)))
+
+    def statistic(self, atoms):
+        if len(atoms) == 1 and atoms[0].power == 1 and atoms[0].fn == "log":
+            return "log x_k", self.event_of(atoms[0].index), sp.Integer(1)
+        raise _nonconj(self, atoms, "(log t_k)")
+
+    def natural_to_params(self, eta, rep):
+        return {"conc": sp.simplify(eta.get("log x_k", 0) + 1)}
+
+    def numeric_from_natural(self, eta):
+        a = np.asarray(eta.get("log x_k", 0.0), dtype=float) + 1
+        if np.any(~(a > 0)):
+            raise ValueError("Dirichlet update: non-positive concentration (improper factor)")
+        return {"conc": a}
+
+    def kernel(self, t, params):
+        k = self.event_plates[0].index
+        return Sum((params["conc"] - 1) * log(t), (k, 1, self.event_plates[0].size))
+
+
+# =============================================================================== MvNormal
+class MvNormal(Family):
+    """Multivariate Normal over the event plate J with full covariance (a structured factor).
+
+    ``mean`` is an expression in the event index j; ``cov`` (or ``precision``) is an IndexedBase
+    whose last two plates are (J, J) (after the batch plates of the variable).
+    log N(w | m, V) = -J/2 log(2 pi) - 1/2 log det V - 1/2 sum_jl (w_j - m_j) P_jl (w_l - m_l)
+    with P = V^{-1}; T(w) = (w_j, w_j w_l); E[w_j] = m_j, E[w_j w_l] = V_jl + m_j m_l;
+    E_q[log q] = -J/2 (1 + log 2 pi) - 1/2 log det V;
+    natural (eta_j, eta_jl) -> P = -(eta + eta^T), V = P^{-1}, m = V eta.
+    """
+
+    name = "MvNormal"
+    stats = ("w_j", "w_j w_l")
+    param_names = ("mean", "cov")
+
+    def __init__(self, mean, cov=None, precision=None, event: Plate = None):
+        if not isinstance(event, Plate):
+            raise ValueError("MvNormal: event= must be the Plate of the vector")
+        if (cov is None) == (precision is None):
+            raise ValueError("MvNormal: give exactly one of cov= or precision=")
+        mat = cov if cov is not None else precision
+        if not isinstance(mat, IndexedBase):
+            raise ValueError("MvNormal: cov/precision must be an IndexedBase over (..., J, J)")
+        super().__init__(mean=mean)
+        self.matrix = mat
+        self.parametrisation = "cov" if cov is not None else "precision"
+        self.event_plates = (event,)
+
+    def all_exprs(self):
+        return [self.params["mean"]]
+
+    def _mat(self, batch, a, b):
+        return self.matrix[tuple(batch) + (a, b)]
+
+    def _batch_canonical(self):
+        return tuple(p.index for p in self.var.plates if p not in self.event_plates)
+
+    def log_density(self, w):
+        J = self.event_plates[0]
+        j = J.index
+        l = J.fresh()
+        m = self.params["mean"]
+        batch = self._batch_canonical()
+        wl, ml = w.xreplace({j: l}), m.xreplace({j: l})
+        quad = Sum(Sum((w - m) * self._mat(batch, j, l) * (wl - ml), (l, 1, J.size)), (j, 1, J.size))
+        if self.parametrisation == "cov":
+            raise ValueError("MvNormal as a model factor needs precision= (the engine does not invert symbols)")
+        return (-J.size / 2 * log(2 * pi) + LogDet(self.matrix) / 2 - quad / 2)
+
+    def moment(self, atoms):
+        self._only_id(atoms, "a function other than a power")
+        flat = [a for a in atoms for _ in range(a.power)]
+        batch = self.batch_of(atoms[0].index)
+        m = lambda a: self.params_at(a.index)["mean"]
+        if self.parametrisation != "cov":
+            raise UnsupportedExpectationError("MvNormal q factor must be parametrised by cov=")
+        if len(flat) == 1:
+            return m(flat[0])
+        if len(flat) == 2:
+            (ja,), (jb,) = self.event_of(flat[0].index), self.event_of(flat[1].index)
+            return self._mat(batch, ja, jb) + m(flat[0]) * m(flat[1])
+        raise UnsupportedExpectationError("MvNormal: moments beyond second order are not in the table")
+
+    def neg_entropy(self):
+        J = self.event_plates[0]
+        return -J.size / 2 * (1 + log(2 * pi)) - LogDet(self.matrix) / 2
+
+    def statistic(self, atoms):
+        if all(a.fn == "id" for a in atoms):
+            flat = [a for a in atoms for _ in range(a.power)]
+            if len(flat) == 1:
+                return "w_j", self.event_of(flat[0].index), sp.Integer(1)
+            if len(flat) == 2:
+                return "w_j w_l", self.event_of(flat[0].index) + self.event_of(flat[1].index), sp.Integer(1)
+        raise _nonconj(self, atoms, "(w_j, w_j w_l)")
+
+    def natural_to_params(self, eta, rep):
+        j, l = rep
+        if "w_j w_l" not in eta:
+            raise NonConjugateError("MvNormal: no quadratic term in the optimal factor (improper)")
+        e2 = eta["w_j w_l"]
+        a, b = plate_of(j).fresh(), plate_of(j).fresh()
+        prec = -(e2.xreplace({j: a, l: b}) + e2.xreplace({j: b, l: a}))
+        prec = sp.expand(prec)
+        cov = MatrixInverse(prec, a, b, j, l)
+        e1 = eta.get("w_j", sp.Integer(0))
+        u = plate_of(j).fresh()
+        mean = Sum(MatrixInverse(prec, a, b, j, u) * e1.xreplace({j: u}), (u, 1, plate_of(j).size))
+        return {"mean": mean, "cov": cov, "precision": prec.xreplace({a: j, b: l})}
+
+    def numeric_from_natural(self, eta):
+        e2 = np.asarray(eta["w_j w_l"], dtype=float)
+        P = -(e2 + np.swapaxes(e2, -1, -2))
+        V = np.linalg.inv(P)
+        e1 = np.broadcast_to(np.asarray(eta.get("w_j", 0.0), dtype=float), P.shape[:-1])
+        return {"mean": np.einsum("...jl,...l->...j", V, e1), "cov": V}
+
+    def kernel(self, w, params):
+        raise NotImplementedError

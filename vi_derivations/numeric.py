@@ -1,0 +1,254 @@
+"""Turn derived SymPy expressions (Sums over plates, Indexed arrays) into vectorised NumPy.
+
+``compile_expr(expr, model, out=(k, d))`` returns ``f(**arrays)``: arrays are passed by the
+names of the model's variables (``x=X, m=M, s2=S2, pi=PI, sigma2=1.3``); plate sizes are read
+off the array shapes (a ValueError names an argument whose shape disagrees).  The result is a
+scalar, or an array whose axes are the free indices listed in ``out``.
+
+Evaluation works on *labelled arrays* (array, tuple of index symbols): Indexed objects become
+views of the input arrays, elementwise functions are applied with broadcasting, and a Sum of a
+product is contracted with ``numpy.einsum`` (no Python loop over any plate).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.special as sps
+import sympy as sp
+from sympy import Idx, Indexed, IndexedBase, KroneckerDelta, Sum
+
+from .distributions import LogDet, MatrixInverse
+
+__all__ = ["compile_expr", "evaluate", "plate_sizes"]
+
+
+def plate_sizes(model, arrays):
+    """Map each plate size symbol to the integer read off the given arrays' shapes."""
+    sizes = {}
+    for name, val in arrays.items():
+        v = model.variables.get(name)
+        if v is None:
+            raise ValueError(f"argument {name!r} is not a variable of model {model.name!r}")
+        arr = np.asarray(val, dtype=float)
+        if arr.ndim != len(v.plates):
+            raise ValueError(f"argument {name!r} must have {len(v.plates)} axes "
+                             f"({', '.join(p.name for p in v.plates)}), got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"argument {name!r} contains NaN or inf")
+        for p, n in zip(v.plates, arr.shape):
+            if p.size.is_Integer:
+                if int(p.size) != n:
+                    raise ValueError(f"argument {name!r}: plate {p.name} has size {p.size}, got {n}")
+                continue
+            if p.size in sizes and sizes[p.size] != n:
+                raise ValueError(f"argument {name!r}: plate {p.name} has size {sizes[p.size]} "
+                                 f"from another argument, got {n}")
+            sizes[p.size] = n
+    return sizes
+
+
+class _Ev:
+    def __init__(self, arrays, sizes):
+        self.arrays = arrays
+        self.sizes = sizes
+        self.cache = {}
+
+    def size_of(self, idx):
+        up = idx.upper - idx.lower + 1
+        val = up.xreplace({k: sp.Integer(v) for k, v in self.sizes.items()})
+        if not val.is_Integer:
+            raise ValueError(f"cannot infer the size of plate index {idx} ({up}) from the arguments")
+        return int(val)
+
+    def arr(self, name):
+        if name not in self.arrays:
+            raise ValueError(f"missing argument {name!r}")
+        return self.arrays[name]
+
+    # labelled array helpers
+    @staticmethod
+    def align(a, la, labels):
+        a = np.asarray(a, dtype=float)
+        if not la:
+            return a
+        perm = [la.index(l) for l in labels if l in la]
+        a = np.transpose(a, perm)
+        shape = []
+        it = iter(a.shape)
+        for l in labels:
+            shape.append(next(it) if l in la else 1)
+        return a.reshape(shape)
+
+    def ev(self, e):
+        key = e
+        if key in self.cache:
+            return self.cache[key]
+        r = self._ev(e)
+        self.cache[key] = r
+        return r
+
+    def _ev(self, e):
+        if e.is_Number:
+            return float(e), ()
+        if e is sp.pi:
+            return np.pi, ()
+        if e is sp.E:
+            return np.e, ()
+        if isinstance(e, Idx):
+            return np.arange(1, self.size_of(e) + 1, dtype=float), (e,)
+        if isinstance(e, sp.Symbol):
+            if e in self.sizes:
+                return float(self.sizes[e]), ()
+            return np.asarray(self.arr(e.name), dtype=float), ()
+        if isinstance(e, Indexed):
+            a = np.asarray(self.arr(str(e.base.label)), dtype=float)
+            labels = []
+            sl = []
+            for ix in e.indices:
+                if ix.is_Integer:
+                    sl.append(int(ix))  # integer indices are 0-based array positions
+                else:
+                    sl.append(slice(None))
+                    labels.append(ix)
+            a = a[tuple(sl)]
+            # repeated labels -> diagonal
+            uniq = []
+            for l in labels:
+                if l not in uniq:
+                    uniq.append(l)
+            if len(uniq) < len(labels):
+                letters = "abcdefghijklmnopqrstuvwxyz"
+                spec = "".join(letters[uniq.index(l)] for l in labels)
+                a = np.einsum(spec + "->" + letters[:len(uniq)], a)
+            return a, tuple(uniq)
+        if isinstance(e, sp.Add):
+            parts = [self.ev(t) for t in e.args]
+            labels = self._union([l for _, l in parts])
+            return sum(self.align(a, l, labels) for a, l in parts), labels
+        if isinstance(e, sp.Mul):
+            parts = [self.ev(t) for t in e.args]
+            labels = self._union([l for _, l in parts])
+            out = np.asarray(1.0)
+            for a, l in parts:
+                out = out * self.align(a, l, labels)
+            return out, labels
+        if isinstance(e, sp.Pow):
+            (b, lb), (x, lx) = self.ev(e.base), self.ev(e.exp)
+            labels = self._union([lb, lx])
+            base = self.align(b, lb, labels)
+            ex = self.align(x, lx, labels)
+            if np.ndim(ex) == 0 and float(ex) == 0.5:
+                return np.sqrt(base), labels
+            return np.power(base, ex), labels
+        if isinstance(e, Sum):
+            return self._sum(e)
+        if isinstance(e, KroneckerDelta):
+            a, b = e.args
+            (va, la), (vb, lb) = self.ev(a), self.ev(b)
+            labels = self._union([la, lb])
+            return (self.align(va, la, labels) == self.align(vb, lb, labels)).astype(float), labels
+        if isinstance(e, LogDet):
+            M = np.asarray(self.arr(str(e.args[0].label)), dtype=float)
+            sign, ld = np.linalg.slogdet(M)
+            if np.any(sign <= 0):
+                raise ValueError(f"argument {e.args[0].label!r} must be positive definite")
+            return ld, ()
+        if isinstance(e, MatrixInverse):
+            expr, a, b, j, l = e.args
+            v, lab = self.ev(expr)
+            lab2 = tuple(lab)
+            batch = [x for x in lab2 if x not in (a, b)]
+            full = self.align(v, lab2, tuple(batch) + (a, b))
+            shape = [self.size_of(x) for x in batch] + [self.size_of(a), self.size_of(b)]
+            full = np.broadcast_to(full, shape)
+            inv = np.linalg.inv(full)
+            return inv, tuple(batch) + (j, l)
+        fn = _FUNCS.get(type(e))
+        if fn is None:
+            fn = _FUNCS.get(e.func.__name__)
+        if fn is not None:
+            parts = [self.ev(t) for t in e.args]
+            labels = self._union([l for _, l in parts])
+            return fn(*[self.align(a, l, labels) for a, l in parts]), labels
+        raise ValueError(f"numeric: cannot translate {e} ({type(e).__name__})")
+
+    @staticmethod
+    def _union(lists):
+        out = []
+        for l in lists:
+            for x in l:
+                if x not in out:
+                    out.append(x)
+        return tuple(out)
+
+    def _sum(self, e):
+        idxs = [lim[0] for lim in e.limits]
+        body = e.function
+        factors = sp.Mul.make_args(body) if isinstance(body, sp.Mul) else (body,)
+        parts = [self.ev(f) for f in factors]
+        labels = self._union([l for _, l in parts])
+        mult = 1.0
+        for i in idxs:
+            if i not in labels:
+                mult *= self.size_of(i)
+        keep = tuple(l for l in labels if l not in idxs)
+        letters = {l: chr(ord("a") + n) for n, l in enumerate(labels)}
+        if len(labels) > 26:
+            raise ValueError("numeric: too many indices in one product")
+        ops, specs = [], []
+        for a, l in parts:
+            ops.append(np.asarray(a, dtype=float))
+            specs.append("".join(letters[x] for x in l))
+        spec = ",".join(specs) + "->" + "".join(letters[x] for x in keep)
+        # sizes must agree for einsum; broadcast scalars fine
+        out = np.einsum(spec, *ops, optimize=len(ops) > 2)
+        return out * mult, keep
+
+
+def _xlogy_safe_log(x):
+    with np.errstate(divide="ignore"):
+        return np.log(x)
+
+
+_FUNCS = {
+    sp.log: _xlogy_safe_log,
+    sp.exp: np.exp,
+    sp.loggamma: sps.gammaln,
+    sp.digamma: sps.digamma,
+    sp.gamma: sps.gamma,
+    sp.Abs: np.abs,
+    "polygamma": lambda n, x: sps.polygamma(n.astype(int) if hasattr(n, "astype") else int(n), x),
+}
+
+
+def evaluate(expr, model, out=(), **arrays):
+    """Evaluate ``expr`` numerically (see :func:`compile_expr`)."""
+    return compile_expr(expr, model, out)(**arrays)
+
+
+def compile_expr(expr, model, out=()):
+    """NumPy callable for a derived expression; ``out`` lists free indices -> output axes."""
+    expr = sp.sympify(expr)
+    out = tuple(out)
+    free = {s for s in expr.free_symbols if isinstance(s, Idx)}
+    missing = free - set(out)
+    if missing:
+        raise ValueError(f"free indices {sorted(map(str, missing))} must be listed in out=")
+
+    def f(**arrays):
+        arrs = {}
+        for k, v in arrays.items():
+            if k in model.variables:
+                arrs[k] = np.asarray(v, dtype=float)
+        unknown = set(arrays) - set(arrs)
+        if unknown:
+            raise ValueError(f"unknown arguments {sorted(unknown)} for model {model.name!r}")
+        sizes = plate_sizes(model, arrs)
+        ev = _Ev(arrs, sizes)
+        val, labels = ev.ev(expr)
+        shape = [ev.size_of(i) for i in out]
+        res = np.broadcast_to(ev.align(val, labels, out), shape) if out else np.asarray(val, dtype=float)
+        return float(res) if not out else np.array(res)
+
+    f.expr = expr
+    f.out = out
+    return f

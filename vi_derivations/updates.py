@@ -1,0 +1,236 @@
+"""CAVI updates by recognising the family of q*(z_j) ∝ exp E_{-j}[log p].
+
+For the factor q(z) and a representative element z_r (canonical plate indices, e.g. mu[k, d]):
+
+1. every monomial of the (support-reduced) log joint that contains atoms of z is split by
+   which of those atoms *are* the element z_r (their summed indices are unified with r by
+   substitution) and which are other elements (factor 1 - delta);
+2. the atoms that are z_r form a product of statistics of one element, which the q family
+   names (``Family.statistic``) -- or refuses with :class:`NonConjugateError`, naming the term
+   (e.g. ``log v`` under a Normal q, or a logistic likelihood);
+3. everything else in the monomial is averaged under q_{-j} (:mod:`.expectation`); summing over
+   monomials gives, for each sufficient statistic T_s, the coefficient
+   eta_s = d E_q[log p] / d E[T_s(z_r)] (the natural parameter, as in VMP, Winn & Bishop 2005);
+4. the family maps natural parameters to its parameters (mean/variance, softmax of
+   log-potentials, Gamma shape/rate, ...), which are matched to the variational parameters
+   declared in q.  A parameter shared across a plate (e.g. an isotropic variance s2[k] over d)
+   is accepted only if the derived value does not depend on that plate's index.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import sympy as sp
+from sympy import Indexed, KroneckerDelta, Sum
+
+from .distributions import NonConjugateError, UnsupportedExpectationError
+from .elbo import random_monos
+from .expectation import _expect_atoms, unify
+from .model import plate_of
+from .monomials import Mono, normalize_terms, terms_to_expr
+from .numeric import compile_expr
+
+__all__ = ["Update", "derive_update", "derive_updates"]
+
+
+class Update:
+    """The CAVI update of one q factor.
+
+    Attributes: ``var`` (name), ``family``, ``rep`` (representative element, e.g. mu[k, d]),
+    ``event_reps`` (free event indices of the natural parameters), ``natural`` (stat -> eta
+    expression), ``natural_terms`` (stat -> list of Mono), ``params`` (family parameter name ->
+    expression), ``assignments`` (list of Eq(variational parameter, expression)),
+    ``collected`` (the random terms of log p that involve z_r, as an expression).
+    """
+
+    def __init__(self, model, qf, natural_terms, collected, event_reps):
+        self.model = model
+        self.qf = qf
+        self.var = qf.var.name
+        self.family = qf.dist
+        self.rep = qf.var.element
+        self.event_reps = event_reps
+        self.natural_terms = natural_terms
+        self.natural = {k: terms_to_expr(v) for k, v in natural_terms.items()}
+        self.collected = collected
+        self.params = self.family.natural_to_params(self.natural, event_reps)
+        self.assignments = self._assign()
+
+    @property
+    def out_indices(self):
+        fam = self.family
+        return tuple(fam.batch_of(fam.canonical_index())) + tuple(self.event_reps)
+
+    def _assign(self):
+        fam = self.family
+        out = []
+        for name, target in fam.params.items():
+            if name not in self.params:
+                continue
+            target_obj = target
+            if not (isinstance(target, (Indexed, sp.Symbol)) and self.model.var_of(target) is not None
+                    and self.model.var_of(target).kind == "variational"):
+                raise ValueError(f"q({self.var}): parameter {name} = {target} must be a variational "
+                                 f"parameter (a declared symbol), not an expression")
+            value = self.params[name]
+            lhs_idx = set(target.indices) if isinstance(target, Indexed) else set()
+            free = {s for s in value.free_symbols if isinstance(s, sp.Idx)}
+            extra = free - lhs_idx
+            if extra:
+                raise ValueError(
+                    f"q({self.var}): parameter {target} is shared across index {sorted(map(str, extra))}, "
+                    f"but the optimal {name} = {value} depends on it; declare it with those plates")
+            out.append(sp.Eq(target_obj, value, evaluate=False))
+        if hasattr(fam, "matrix") and "cov" in self.params:
+            j, l = self.event_reps
+            batch = fam.batch_of(fam.canonical_index())
+            out.append(sp.Eq(fam.matrix[tuple(batch) + (j, l)], self.params["cov"], evaluate=False))
+        return out
+
+    def numeric(self):
+        """f(**arrays) -> dict variational-parameter name -> updated array (axes as declared)."""
+        fam = self.family
+        outs = self.out_indices
+        fns = {k: compile_expr(v, self.model, outs) for k, v in self.natural.items()}
+
+        def f(**arrays):
+            eta = {k: g(**arrays) for k, g in fns.items()}
+            shape = None
+            for v in eta.values():
+                shape = np.shape(v)
+            params = fam.numeric_from_natural(eta)
+            res = {}
+            for name, target in fam.params.items():
+                if name not in params:
+                    continue
+                res_name, arr = self._place(target, params[name], outs)
+                res[res_name] = arr
+            if hasattr(fam, "matrix") and "cov" in params:
+                res[str(fam.matrix.label)] = params["cov"]
+            return res
+
+        return f
+
+    @staticmethod
+    def _place(target, arr, outs):
+        if isinstance(target, sp.Symbol):
+            return target.name, float(np.asarray(arr).reshape(-1)[0]) if np.size(arr) else arr
+        idx = list(target.indices)
+        arr = np.asarray(arr)
+        # drop axes of outs not in the target (shared parameter: value constant along them)
+        for pos in reversed(range(len(outs))):
+            if outs[pos] not in idx:
+                arr = np.take(arr, 0, axis=pos)
+        kept = [o for o in outs if o in idx]
+        perm = [kept.index(o) for o in idx]
+        return str(target.base.label), np.transpose(arr, perm).copy()
+
+    def __repr__(self):
+        return f"Update(q({self.var}): {', '.join(str(a) for a in self.assignments)})"
+
+
+def _event_reps(fam):
+    """Free indices carried by the natural parameters of a family with event plates."""
+    if not fam.event_plates:
+        return ()
+    (p,) = fam.event_plates
+    if fam.name == "MvNormal":
+        return (p.index, p.make_index(p.index_name + "'"))
+    return (p.index,)
+
+
+def _stat_reps(fam, key, reps):
+    if fam.name == "MvNormal":
+        return reps if key == "w_j w_l" else reps[:1]
+    return reps
+
+
+def derive_update(model, var):
+    """Derive the CAVI update of q(var) (``var`` a name or Variable). Cached per model."""
+    name = model.var(var).name
+    key = ("update", name)
+    if key in model._cache:
+        return model._cache[key]
+    if name not in model.qfactors:
+        raise ValueError(f"{name!r} has no variational factor q({name})")
+    qf = model.qfactors[name]
+    fam = qf.dist
+    reps_batch = fam.batch_of(fam.canonical_index())
+    ereps = _event_reps(fam)
+    natural = {}
+    collected = []
+    for mono in random_monos(model):
+        mine = [t for t, a in enumerate(mono.atoms) if a.var == name]
+        if not mine:
+            continue
+        for r in range(1, len(mine) + 1):
+            for S in itertools.combinations(mine, r):
+                _collect(model, fam, mono, S, mine, reps_batch, ereps, natural, collected)
+    if not natural:
+        raise ValueError(f"q({name}): the log joint does not involve {name}")
+    try:
+        upd = Update(model, qf, natural, sp.Add(*collected), ereps)
+    except NonConjugateError as e:
+        raise NonConjugateError(f"q({name}): {e}") from None
+    model._cache[key] = upd
+    return upd
+
+
+def _collect(model, fam, mono, S, mine, reps_batch, ereps, natural, collected):
+    sums = set(mono.sums)
+    mapping, coeff = {}, sp.Integer(1)
+    atoms = list(mono.atoms)
+    # unify every chosen atom's batch indices with the representative element
+    for t in S:
+        a = atoms[t].subs(mapping)
+        u = unify(fam.batch_of(a.index), reps_batch, sums - set(mapping))
+        if u is None:
+            return
+        m2, dc = u
+        mapping = {k: v.xreplace(m2) for k, v in mapping.items()}
+        mapping.update(m2)
+        coeff *= dc
+    atoms = [a.subs(mapping) for a in atoms]
+    rest_sums = tuple(s for s in mono.sums if s not in mapping)
+    coeff = (mono.coeff * coeff).xreplace(mapping)
+    target = [atoms[t] for t in S]
+    others = [atoms[t] for t in range(len(atoms)) if t not in S]
+    # the other atoms of this variable are different elements
+    for t in mine:
+        if t in S:
+            continue
+        b = fam.batch_of(atoms[t].index)
+        if tuple(b) == tuple(reps_batch):
+            return  # forced equal: counted in a larger S
+        coeff *= 1 - sp.Mul(*[KroneckerDelta(u, v) for u, v in zip(b, reps_batch)])
+    try:
+        key, ev_idx, sc = fam.statistic(target)
+    except NonConjugateError as e:
+        raise NonConjugateError(f"q({fam.var.name}) in factor {mono.origin}: {e}") from None
+    coeff *= sc
+    sreps = _stat_reps(fam, key, ereps)
+    if ev_idx:
+        u = unify(ev_idx, sreps, set(rest_sums))
+        if u is None:
+            return
+        m3, dc = u
+        coeff = (coeff * dc).xreplace(m3)
+        others = [a.subs(m3) for a in others]
+        rest_sums = tuple(s for s in rest_sums if s not in m3)
+        target = [a.subs(m3) for a in target]
+    body_random = sp.Mul(coeff, *[a.full for a in others + target])
+    collected.append(Sum(body_random, *[(s, s.lower, s.upper) for s in rest_sums]) if rest_sums else body_random)
+    try:
+        parts = _expect_atoms(rest_sums, coeff, others, frozenset(), model)
+    except UnsupportedExpectationError as e:
+        raise UnsupportedExpectationError(
+            f"q({fam.var.name}): in factor {mono.origin}: cannot average {sp.Mul(*[a.full for a in others])}: {e}"
+        ) from None
+    for s, expr in parts:
+        natural.setdefault(key, []).extend(normalize_terms(s, expr, mono.origin))
+
+
+def derive_updates(model):
+    """Updates of every q factor, in declaration order."""
+    return [derive_update(model, n) for n in model.qfactors]
