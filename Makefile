@@ -88,7 +88,7 @@ book: setup
 	$(VENV)/bin/jupyter-book build . $(JB_FLAGS) --path-output .
 
 test: setup browser
-	$(PY) -m pytest -n $(PYTEST_N) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_N) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(BUILD_DIR) .pytest_cache .hypothesis

@@ -168,6 +168,14 @@ def test_fit_loop_contract():
         g.fit(x, 2, w, 4.0, 1.0, max_iter=30, n_init=1, seed=0).elbo[-1]
     np.testing.assert_array_equal(g.vbem(x, 2, 4.0, 1.0, seed=7).mu_tilde,
                                   g.vbem(x, 2, 4.0, 1.0, seed=7).mu_tilde)
+    v = g.vbem(x, 2, 4.0, 1.0, max_iter=11, tol=0, seed=0)
+    e = g.em(x, 2, 1.0, max_iter=12, tol=0, seed=0)
+    assert (v.n_iter, v.elbo.size, e.n_iter, e.objective.size) == (11, 11, 12, 12)
+    assert not v.converged and not e.converged
+    assert g.vbem(x, 2, 4.0, 1.0, max_iter=5000, tol=1e-12, seed=0).converged
+    assert g.em(x, 2, 1.0, max_iter=5000, tol=1e-12, seed=0).converged
+    assert g.em(x, 2, 1.0, max_iter=30, n_init=3, seed=0).objective[-1] >= \
+        g.em(x, 2, 1.0, max_iter=30, n_init=1, seed=0).objective[-1]
 
 
 @pytest.mark.parametrize("change, name", [

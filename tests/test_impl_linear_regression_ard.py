@@ -178,7 +178,7 @@ def test_gibbs_against_quadrature_posterior_mean():
     X, y, sigma2 = _data(7, N=6, D=1)
     a0, b0 = 2.0, 1.0
     x = X[:, 0]
-    t = np.linspace(-12, 12, 4001)
+    t = np.linspace(-12, 12, 1201)
     al = np.exp(t)
     prec = x @ x / sigma2 + al
     logpost = np.array([stats.multivariate_normal.logpdf(y, np.zeros(6), sigma2 * np.eye(6) + np.outer(x, x) / v)
@@ -188,7 +188,7 @@ def test_gibbs_against_quadrature_posterior_mean():
     s = ard.gibbs(X, y, sigma2, a0, b0, n_samples=20000, burn_in=500, seed=4)
     se = ard.batch_means_se(s.w)[0]
     assert abs(s.w.mean() - Ew) < 4 * se
-    np.testing.assert_array_equal(s.w, ard.gibbs(X, y, sigma2, a0, b0, n_samples=20000, burn_in=500, seed=4).w)
+    np.testing.assert_array_equal(s.w[:300], ard.gibbs(X, y, sigma2, a0, b0, n_samples=300, burn_in=500, seed=4).w)
 
 
 def test_fit_contract():

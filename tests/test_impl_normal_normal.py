@@ -83,6 +83,16 @@ def test_gradient_fit_reaches_posterior_monotonically():
     assert np.isclose(r.elbo[-1], nn.log_evidence(x), rtol=1e-12)
     r2 = nn.fit(x, 1.0, 3.0, 0.5, max_iter=1000, tol=1e-14, seed=0)
     assert r2.converged and r2.n_iter < 1000
+    # a badly scaled start (prior variance far above the posterior's): a plain gradient step
+    # would overshoot in log s2; the backtracking keeps the ascent monotone
+    xb = np.random.default_rng(2).normal(size=2000)
+    r3 = nn.fit(xb, 0.0, 100.0, 1.0, max_iter=400, tol=0, seed=1)
+    assert np.all(np.isfinite(r3.elbo)) and np.all(np.diff(r3.elbo) >= -1e-12 * np.abs(r3.elbo[1:]))
+    np.testing.assert_allclose((r3.m, r3.s2), nn.exact_posterior(xb, 0.0, 100.0, 1.0), rtol=1e-6)
+    # from a variance far below the posterior's, the full Newton step in log s2 overshoots
+    r4 = nn.fit(xb, 0.0, 100.0, 1.0, max_iter=200, tol=0, init=(3.0, 1e-9))
+    assert np.all(np.isfinite(r4.elbo)) and np.all(np.diff(r4.elbo) >= -1e-12 * np.abs(r4.elbo[1:]))
+    np.testing.assert_allclose((r4.m, r4.s2), nn.exact_posterior(xb, 0.0, 100.0, 1.0), rtol=1e-6)
 
 
 @pytest.mark.parametrize("call, name", [

@@ -1,6 +1,29 @@
-"""vi_derivations: a SymPy engine that derives mean-field VI (expected log joint, entropy
-terms, ELBO, CAVI updates) for conjugate-exponential models from their definition."""
+"""vi_derivations: a SymPy engine that derives mean-field VI for conjugate-exponential models.
+
+Pipeline (one module per idea): model definition (:mod:`.model`, :mod:`.distributions`)
+-> expansion into plate-summed monomials (:mod:`.monomials`) -> expectations under q
+(:mod:`.expectation`) -> expected log joint, entropy terms, ELBO (:mod:`.elbo`) -> CAVI
+updates by recognising the optimal factor's family (:mod:`.updates`) -> step-by-step
+derivations (:mod:`.derivation`) -> LaTeX/Markdown (:mod:`.render`) -> NumPy (:mod:`.numeric`).
+"""
 from .model import Plate, Variable, Model
 from .distributions import (Normal, Categorical, Mixture, Gamma, Beta, Bernoulli, Poisson,
                             Dirichlet, MvNormal, NonConjugateError, UnsupportedExpectationError)
 from .elbo import log_joint, log_var, elbo, log_joint_expr
+from .expectation import Expect, expect
+from .updates import Update, derive_update, derive_updates
+from .derivation import Derivation, Chain, Step, derive
+from .render import latex, markdown, tidy
+from .numeric import compile_expr, evaluate
+from . import models
+
+to_numpy = compile_expr
+update = derive_update
+
+__all__ = [
+    "Plate", "Variable", "Model", "Normal", "Categorical", "Mixture", "Gamma", "Beta",
+    "Bernoulli", "Poisson", "Dirichlet", "MvNormal", "NonConjugateError",
+    "UnsupportedExpectationError", "log_joint", "log_var", "elbo", "log_joint_expr", "Expect", "expect",
+    "Update", "derive_update", "derive_updates", "update", "Derivation", "Chain", "Step",
+    "derive", "latex", "markdown", "tidy", "compile_expr", "to_numpy", "evaluate", "models",
+]

@@ -81,7 +81,7 @@ def _support(model, mono):
             m = Mono(tuple(s for s in m.sums if s != e), m.coeff, tuple(others), m.origin)
             changed = True
             break
-    return m
+    return resolve(m)
 
 
 def random_monos(model, support=True):

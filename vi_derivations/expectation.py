@@ -23,7 +23,7 @@ from sympy import KroneckerDelta
 from .distributions import UnsupportedExpectationError
 from .monomials import Mono, normalize_terms
 
-__all__ = ["expect_mono", "expect_monos", "unify", "Expect"]
+__all__ = ["expect", "expect_mono", "expect_monos", "unify", "Expect"]
 
 
 class Expect(sp.Function):
@@ -128,3 +128,12 @@ def expect_monos(monos, model):
     for m in monos:
         out += expect_mono(m, model)
     return out
+
+
+def expect(expr, model):
+    """E_q[expr] for any polynomial-in-statistics expression of the model's latent variables
+    (plate sums allowed), by expansion, linearity, independence and the moment tables.
+    No support identities are applied here (they do not change expectations)."""
+    from .monomials import expand_to_monos, terms_to_expr
+    monos = expand_to_monos(expr, model, origin="E_q[...]")
+    return terms_to_expr(expect_monos(monos, model))

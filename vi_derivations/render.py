@@ -65,10 +65,10 @@ def _pull_constants(e):
     return e
 
 
-def tidy(expr):
+def tidy(expr, taken=()):
     """Rename summation dummies to readable plate letters and pull constants out of sums."""
     expr = sp.sympify(expr)
-    expr = _rename(expr, set())
+    expr = _rename(expr, set(taken) | {str(s) for s in expr.free_symbols if isinstance(s, Idx)})
     return expr.replace(lambda e: isinstance(e, Sum), _pull_constants)
 
 
@@ -120,7 +120,8 @@ def latex(expr, pretty=True):
     if isinstance(expr, sp.Eq):
         l, r = expr.lhs, expr.rhs
         if pretty:
-            l, r = tidy(l), tidy(r)
+            free = {str(s) for s in expr.free_symbols if isinstance(s, Idx)}
+            l, r = tidy(l, free), tidy(r, free)
         return _PRINTER.doprint(l) + " = " + _PRINTER.doprint(r)
     return _PRINTER.doprint(tidy(expr) if pretty else expr)
 

@@ -71,7 +71,8 @@ def check_shape(name: str, arr: np.ndarray, shape: tuple, *, meaning: str = "") 
     ok = len(arr.shape) == len(shape) and all(
         want is None or have == want for have, want in zip(arr.shape, shape))
     if not ok:
-        want = tuple("any" if s is None else s for s in shape)
+        want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + \
+            ("," if len(shape) == 1 else "") + ")"
         extra = f" {meaning}" if meaning else ""
         raise ValueError(f"{name} must have shape {want}{extra}, got {arr.shape}")
 

@@ -54,7 +54,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp, xlogy
+from scipy.special import xlogy
 
 from vi_impl._validation import (
     as_float_array,
@@ -107,6 +107,8 @@ def _check_pi(pi, N: int | None, K: int | None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- the ELBO
+# Each public function validates its input and calls a private function that holds the math
+# (the fit loop's reference path calls the private ones directly).
 def log_joint(X, m, s2, pi, sigma2, constants: bool = False) -> float:
     """E_q[log p(X, mu, c)] for the coursework mixture.
 
@@ -125,7 +127,12 @@ def log_joint(X, m, s2, pi, sigma2, constants: bool = False) -> float:
     pi = _check_pi(pi, N, K)
     sigma2 = check_positive_scalar("sigma2", sigma2)
     constants = check_bool("constants", constants)
+    return _log_joint(X, m, s2, pi, sigma2, constants)
 
+
+def _log_joint(X, m, s2, pi, sigma2, constants):
+    N, D = X.shape
+    K = m.shape[0]
     second_moment = m**2 + s2                               # E[mu_kd^2], (K, D)
     prior = -second_moment.sum() / (2.0 * sigma2)
     if not constants:
@@ -154,10 +161,13 @@ def log_var(m, s2, pi, constants: bool = False) -> float:
     s2 = _check_s2(s2, K, D)
     pi = _check_pi(pi, None, K)
     constants = check_bool("constants", constants)
+    return _log_var(s2, pi, constants)
 
+
+def _log_var(s2, pi, constants):
     value = -0.5 * np.log(s2).sum() + xlogy(pi, pi).sum()
     if constants:
-        value -= 0.5 * K * D * (1.0 + _LOG_2PI)
+        value -= 0.5 * s2.size * (1.0 + _LOG_2PI)
     return float(value)
 
 
@@ -175,28 +185,41 @@ def update_pi(X, m, s2) -> np.ndarray:
     """Optimal q(c_i) given q(mu): pi_ik = softmax_k(-1/2 sum_d ((x_id - m_kd)^2 + s2_kd)).
 
     This equals the coursework form exp(sum_d x_id m_kd - (m_kd^2 + s2_kd)/2), normalised,
-    because the two logits differ by -1/2 ||x_i||^2, a constant in k. The normalisation uses
-    log-sum-exp, so no logit overflows or underflows. Returns an (N, K) array.
+    because the two logits differ by -1/2 ||x_i||^2, a constant in k. The normalisation is the
+    log-sum-exp trick (shift each row by its largest logit), so nothing overflows or
+    underflows. Returns an (N, K) array.
     """
     X = _check_X(X)
     D = X.shape[1]
     m = _check_m(m, D)
     K = m.shape[0]
     s2 = _check_s2(s2, K, D)
+    return _update_pi(X, m, s2)
 
+
+def _update_pi(X, m, s2):
+    K = m.shape[0]
     logits = np.empty((X.shape[0], K))
     for k in range(K):                    # a loop over components, never over data points
         logits[:, k] = -0.5 * (((X - m[k]) ** 2).sum(axis=1) + s2[k].sum())
-    logits -= logsumexp(logits, axis=1, keepdims=True)
-    return np.exp(logits, out=logits)
+    # Log-sum-exp in place: pi_ik = exp(l_ik - max_k l_ik) / sum_k exp(l_ik - max_k l_ik).
+    # (Dividing by the sum, rather than subtracting the log-normaliser, keeps every row summing
+    # to one to rounding even when the logits are huge.)
+    logits -= logits.max(axis=1, keepdims=True)
+    pi = np.exp(logits, out=logits)
+    pi /= pi.sum(axis=1, keepdims=True)
+    return pi
 
 
-def _update_precision(X, pi, sigma2):
+def _check_update_args(X, pi, sigma2):
     X = _check_X(X)
     pi = _check_pi(pi, X.shape[0], None)
-    sigma2 = check_positive_scalar("sigma2", sigma2)
-    Nk = pi.sum(axis=0)                   # expected number of points per component, (K,)
-    return X, pi, 1.0 / sigma2 + Nk       # posterior precision of every mu_kd, (K,)
+    return X, pi, check_positive_scalar("sigma2", sigma2)
+
+
+def _precision(pi, sigma2):
+    """Posterior precision of every mu_kd: 1/sigma2 + N_k, with N_k = sum_i pi_ik. (K,)"""
+    return 1.0 / sigma2 + pi.sum(axis=0)
 
 
 def update_m(X, pi, sigma2) -> np.ndarray:
@@ -205,14 +228,22 @@ def update_m(X, pi, sigma2) -> np.ndarray:
     (Completing the square: the natural parameters of q*(mu_kd) are eta = sum_i pi_ik x_id and
     precision Lambda = 1/sigma2 + N_k; m = eta / Lambda.)
     """
-    X, pi, precision = _update_precision(X, pi, sigma2)
-    return (pi.T @ X) / precision[:, None]
+    X, pi, sigma2 = _check_update_args(X, pi, sigma2)
+    return _update_m(X, pi, sigma2)
+
+
+def _update_m(X, pi, sigma2):
+    return (pi.T @ X) / _precision(pi, sigma2)[:, None]
 
 
 def update_s2(X, pi, sigma2) -> np.ndarray:
     """Optimal variance of q(mu_kd): s2_kd = 1 / (1/sigma2 + N_k), the same for every d. (K, D)."""
-    X, pi, precision = _update_precision(X, pi, sigma2)
-    return np.repeat((1.0 / precision)[:, None], X.shape[1], axis=1)
+    X, pi, sigma2 = _check_update_args(X, pi, sigma2)
+    return _update_s2(X, pi, sigma2)
+
+
+def _update_s2(X, pi, sigma2):
+    return np.repeat((1.0 / _precision(pi, sigma2))[:, None], X.shape[1], axis=1)
 
 
 # --------------------------------------------------------------------------- fitting
@@ -227,6 +258,8 @@ class GMMResult:
             iteration; non-decreasing up to rounding.
     n_iter, converged : iterations run; whether the relative-change rule stopped the run.
     final_elbos : (n_init,) final ELBO of every restart, in the order they were run.
+    route : "fused" (the blocked pass over the data) or "reference" (the per-step functions,
+            used when the data's spread makes the fused ELBO's rounding too large).
     """
 
     m: np.ndarray
@@ -236,6 +269,7 @@ class GMMResult:
     n_iter: int
     converged: bool
     final_elbos: np.ndarray
+    route: str
 
 
 # Columns per block of the fused pass: the (K, block) work arrays then stay in the CPU cache.
@@ -286,7 +320,7 @@ def _responsibility_stats(Z, W, b, out=None):
     Each block: one matrix product for the logits, exp in place, the row sums, and one
     matrix product of the exponentials with [Z; 1] / row sum for all statistics at once.
     The logits are <= 0, so exp needs no max-shift; a block whose row sums underflow (a point
-    far from every component) is redone with the max-shift.
+    far from every component) or overflow (rounding) is redone with the max-shift.
     """
     J, N = Z.shape
     K = W.shape[0]
@@ -303,8 +337,9 @@ def _responsibility_stats(Z, W, b, out=None):
         e += b[:, None]
         np.exp(e, out=e)
         np.sum(e, axis=0, out=s)
-        if s.min() > _TINY:
-            lse_sum += np.log(s, out=log_s).sum()
+        block_lse = np.log(s, out=log_s).sum() if s.min() > _TINY else np.inf
+        if np.isfinite(block_lse):
+            lse_sum += block_lse
         else:                                   # rare: redo this block with log-sum-exp
             np.matmul(W, z, out=e)
             e += b[:, None]
@@ -401,25 +436,63 @@ def _elbo_from_stats(T, lse_sum, W_prev, b_prev, mc, s2, c, sigma2, N) -> float:
     return float(prior + assignments + likelihood + entropy_mu - neg_entropy_c)
 
 
+# The fused ELBO is a difference of sums of size ~ N * (spread of the data)^2; its rounding
+# error is below _ROUNDING * eps * (sum_i ||x_i - c||^2 + N max_k (||m_k - c||^2, |b_k|)). When that bound
+# exceeds _PRECISION * |ELBO| (widely spread data with tight components), fit() switches to the
+# reference path, which evaluates every squared distance directly.
+_ROUNDING = 16.0
+_PRECISION = 1e-12
+
+
 def _cavi(Z, c, mc0, sigma2, max_iter, tol):
-    """CAVI from centred means mc0: each iteration updates pi, then m and s2, then the ELBO."""
+    """Fused CAVI from centred means mc0: each iteration updates pi, then m and s2, then the
+    ELBO. Returns None if the fused ELBO cannot be trusted to _PRECISION (see above) or is
+    not finite."""
     D, N = Z.shape[0] - 1, Z.shape[1]
     K = mc0.shape[0]
+    eps = np.finfo(float).eps
+    spread = -2.0 * Z[D].sum()                # sum_i ||x_i - c||^2
     mc = mc0
     s2 = np.full((K, D), sigma2)      # equal across k, so it does not affect the first pi
     trace = []
     converged = False
     for _ in range(max_iter):
         W_prev, b_prev = _logit_weights(mc, s2)
+        # Shifting every logit by the same constant changes neither pi nor the entropy
+        # identity. Removing the smallest -sum_d s2_kd / 2 keeps the logits <= 0 and stops a
+        # large common variance (e.g. the initial s2 = sigma2) from cancelling in the entropy.
+        b_prev += 0.5 * s2.sum(axis=1).min()
         T, lse_sum = _responsibility_stats(Z, W_prev, b_prev)
         precision = 1.0 / sigma2 + T[:, -1]                     # 1/sigma2 + N_k
-        mc = (T[:, :D] - c / sigma2) / precision[:, None]      # m - c, with m = S / precision
+        mc_next = (T[:, :D] - c / sigma2) / precision[:, None]  # m - c, with m = S / precision
         s2 = np.repeat((1.0 / precision)[:, None], D, axis=1)
-        trace.append(_elbo_from_stats(T, lse_sum, W_prev, b_prev, mc, s2, c, sigma2, N))
+        trace.append(_elbo_from_stats(T, lse_sum, W_prev, b_prev, mc_next, s2, c, sigma2, N))
+        far = max((mc**2).sum(axis=1).max(), (mc_next**2).sum(axis=1).max(), -b_prev.min())
+        if not (_ROUNDING * eps * (spread + N * far) <= _PRECISION * abs(trace[-1])):
+            return None
+        mc = mc_next
         if len(trace) > 1 and abs(trace[-1] - trace[-2]) < tol * abs(trace[-1]):
             converged = True
             break
-    return mc, s2, W_prev, b_prev, np.array(trace), converged
+    return dict(m=mc + c, s2=s2, trace=np.array(trace), converged=converged,
+                weights=(W_prev, b_prev), route="fused")
+
+
+def _cavi_reference(X, m0, sigma2, max_iter, tol):
+    """The same iteration through the per-step functions (exact squared distances)."""
+    m = m0
+    s2 = np.full(m0.shape, sigma2)
+    trace = []
+    converged = False
+    for _ in range(max_iter):
+        pi = _update_pi(X, m, s2)
+        m, s2 = _update_m(X, pi, sigma2), _update_s2(X, pi, sigma2)
+        trace.append(_log_joint(X, m, s2, pi, sigma2, True) - _log_var(s2, pi, True))
+        if len(trace) > 1 and abs(trace[-1] - trace[-2]) < tol * abs(trace[-1]):
+            converged = True
+            break
+    return dict(m=m, s2=s2, trace=np.array(trace), converged=converged, pi=pi,
+                route="reference")
 
 
 def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = 1e-8, n_init: int = 1,
@@ -463,13 +536,17 @@ def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = 1e-8, n_init: int = 1
     for _ in range(n_init):
         mc0 = (m_init - c) if m_init is not None else _seed_means(Z, hashes, K, rng)
         run = _cavi(Z, c, mc0, sigma2, max_iter, tol)
-        final_elbos.append(run[4][-1])
-        if best is None or run[4][-1] > best[4][-1]:
+        if run is None:
+            run = _cavi_reference(X, mc0 + c, sigma2, max_iter, tol)
+        final_elbos.append(run["trace"][-1])
+        if best is None or run["trace"][-1] > best["trace"][-1]:
             best = run
-    mc, s2, W_prev, b_prev, trace, converged = best
     del hashes
 
-    pi = np.empty((N, K))
-    _responsibility_stats(Z, W_prev, b_prev, out=pi)
-    return GMMResult(m=mc + c, s2=s2, pi=pi, elbo=trace, n_iter=len(trace),
-                     converged=converged, final_elbos=np.array(final_elbos))
+    pi = best.get("pi")
+    if pi is None:
+        pi = np.empty((N, K))
+        _responsibility_stats(Z, *best["weights"], out=pi)
+    return GMMResult(m=best["m"], s2=best["s2"], pi=pi, elbo=best["trace"],
+                     n_iter=len(best["trace"]), converged=best["converged"],
+                     final_elbos=np.array(final_elbos), route=best["route"])

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve, solve_triangular
+from scipy.linalg import cho_factor, cho_solve
 from scipy.special import digamma, gammaln
 
 from vi_impl._validation import (
@@ -279,8 +279,9 @@ def gibbs(X, y, sigma2, a0=1e-2, b0=1e-4, *, n_samples=2000, burn_in=500, thin=1
           alpha_init=None):
     """Gibbs sampler for p(w, alpha | y): the two full conditionals in the module docstring.
 
-    Each step is vectorised over the D coordinates (one Cholesky of the D x D precision per
-    draw of w; all alpha_j drawn at once). Seeded with ``seed``.
+    Each step is vectorised over the D coordinates (one Cholesky factor L of the D x D
+    precision and its triangular inverse per draw of w; all alpha_j drawn at once). Seeded
+    with ``seed``.
     """
     t0 = time.perf_counter()
     X, y = _check_data(X, y)
@@ -294,12 +295,13 @@ def gibbs(X, y, sigma2, a0=1e-2, b0=1e-4, *, n_samples=2000, burn_in=500, thin=1
     total = burn_in + n_samples * thin
     W, A = np.empty((n_samples, D)), np.empty((n_samples, D))
     shape = a0 + 0.5
+    tiny = np.finfo(float).tiny
     for t in range(total):
-        L = np.linalg.cholesky(XtX + np.diag(alpha))
-        mean = cho_solve((L, True), h)
-        w = mean + solve_triangular(L.T, rng.standard_normal(D), lower=False)
-        alpha = rng.gamma(shape, 1.0 / (b0 + 0.5 * w ** 2))
-        alpha = np.maximum(alpha, np.finfo(float).tiny)
+        # P = L L^T; w = P^-1 h + L^-T eps = L^-T (L^-1 h + eps), eps ~ N(0, I)
+        Linv = np.linalg.inv(np.linalg.cholesky(XtX + np.diag(alpha)))
+        w = Linv.T @ (Linv @ h + rng.standard_normal(D))
+        # Gamma(shape, rate) = standard Gamma(shape) / rate
+        alpha = np.maximum(rng.standard_gamma(shape, D) / (b0 + 0.5 * w ** 2), tiny)
         if t >= burn_in and (t - burn_in) % thin == 0:
             i = (t - burn_in) // thin
             W[i], A[i] = w, alpha

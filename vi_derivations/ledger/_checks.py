@@ -89,6 +89,8 @@ def gh_expect(f: Callable[[np.ndarray], np.ndarray], mean: Iterable[float],
 def quad(f: Callable[[float], float], a: float = -np.inf, b: float = np.inf, **kw) -> float:
     """One-dimensional integral by adaptive quadrature (scipy)."""
     kw.setdefault("limit", 200)
+    kw.setdefault("epsabs", 1e-14)
+    kw.setdefault("epsrel", 1e-12)
     return float(integrate.quad(f, a, b, **kw)[0])
 
 
