@@ -23,7 +23,10 @@ JB_FLAGS   := -W -n --keep-going --all
 PYTEST_N   ?= 2
 
 # Reproducible, quiet, single-threaded numerics in every command below.
-export MPLBACKEND            := Agg
+# Matplotlib: headless everywhere, but NOT Agg: a notebook kernel started with
+# MPLBACKEND=Agg displays no figure at all (the book would lose every plot).
+# The inline backend is headless in plain processes too.
+export MPLBACKEND            := module://matplotlib_inline.backend_inline
 export PYTHONHASHSEED        := 0
 export OMP_NUM_THREADS       ?= 1
 export OPENBLAS_NUM_THREADS  ?= 1

@@ -1,7 +1,9 @@
 """Repository-wide pytest configuration (applies to tests/ and to the notebooks under book/).
 
 * Environment defaults so a bare `pytest` behaves like `make test` (headless
-  matplotlib, one BLAS thread); the Makefile sets the same variables.
+  matplotlib, one BLAS thread); the Makefile sets the same variables. The
+  matplotlib backend is the inline one, never Agg: notebook kernels (nbval, the
+  book build) inherit this environment, and a kernel on Agg shows no figure.
 * The nbval sanitize file is found relative to this file, whatever the cwd.
 * Scheduling under pytest-xdist (`-n 2 --dist loadgroup --no-loadscope-reorder`,
   as `make test` runs it): all cells of one notebook stay in one worker, in
@@ -24,8 +26,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent
 
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+if os.environ.get("MPLBACKEND", "").lower() in {"", "agg"}:
+    os.environ["MPLBACKEND"] = INLINE_BACKEND
+
 for _name, _value in {
-    "MPLBACKEND": "Agg",
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",

@@ -51,9 +51,14 @@ def build_book() -> subprocess.CompletedProcess:
             "(or `make test`, which does it) so the book can serve its math offline"
         )
     cmd = jupyter_book_command() + ["build", ".", "-W", "-n", "--keep-going", "--all"]
-    return subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "FORCE_COLOR": "0", "NO_COLOR": "1"}
-    )
+    env = {
+        **os.environ,
+        "FORCE_COLOR": "0",
+        "NO_COLOR": "1",
+        # kernels on Agg display no figure: the book must get the inline backend
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
 
 
 @pytest.fixture(scope="session")

@@ -152,3 +152,28 @@ def test_bad_input_raises_value_error_naming_argument(kwargs, name):
 def test_elbo_rejects_non_positive_variances():
     with pytest.raises(ValueError, match="v"):
         mfg.elbo([0.0, 0.0], [1.0, 0.0], [0.0, 0.0], np.eye(2))
+
+
+# --------------------------------------------------------------------------- property tests
+from hypothesis import given, settings, strategies as hst
+from hypothesis.extra.numpy import arrays
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    D=hst.integers(1, 5),
+    data=hst.data(),
+)
+def test_property_cavi_monotone_and_shrinks(D, data):
+    """For any SPD target: ELBO never decreases, stays <= 0, and 0 < v_j <= Sigma_jj."""
+    B = data.draw(arrays(float, (D, D), elements=hst.floats(-3, 3)))
+    Sigma = B @ B.T + 0.05 * np.eye(D)
+    mu = data.draw(arrays(float, (D,), elements=hst.floats(-1e3, 1e3)))
+    m0 = data.draw(arrays(float, (D,), elements=hst.floats(-1e3, 1e3)))
+    res = mfg.fit_mean_field_gaussian(mu, Sigma, m0=m0, tol=0, max_iter=15)
+    e = np.array(res.elbo)
+    assert np.all(np.isfinite(e))
+    scale = max(1.0, np.abs(e).max())
+    assert np.all(np.diff(e) >= -1e-9 * scale)
+    assert np.all(e <= 1e-9 * scale)
+    assert np.all(res.v > 0) and np.all(res.v <= np.diag(Sigma) * (1 + 1e-9))

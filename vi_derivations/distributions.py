@@ -62,6 +62,11 @@ class MatrixInverse(sp.Function):
                 + printer._print(b) + r"}^{-1}\right]_{" + printer._print(j) + printer._print(l) + "}")
 
 
+def _lim(idx):
+    """Summation limits over the whole plate of ``idx`` (0-based internally, printed 1..N)."""
+    return (idx, idx.lower, idx.upper)
+
+
 def _pull(expr):
     """Pull constant factors out of Sums (display only; value unchanged)."""
     def f(e):
@@ -290,7 +295,7 @@ class Categorical(Family):
 
     def log_density(self, c):
         k = self.event_plates[0].index
-        return Sum(c * log(self.params["probs"]), (k, 1, self.event_plates[0].size))
+        return Sum(c * log(self.params["probs"]), _lim(k))
 
     def support_reduce(self, atoms):
         if any(a.fn != "id" for a in atoms):
@@ -312,7 +317,7 @@ class Categorical(Family):
     def neg_entropy(self):
         k = self.event_plates[0].index
         p = self.params_at(self.canonical_index())["probs"]
-        return Sum(p * log(p), (k, 1, self.event_plates[0].size))
+        return Sum(p * log(p), _lim(k))
 
     def statistic(self, atoms):
         if all(a.fn == "id" for a in atoms):
@@ -324,7 +329,7 @@ class Categorical(Family):
         (k,) = rep
         e = eta["c_k"]
         k2 = plate_of(k).fresh()
-        return {"probs": exp(e) / Sum(exp(e.xreplace({k: k2})), (k2, 1, plate_of(k).size))}
+        return {"probs": exp(e) / Sum(exp(e.xreplace({k: k2})), _lim(k2))}
 
     def numeric_from_natural(self, eta):
         e = np.asarray(eta["c_k"], dtype=float)
@@ -332,7 +337,7 @@ class Categorical(Family):
 
     def kernel(self, c, params):
         k = self.event_plates[0].index
-        return Sum(c * log(params["probs"]), (k, 1, self.event_plates[0].size))
+        return Sum(c * log(params["probs"]), _lim(k))
 
 
 # =============================================================================== Mixture
@@ -371,7 +376,7 @@ class Mixture(Family):
 
     def log_density(self, x):
         k = self.component_plate.index
-        return Sum(self.indicator.element * self.component.log_density(x), (k, 1, self.component_plate.size))
+        return Sum(self.indicator.element * self.component.log_density(x), _lim(k))
 
 
 # =============================================================================== Gamma
@@ -574,14 +579,14 @@ class Dirichlet(Family):
 
     def _total(self, a, k):
         k2 = plate_of(k).fresh()
-        return Sum(a.xreplace({k: k2}), (k2, 1, plate_of(k).size))
+        return Sum(a.xreplace({k: k2}), _lim(k2))
 
     def log_density(self, t):
         k = self.event_plates[0].index
         K = self.event_plates[0].size
         a = self.params["conc"]
-        return (loggamma(self._total(a, k)) - Sum(loggamma(a), (k, 1, K))
-                + Sum((a - 1) * log(t), (k, 1, K)))
+        return (loggamma(self._total(a, k)) - Sum(loggamma(a), _lim(k))
+                + Sum((a - 1) * log(t), _lim(k)))
 
     def moment(self, atoms):
         k = self.event_plates[0].index
@@ -599,8 +604,8 @@ class Dirichlet(Family):
         K = self.event_plates[0].size
         a = self.params_at(self.canonical_index())["conc"]
         tot = self._total(a, k)
-        return (loggamma(tot) - Sum(loggamma(a), (k, 1, K))
-                + Sum((a - 1) * (digamma(a) - digamma(tot)), (k, 1, K)))
+        return (loggamma(tot) - Sum(loggamma(a), _lim(k))
+                + Sum((a - 1) * (digamma(a) - digamma(tot)), _lim(k)))
 
     def statistic(self, atoms):
         if len(atoms) == 1 and atoms[0].power == 1 and atoms[0].fn == "log":
@@ -618,7 +623,7 @@ class Dirichlet(Family):
 
     def kernel(self, t, params):
         k = self.event_plates[0].index
-        return Sum((params["conc"] - 1) * log(t), (k, 1, self.event_plates[0].size))
+        return Sum((params["conc"] - 1) * log(t), _lim(k))
 
 
 # =============================================================================== MvNormal
@@ -666,7 +671,7 @@ class MvNormal(Family):
         m = self.params["mean"]
         batch = self._batch_canonical()
         wl, ml = w.xreplace({j: l}), m.xreplace({j: l})
-        quad = Sum(Sum((w - m) * self._mat(batch, j, l) * (wl - ml), (l, 1, J.size)), (j, 1, J.size))
+        quad = Sum(Sum((w - m) * self._mat(batch, j, l) * (wl - ml), _lim(l)), _lim(j))
         if self.parametrisation == "cov":
             raise ValueError("MvNormal as a model factor needs precision= (the engine does not invert symbols)")
         return (-J.size / 2 * log(2 * pi) + LogDet(self.matrix) / 2 - quad / 2)
@@ -709,7 +714,7 @@ class MvNormal(Family):
         cov = MatrixInverse(prec, a, b, j, l)
         e1 = eta.get("w_j", sp.Integer(0))
         u = plate_of(j).fresh()
-        mean = Sum(MatrixInverse(prec, a, b, j, u) * e1.xreplace({j: u}), (u, 1, plate_of(j).size))
+        mean = Sum(MatrixInverse(prec, a, b, j, u) * e1.xreplace({j: u}), _lim(u))
         return {"mean": mean, "cov": cov, "precision": prec.xreplace({a: j, b: l})}
 
     def numeric_from_natural(self, eta):

@@ -58,7 +58,8 @@ def _check_name(name, what):
 
 class Plate:
     """A replicated axis of size ``size`` (a positive integer symbol like ``N`` or an int)
-    with canonical index ``index`` (a SymPy ``Idx`` ranging over 1..size)."""
+    with canonical index ``index`` (a SymPy ``Idx`` ranging over 0..size-1 so that it matches
+    NumPy positions; the LaTeX printer shows sums as 1..size)."""
 
     def __init__(self, name: str, index: str, size=None, latex: str | None = None):
         _check_name(name, "Plate name")
@@ -75,7 +76,7 @@ class Plate:
         self.latex = latex or name
 
     def make_index(self, name: str) -> Idx:
-        idx = Idx(sp.Symbol(name, integer=True), (1, self.size))
+        idx = Idx(sp.Symbol(name, integer=True), (0, self.size - 1))
         _IDX_PLATE[idx] = self
         return idx
 

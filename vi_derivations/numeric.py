@@ -94,7 +94,7 @@ class _Ev:
         if e is sp.E:
             return np.e, ()
         if isinstance(e, Idx):
-            return np.arange(1, self.size_of(e) + 1, dtype=float), (e,)
+            return np.arange(self.size_of(e), dtype=float), (e,)
         if isinstance(e, sp.Symbol):
             if e in self.sizes:
                 return float(self.sizes[e]), ()

@@ -41,6 +41,15 @@ class VILatexPrinter(LatexPrinter):
     def _print_IndexedBase(self, expr):
         return _name_latex(str(expr.label))
 
+    def _print_Sum(self, expr):
+        # plate indices run over 0..size-1 internally (NumPy positions); the book writes 1..size
+        lims = []
+        for v, lo, hi in expr.limits:
+            if isinstance(v, Idx):
+                lo, hi = lo + 1, hi + 1
+            lims.append((v, lo, hi))
+        return super()._print_Sum(Sum(expr.function, *lims))
+
     def _print_Idx(self, expr):
         return self._print_Symbol(expr.label)
 
