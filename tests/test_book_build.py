@@ -118,3 +118,28 @@ def test_built_pages_load_mathjax_from_the_build_not_a_cdn():
     assert pages_with_math, "no page has math: the MathJax set-up is not exercised"
     fonts = list((BUILD_HTML / "mathjax" / "output" / "chtml" / "fonts").rglob("*.woff"))
     assert fonts, "MathJax CHTML fonts are missing from the build"
+
+
+PLOTTING_CALL = re.compile(r"\bplt\.(plot|subplots|figure|scatter|hist|imshow|contour|semilogy|loglog)\b|\.plot\(")
+
+
+def test_chapters_that_plot_show_their_figures():
+    """A notebook that draws must show an image in its page. (With MPLBACKEND=Agg
+    in the kernel's environment, for instance, every figure silently disappears.)"""
+    import json
+
+    checked = 0
+    for name in toc_docnames():
+        source = _source_of(name)
+        if source is None or source.suffix != ".ipynb":
+            continue
+        cells = json.loads(source.read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        if not PLOTTING_CALL.search(code):
+            continue
+        page = BUILD_HTML / f"{name}.html"
+        assert page.exists(), f"{name}.html was not built"
+        images = re.findall(r'<img[^>]+src="([^"]*_images/[^"]+)"', page.read_text(encoding="utf-8"))
+        assert images, f"{name} plots, but its page shows no figure"
+        checked += 1
+    print(f"{checked} plotting chapters show their figures")

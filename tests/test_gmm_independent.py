@@ -258,3 +258,28 @@ def test_fit_is_accurate_far_from_the_origin():
     assert np.isfinite(far.elbo).all()
     assert far.elbo[-1] == pytest.approx(gmm.elbo(X + 1e6, far.m, far.s2, far.pi, 1e12, True),
                                          rel=1e-9)
+
+
+# ----------------------------------------------------------------------------- hard data
+def test_fit_on_widely_spread_tight_clusters_keeps_a_monotone_exact_trace():
+    # Tight pairs 5e5 apart: the fused ELBO would be a difference of numbers ~ 1e12 (its
+    # rounding ~ 1e-4 swamps the ELBO's changes); fit must still give a monotone trace that
+    # equals the directly computed ELBO.
+    rng = np.random.default_rng(9)
+    X = np.repeat([[0.0], [5e5], [1e6]], 2, axis=0) + 1e-3 * rng.normal(size=(6, 1))
+    for K in (2, 3):
+        result = gmm.fit(X, K, 1e12, max_iter=30, tol=0, seed=1)
+        assert (np.diff(result.elbo) >= -1e-10 * np.abs(result.elbo[1:])).all()
+        direct = gmm.elbo(X, result.m, result.s2, result.pi, 1e12, constants=True)
+        assert result.elbo[-1] == pytest.approx(direct, rel=1e-12)
+
+
+def test_fit_on_points_far_from_every_start_has_no_overflow():
+    # Two points ~770 apart with sigma2 = 1: logits of order 1e5 (found by hypothesis: the
+    # fused exp overflowed into a NaN ELBO before the overflow check existed).
+    X = np.array([[-132.10486329130188], [640.422650443282]])
+    result = gmm.fit(X, 2, 1.0, max_iter=30, tol=0, seed=0)
+    assert result.route == "fused"            # handled by the block-wise log-sum-exp fallback
+    assert np.isfinite(result.elbo).all() and np.isfinite(result.m).all()
+    assert (np.diff(result.elbo) >= -1e-10 * np.abs(result.elbo[1:])).all()
+    np.testing.assert_allclose(result.pi.sum(axis=1), 1.0, atol=1e-12)

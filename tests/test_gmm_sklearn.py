@@ -5,9 +5,9 @@ their priors made very strong (B: weights pinned at 1/K, variance at 1), mean pr
 precision 1/sigma2 and reg_covar = 0, its fixed point tends to the coursework model's
 (TOOLCHAIN.md measured agreement to about 1/B). The deviation is of order N_k / B (about
 3e-6 for B = 1e8 and 300 points, too coarse for 1e-6), so B = 1e10 here; B = 1e12 loses
-precision inside scikit-learn (digamma/log of numbers near 1e12). Both start from the same responsibilities:
-sklearn's initial M-step is taken from our first E-step. sklearn's lower bound drops
-constants, so the comparison is of fixed points, not ELBO values.
+precision inside scikit-learn (digamma/log of numbers near 1e12). Both start from the same
+responsibilities: sklearn's initial M-step is taken from our first E-step. sklearn's lower
+bound drops constants, so the comparison is of fixed points, not ELBO values.
 """
 
 from __future__ import annotations

@@ -209,3 +209,21 @@ def test_bad_input_fit_and_em():
         g.em(x, 2, -1.0)
     with pytest.raises(ValueError, match="r"):
         g.em_m_step(x, np.full((6, 2), 0.2))
+
+
+# ----------------------------------------------------------------------------- properties
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=25)
+@given(N=st.integers(1, 30), K=st.integers(1, 4), scale=st.sampled_from([1e-2, 1.0, 1e4]),
+       seed=st.integers(0, 2 ** 16))
+def test_property_vbem_and_em_monotone(N, K, scale, seed):
+    rng = np.random.default_rng(seed)
+    x = scale * (rng.normal(size=N) + rng.integers(0, 3, N) * 4)
+    v = g.vbem(x, K, (10 * scale) ** 2, scale ** 2, max_iter=20, tol=0, seed=seed)
+    assert np.all(np.isfinite(v.elbo)) and np.all(np.diff(v.elbo) >= -1e-10 * np.abs(v.elbo[1:]))
+    np.testing.assert_allclose(v.weights.sum(), 1.0)
+    e = g.em(x, K, scale ** 2, tau2=(10 * scale) ** 2, max_iter=20, tol=0, seed=seed)
+    assert np.all(np.isfinite(e.objective))
+    assert np.all(np.diff(e.objective) >= -1e-10 * np.abs(e.objective[1:]))

@@ -237,3 +237,24 @@ def test_fit_bad_arguments():
                      (dict(K=2.5), "K"), (dict(K=2, sigma2=-2.0), "sigma2")]:
         with pytest.raises(ValueError, match=name):
             gpm.fit(X, **kw)
+
+
+# ----------------------------------------------------------------------------- properties
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=25)
+@given(N=st.integers(1, 12), K=st.integers(1, 4), p=st.integers(1, 3),
+       scale=st.sampled_from([1e-3, 1.0, 1e3]), seed=st.integers(0, 2 ** 16))
+def test_property_cavi_monotone_finite_normalised_permutation_invariant(N, K, p, scale, seed):
+    rng = np.random.default_rng(seed)
+    X = scale * rng.normal(size=(N, p)) + scale * 3
+    alpha, sigma2, lambda2 = rng.normal(size=p) * scale, (scale * 2) ** 2, scale ** 2
+    res = gpm.fit(X, K, alpha, sigma2, lambda2, max_iter=15, tol=0, seed=seed)
+    assert np.all(np.isfinite(res.elbo))
+    assert np.all(np.diff(res.elbo) >= -1e-10 * np.abs(res.elbo[1:]))
+    np.testing.assert_allclose(res.phi.sum(1), 1.0, atol=1e-12)
+    perm = rng.permutation(N)
+    a = gpm.elbo(X, res.m, res.s2, res.phi, alpha, sigma2, lambda2, True)
+    b = gpm.elbo(X[perm], res.m, res.s2, res.phi[perm], alpha, sigma2, lambda2, True)
+    assert np.isclose(a, b, rtol=1e-12, atol=1e-9)

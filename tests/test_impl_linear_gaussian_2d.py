@@ -133,3 +133,21 @@ def test_fixed_point_is_exact_iff_theta1_theta2_is_zero():
 def test_bad_input(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# ----------------------------------------------------------------------------- properties
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=30)
+@given(n=st.integers(1, 5), D=st.integers(1, 4), seed=st.integers(0, 2 ** 16))
+def test_property_fixed_point_mean_exact_variance_shrunk(n, D, seed):
+    rng = np.random.default_rng(seed)
+    theta, x = rng.normal(size=(n, D)) * rng.choice([0.1, 1.0, 5.0]), rng.normal(size=n)
+    mu, S = lg.exact_posterior(x, theta)
+    m, v = lg.fixed_point(x, theta)
+    np.testing.assert_allclose(m, mu, atol=1e-9 * (1 + np.abs(mu).max()))
+    assert np.all(v <= np.diag(S) * (1 + 1e-12))
+    kl = lg.kl_to_posterior(m, v, x, theta)
+    assert kl >= -1e-12 and np.isclose(kl, lg.kl_at_fixed_point(theta), rtol=1e-8, atol=1e-12)
+    assert lg.elbo(m, v, x, theta) <= lg.log_evidence(x, theta) + 1e-10

@@ -233,3 +233,21 @@ def test_bad_input_fit_and_gibbs():
         ard.gibbs(X, y, 1.0, n_samples=0)
     with pytest.raises(ValueError, match="E_alpha"):
         ard.update_w(X, y, np.array([1.0]), 1.0)
+
+
+# ----------------------------------------------------------------------------- properties
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=20)
+@given(N=st.integers(1, 40), D=st.integers(1, 6), seed=st.integers(0, 2 ** 16),
+       hyper=st.sampled_from([(1e-6, 1e-6), (1e-2, 1e-4), (2.0, 1.0)]))
+def test_property_cavi_monotone_and_finite(N, D, seed, hyper):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, D))
+    y = X @ rng.normal(size=D) * rng.integers(0, 2, 1)[0] + rng.normal(size=N)
+    res = ard.fit(X, y, 0.7, *hyper, max_iter=40, tol=0)
+    assert np.all(np.isfinite(res.elbo))
+    assert np.all(np.diff(res.elbo) >= -1e-9 * np.abs(res.elbo[1:]))
+    np.testing.assert_allclose(res.V, res.V.T)
+    assert np.all(np.linalg.eigvalsh(res.V) > 0)

@@ -91,6 +91,7 @@ def test_gradient_fit_reaches_posterior_monotonically():
     np.testing.assert_allclose((r3.m, r3.s2), nn.exact_posterior(xb, 0.0, 100.0, 1.0), rtol=1e-6)
     # from a variance far below the posterior's, the full Newton step in log s2 overshoots
     r4 = nn.fit(xb, 0.0, 100.0, 1.0, max_iter=200, tol=0, init=(3.0, 1e-9))
+    assert r4.elbo[0] >= nn.elbo(3.0, 1e-9, xb, 0.0, 100.0, 1.0)      # the first step too
     assert np.all(np.isfinite(r4.elbo)) and np.all(np.diff(r4.elbo) >= -1e-12 * np.abs(r4.elbo[1:]))
     np.testing.assert_allclose((r4.m, r4.s2), nn.exact_posterior(xb, 0.0, 100.0, 1.0), rtol=1e-6)
 
@@ -111,3 +112,20 @@ def test_gradient_fit_reaches_posterior_monotonically():
 def test_bad_input(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+# ----------------------------------------------------------------------------- properties
+from hypothesis import given, settings, strategies as st
+
+
+@settings(max_examples=30)
+@given(K=st.integers(1, 50), mu0=st.floats(-5, 5), tau2=st.floats(1e-2, 1e2),
+       sigma2=st.floats(1e-2, 1e2), seed=st.integers(0, 2 ** 16))
+def test_property_elbo_at_maximiser_is_log_evidence(K, mu0, tau2, sigma2, seed):
+    rng = np.random.default_rng(seed)
+    x = mu0 + rng.normal(size=K) * np.sqrt(tau2 + sigma2)
+    m, s2 = nn.maximiser(x, mu0, tau2, sigma2)
+    logZ = nn.log_evidence(x, mu0, tau2, sigma2)
+    assert abs(nn.elbo(m, s2, x, mu0, tau2, sigma2) - logZ) <= 1e-10 * max(1.0, abs(logZ))
+    assert nn.elbo(m + 0.1, s2, x, mu0, tau2, sigma2) < logZ
+    assert nn.elbo(m, 1.5 * s2, x, mu0, tau2, sigma2) < logZ

@@ -45,7 +45,8 @@ CAVI updates (each one maximises the ELBO in its block with the others held fixe
 The public per-step functions below follow these formulas directly. :func:`fit` runs the same
 iteration through a private fused pass over the data (see :func:`_responsibility_stats`) that
 reuses the log-normaliser and the sufficient statistics N_k, S_k = sum_i pi_ik x_i for the
-updates *and* the ELBO; the tests check that both routes agree.
+updates *and* the ELBO; the tests check that both routes agree. (For data whose spread would
+make the fused ELBO's rounding visible, fit falls back to the per-step functions.)
 """
 
 from __future__ import annotations
@@ -276,6 +277,8 @@ class GMMResult:
 _BLOCK_BYTES = 1 << 17
 # Below this row sum of exp(logits) a block switches to the max-shifted log-sum-exp.
 _TINY = 1e-250
+
+
 def _block_columns(N: int, K: int) -> int:
     return max(1024, min(N, _BLOCK_BYTES // (8 * K) * 8))
 
@@ -312,9 +315,10 @@ def _responsibility_stats(Z, W, b, out=None):
 
     With logits L_kj = W_k . Z_j + b_k, the responsibilities are pi_jk = exp(L_kj - lse_j).
     Returns ``(T, lse_sum)``: T = pi^T [Z; 1]^T, shape (K, D+2), whose columns are
-    S_k - N_k c = sum_j pi_jk (x_j - c)  (first D), R_k = sum_j pi_jk Z_Dj, and N_k
-    (last); and lse_sum = sum_j lse_j. Because sum_k pi_jk = 1,
-        sum_jk pi_jk log pi_jk = sum_jk pi_jk L_kj - sum_j lse_j = sum(W * T[:, :-1]) + N . b - lse_sum,
+    S_k - N_k c = sum_j pi_jk (x_j - c) (the first D), R_k = sum_j pi_jk Z_Dj, and N_k (the
+    last); and lse_sum = sum_j lse_j. Because sum_k pi_jk = 1,
+        sum_jk pi_jk log pi_jk = sum_jk pi_jk L_kj - sum_j lse_j
+                               = sum(W * T[:, :-1]) + N . b - lse_sum,
     so the fit loop gets the entropy of q(c) without another pass. The responsibilities are
     stored only when ``out`` (N, K) is given.
     Each block: one matrix product for the logits, exp in place, the row sums, and one
@@ -437,9 +441,9 @@ def _elbo_from_stats(T, lse_sum, W_prev, b_prev, mc, s2, c, sigma2, N) -> float:
 
 
 # The fused ELBO is a difference of sums of size ~ N * (spread of the data)^2; its rounding
-# error is below _ROUNDING * eps * (sum_i ||x_i - c||^2 + N max_k (||m_k - c||^2, |b_k|)). When that bound
-# exceeds _PRECISION * |ELBO| (widely spread data with tight components), fit() switches to the
-# reference path, which evaluates every squared distance directly.
+# error is below _ROUNDING * eps * (sum_i ||x_i - c||^2 + N max_k (||m_k - c||^2, |b_k|)).
+# When that bound exceeds _PRECISION * |ELBO| (widely spread data with tight components),
+# fit() switches to the reference path, which evaluates every squared distance directly.
 _ROUNDING = 16.0
 _PRECISION = 1e-12
 

@@ -248,13 +248,14 @@ def _():
 @B.verified("doc004-eq16-19", line=146, marker=r"= 1 - 1 = 0", lines=(137, 140, 143),
             location="Eqs. (16)-(19), non-negativity of KL", topics=("kl",),
             claim=r"D_{KL}(p_1,p_2)=\mathbb E_{p_1}\big[-\log\tfrac{p_2}{p_1}\big]\ge\mathbb E_{p_1}\big[1-\tfrac{p_2}{p_1}\big]=1-\int p_1\tfrac{p_2}{p_1}=0",
-            method="quadrature for a bimodal p1 and a Student-t p2: each line evaluated; the inequality holds and the last expectation is 0 (1e-9)", route="numeric")
+            method="quadrature for a bimodal p1 and a Gaussian p2: each line evaluated; the inequality holds (KL = 0.29 > 0) and the last two lines are 0 (1e-9)", route="numeric")
 def _():
     p1 = lambda t: 0.4 * stats.norm.pdf(t, -1, 0.6) + 0.6 * stats.norm.pdf(t, 1.2, 0.9)
-    p2 = lambda t: stats.t.pdf(t, 4, 0.3, 1.1)
-    kl = quad(lambda t: p1(t) * -np.log(p2(t) / p1(t)), -60, 60)
-    lower = quad(lambda t: p1(t) * (1 - p2(t) / p1(t)), -60, 60)
-    return bool(kl > lower and abs(lower) < 1e-8)
+    p2 = lambda t: stats.norm.pdf(t, 0.3, 1.3)
+    kl = quad(lambda t: p1(t) * -np.log(p2(t) / p1(t)), -25, 25)
+    lower = quad(lambda t: p1(t) * (1 - p2(t) / p1(t)), -25, 25)
+    third = 1 - quad(lambda t: p1(t) * (p2(t) / p1(t)), -25, 25)
+    return bool(kl > lower + 0.05 and abs(lower) < 1e-9 and abs(third) < 1e-9)
 
 
 def _elbo_kl_parts(m=0.9, v=0.3):
@@ -341,7 +342,7 @@ def _():
 
 
 # ---- Exercise 2.5
-Kx = 3
+Kx = 2
 xs = sp.symbols(f"x1:{Kx + 1}", real=True)
 x0 = sp.Symbol("x0", real=True)
 zs = sp.Symbol("z", real=True)
@@ -366,9 +367,9 @@ def _total_mass(lo):
            location="Exercise 2.5, the joint density", topics=("normal-normal", "elbo"),
            claim=r"\log p(z,D)=-z^2/2-\sum_{k=0}^K(x_k-z)^2/2-\frac{K+1}2\log2\pi,\ D=(x_1,\dots,x_K)",
            why="Wrong index range: D has x_1..x_K, and the constant −(K+1)/2 log 2π normalises K+1 Gaussian factors (the prior and K observations). With k = 0..K there is an extra x_0 and the density does not integrate to one.",
-           correction=lambda: r"\log p(z,D)=-z^2/2-\sum_{k=1}^K(x_k-z)^2/2-\frac{K+1}2\log2\pi\quad(\text{SymPy, }K=3:\ \text{total mass }" + sp.latex(_total_mass(1)) + r";\ \text{printed: }" + sp.latex(_total_mass(0)) + ")",
+           correction=lambda: r"\log p(z,D)=-z^2/2-\sum_{k=1}^K(x_k-z)^2/2-\frac{K+1}2\log2\pi\quad(\text{SymPy, }K=2:\ \text{total mass }" + sp.latex(_total_mass(1)) + r";\ \text{printed: }" + sp.latex(_total_mass(0)) + ")",
            original=lambda: bool(_total_mass(0) == 1),
-           method="SymPy integration over z and the data (K=3): the printed density has total mass √(2π), the corrected one 1")
+           method="SymPy integration over z and the data (K=2): the printed density has total mass √(2π), the corrected one 1")
 def _():
     return bool(_total_mass(1) == 1)
 
@@ -391,7 +392,7 @@ def _ex25_solution():
 @B.verified("doc004-ex2.5-solution", line=200, marker="Compare this approximate solution with the true posterior distribution",
             lines=(196, 198, 199), location="Exercise 2.5, the three tasks (the result they lead to)", topics=("normal-normal", "elbo", "gradient"),
             claim=r"\nabla_{m,v}(-\mathcal L)=0\ \Rightarrow\ q=\mathcal N\Big(\frac{\sum_kx_k}{K+1},\frac1{K+1}\Big)=p(z\mid D),\ \mathcal L=\log p(D)\text{ there}",
-            method="SymPy (K=3): the ELBO of q = N(m, v) in closed form by sympy.stats, its stationary point solved, equal to the posterior from completing the square; numerically the ELBO there equals log p(D) from scipy (1e-9)",
+            method="SymPy (K=2): the ELBO of q = N(m, v) in closed form by sympy.stats, its stationary point solved, equal to the posterior from completing the square; numerically the ELBO there equals log p(D) from scipy (1e-9)",
             route="sympy+numeric", note="The sheet uses the joint with the index range corrected in doc004-ex2.5-joint.")
 def _():
     elbo, sol, (pm, pv), (m, v) = _ex25_solution()
@@ -726,6 +727,14 @@ def _mass_over_latents(expr, zvars):
     return sp.simplify(expr)
 
 
+def _is_joint_density_of(expr, zvars) -> bool:
+    """A positive function that is constant in one of the variables cannot integrate to 1
+    over R^M; only if it depends on every variable do we integrate it (SymPy)."""
+    if any(sp.diff(expr, v) == 0 for v in zvars):
+        return False
+    return _mass_over_latents(expr, zvars) == 1
+
+
 ZM = sp.symbols("z0:3", real=True)        # z_0, z_1, z_2 (M = 2 latents z_1, z_2)
 MU3 = sp.symbols("m0:3", real=True)
 NU3 = sp.symbols("nu0:3", positive=True)
@@ -740,10 +749,10 @@ def _npdf(z, m, v):
            claim=r"q(z_1,\dots,z_M)=\prod_{m=0}^Mq_m(z_n)",
            why="Index errors: the product must run over the M latents m = 1..M and each factor is a density of its own variable z_m; as printed there are M+1 factors, all of the single variable z_n.",
            correction=r"q(z_1,\dots,z_M)=\prod_{m=1}^Mq_m(z_m)",
-           original=lambda: _mass_over_latents(sp.Mul(*[_npdf(ZM[1], MU3[m], NU3[m]) for m in range(3)]), ZM[1:]) == 1,
-           method="SymPy, M = 2 Gaussian factors: the printed product (n = 1) integrated over z_1, z_2 is not 1 (it does not depend on z_2); the corrected product integrates to 1")
+           original=lambda: _is_joint_density_of(sp.Mul(*[_npdf(ZM[1], MU3[m], NU3[m]) for m in range(3)]), ZM[1:]),
+           method="SymPy, M = 2 Gaussian factors: the printed product (n = 1) does not depend on z_2, so it cannot integrate to 1 over (z_1, z_2); the corrected product integrates to 1")
 def _():
-    return _mass_over_latents(sp.Mul(*[_npdf(ZM[m], MU3[m], NU3[m]) for m in (1, 2)]), ZM[1:]) == 1
+    return _is_joint_density_of(sp.Mul(*[_npdf(ZM[m], MU3[m], NU3[m]) for m in (1, 2)]), ZM[1:])
 
 
 @B.erratum("doc004-eq55", line=342, marker=r"\prod_{m=1}^{M} \frac{1}{\sqrt{2\pi\nu_m}} e^{-(z_n - \mu_m)^2/2\nu_n}",
@@ -751,10 +760,10 @@ def _():
            claim=r"q(z_1,\dots,z_M)=\prod_{m=1}^M\frac1{\sqrt{2\pi\nu_m}}e^{-(z_n-\mu_m)^2/2\nu_n}",
            why="Index errors: the exponent must use z_m and ν_m; as printed every factor depends on the same z_n and uses ν_n in the exponent, which is not a normalised density.",
            correction=r"q(z_1,\dots,z_M)=\prod_{m=1}^M\frac1{\sqrt{2\pi\nu_m}}e^{-(z_m-\mu_m)^2/2\nu_m}",
-           original=lambda: _mass_over_latents(sp.Mul(*[sp.exp(-(ZM[1] - MU3[m]) ** 2 / (2 * NU3[1])) / sp.sqrt(2 * sp.pi * NU3[m]) for m in (1, 2)]), ZM[1:]) == 1,
-           method="SymPy, M = 2: the printed product (n = 1) does not integrate to 1 over (z_1, z_2); the corrected one does")
+           original=lambda: _is_joint_density_of(sp.Mul(*[sp.exp(-(ZM[1] - MU3[m]) ** 2 / (2 * NU3[1])) / sp.sqrt(2 * sp.pi * NU3[m]) for m in (1, 2)]), ZM[1:]),
+           method="SymPy, M = 2: the printed product (n = 1) is constant in z_2, so it cannot integrate to 1 over (z_1, z_2); the corrected one integrates to 1")
 def _():
-    return _mass_over_latents(sp.Mul(*[sp.exp(-(ZM[m] - MU3[m]) ** 2 / (2 * NU3[m])) / sp.sqrt(2 * sp.pi * NU3[m]) for m in (1, 2)]), ZM[1:]) == 1
+    return _is_joint_density_of(sp.Mul(*[sp.exp(-(ZM[m] - MU3[m]) ** 2 / (2 * NU3[m])) / sp.sqrt(2 * sp.pi * NU3[m]) for m in (1, 2)]), ZM[1:])
 
 
 @B.verified("doc004-eq56-57", line=347, marker=r"\mathcal{L}_{\mathrm{MF}} = -\frac{1}{N} \sum_{n=1}^{N} \log p(D, \dots, \mu_m + \sqrt{\nu_m} \epsilon_m^{(n)}, \dots)",
@@ -774,10 +783,12 @@ def _():
 
 # ---- the correlated bivariate posterior, Eqs. (59)-(63)
 z1, z2 = sp.symbols("z_1 z_2", real=True)
-s2_, rho, nu = sp.Symbol("sigma2", positive=True), sp.Symbol("rho", real=True), sp.Symbol("nu", positive=True)
+sgm, rho, nu = sp.Symbol("sigma", positive=True), sp.Symbol("rho", real=True), sp.Symbol("nu", positive=True)
+s2_ = sgm**2
 RHO_VAL = sp.Rational(3, 5)
 
 
+@functools.lru_cache(maxsize=None)
 def _kl_in_nu(log_post_kernel):
     """KL(q || p) up to ν-free constants for q = N(0, ν I) (Eq. (60)), by sympy.stats."""
     Z1, Z2 = Normal("Q1", 0, sp.sqrt(nu)), Normal("Q2", 0, sp.sqrt(nu))
@@ -845,7 +856,7 @@ def _dkl_printed_ratio():
            location="Eq. (62)", topics=("mean-field", "variance-shrinkage"),
            claim=r"\frac{\partial\mathrm{KL}}{\partial\nu}\propto+\frac2\nu-\frac2{\sigma^2(1-\rho^2)}",
            why="Sign: the derivative of −log ν² + 2ν/(σ²(1−ρ²)) is −2/ν + 2/(σ²(1−ρ²)); the printed expression is its negative (a proportionality constant of −1 flips the direction of descent). The root ν = σ²(1−ρ²) is unaffected.",
-           correction=lambda: r"\frac{\partial}{\partial\nu}\Big(-\log\nu^2+\frac{2\nu}{\sigma^2(1-\rho^2)}\Big)=" + sp.latex(sp.simplify(sp.diff(-sp.log(nu**2) + 2 * nu / (s2_ * (1 - rho**2)), nu))),
+           correction=lambda: r"\frac{\partial}{\partial\nu}\Big(-\log\nu^2+\frac{2\nu}{\sigma^2(1-\rho^2)}\Big)=" + sp.latex(sp.expand(sp.diff(-sp.log(nu**2) + 2 * nu / (s2_ * (1 - rho**2)), nu))),
            original=lambda: bool(_dkl_printed_ratio().is_positive),
            method="SymPy: the derivative divided by the printed expression is −1 (not a positive constant)")
 def _():
@@ -855,13 +866,14 @@ def _():
 @B.verified("doc004-eq63", line=382, marker=r"\nu = \sigma^2 (1 - \rho^2)", lines=(357, 380),
             location="Eq. (63) and the claim that the true marginals are not optimal", topics=("mean-field", "variance-shrinkage"),
             claim=r"\nu^*=\sigma^2(1-\rho^2)<\sigma^2=\mathbb V_p[z_1]\ \ (\rho\ne0)",
-            method="SymPy with symbolic ρ: the KL minimiser (posterior as corrected in doc004-eq59) is σ²(1−ρ²), the exact marginal variance is σ², ratio 1−ρ²; the second derivative at ν* is positive (a minimum)")
+            method="SymPy with symbolic ρ: the KL minimiser (posterior as corrected in doc004-eq59) is σ²(1−ρ²), the exact marginal variance is σ², ratio 1−ρ²; the second derivative at ν* is positive (ρ = −0.9, 0, 0.6: a minimum)")
 def _():
     kl = _kl_in_nu(_corrected_59())
     sol = sp.solve(sp.diff(kl, nu), nu)
     cov = _gaussian_from_kernel(_corrected_59())
     ok = len(sol) == 1 and same(sol[0], s2_ * (1 - rho**2)) and same(sol[0] / cov[0, 0], 1 - rho**2)
-    return ok and bool(sp.simplify(sp.diff(kl, nu, 2).subs(nu, sol[0])).is_positive)
+    curv = sp.simplify(sp.diff(kl, nu, 2).subs(nu, sol[0]))
+    return ok and all(bool(curv.subs(rho, r).is_positive) for r in (sp.Rational(-9, 10), 0, sp.Rational(3, 5)))
 
 
 @B.erratum("doc004-l375-minimise-elbo", line=375, marker="note that this is equivalent to minimizing the ELBO", location="Section 0.0.10, before Eq. (62)",
@@ -869,8 +881,8 @@ def _():
            claim=r"\min_\nu\mathrm{KL}(q,p)\iff\min_\nu\mathcal L_{ELBO}",
            why="KL = log p(D) − ELBO, so minimising the KL is MAXIMISING the ELBO (equivalently minimising the negative ELBO).",
            correction=r"\min_\nu\mathrm{KL}(q_\nu,p)\iff\max_\nu\mathcal L_{ELBO}(\nu)",
-           original=lambda: bool(sp.simplify(sp.diff(-_kl_in_nu(_corrected_59()), nu, 2).subs(nu, s2_ * (1 - rho**2))).is_positive),
-           method="SymPy: the ELBO in ν is −KL + const; at the KL minimiser its second derivative is negative, so it is a maximum of the ELBO, not a minimum")
+           original=lambda: bool(sp.simplify(sp.diff(-_kl_in_nu(_corrected_59()), nu, 2).subs(nu, s2_ * (1 - rho**2))).subs(rho, RHO_VAL).is_positive),
+           method="SymPy: the ELBO in ν is −KL + const; at the KL minimiser its second derivative is negative (ρ = 3/5), so it is a maximum of the ELBO, not a minimum")
 def _():
     elbo_nu = -_kl_in_nu(_corrected_59())
-    return bool(sp.simplify(sp.diff(elbo_nu, nu, 2).subs(nu, s2_ * (1 - rho**2))).is_negative)
+    return bool(sp.simplify(sp.diff(elbo_nu, nu, 2).subs(nu, s2_ * (1 - rho**2))).subs(rho, RHO_VAL).is_negative)
