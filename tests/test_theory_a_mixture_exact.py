@@ -122,3 +122,21 @@ def test_kl_matches_monte_carlo_over_q():
 def test_rejects_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_posterior_of_means_matches_gaussian_conditioning():
+    """p(mu_k | c, X) by conditioning the joint Gaussian of (mu_kd, x_{S_k, d}) with linear algebra."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(5, 2))
+    c = np.array([[0, 1, 1, 0, 1]])
+    s2 = 2.5
+    mean, var = posterior_means_given_assignments(X, c, 3, s2)
+    for k in range(3):
+        idx = np.flatnonzero(c[0] == k)
+        n = idx.size
+        cov_x = np.eye(n) + s2 * np.ones((n, n))
+        cov_mx = s2 * np.ones(n)
+        gain = np.linalg.solve(cov_x, cov_mx) if n else np.zeros(0)
+        for d in range(2):
+            assert mean[0, k, d] == pytest.approx(gain @ X[idx, d] if n else 0.0, abs=1e-12)
+        assert var[0, k] == pytest.approx(s2 - (cov_mx @ gain if n else 0.0), rel=1e-12)

@@ -43,12 +43,13 @@ class VILatexPrinter(LatexPrinter):
 
     def _print_Sum(self, expr):
         # plate indices run over 0..size-1 internally (NumPy positions); the book writes 1..size
-        lims = []
+        lims, mapping = [], {}
         for v, lo, hi in expr.limits:
             if isinstance(v, Idx):
-                lo, hi = lo + 1, hi + 1
+                mapping[v] = sp.Symbol(str(v.label), integer=True)
+                v, lo, hi = mapping[v], lo + 1, hi + 1
             lims.append((v, lo, hi))
-        return super()._print_Sum(Sum(expr.function, *lims))
+        return super()._print_Sum(Sum(expr.function.xreplace(mapping), *lims))
 
     def _print_Idx(self, expr):
         return self._print_Symbol(expr.label)

@@ -16,6 +16,7 @@ the registry stores the claims itself.
 from __future__ import annotations
 
 import enum
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,11 +44,14 @@ DOCUMENTS: dict[str, str] = {
     "000_1458e46accab4e32.txt": "Coursework: mean-field VI for a Gaussian mixture",
     "001_63c54bfc729c6f44.txt": "Lecture slides: variational inference, VB-EM, ARD",
     "002_7d41b84efe753b85.txt": "Tutorial: closed-form ELBO and CAVI for a multivariate mixture",
-    "003_f0faaa88f60744cd.txt": "Homework: KL of Gaussians, KL(p||q) fit, 2-D mean field",
+    "003_f0faaa88f60744cd.txt": "Homework: KL of Gaussians, KL(p‖q) fit, 2-D mean field",
     "004_3a736a8280323391.txt": "Lecture notes: stochastic variational inference",
 }
 
 Text = Union[str, Callable[[], str]]
+
+#: Ledger ids double as Sphinx labels and HTML anchors: docutils keeps such ids unchanged.
+ID_PATTERN = re.compile(r"doc\d{3}(-[a-z0-9]+)+")
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,8 @@ class DocumentBook:
             raise ValueError(f"id: duplicate ledger id {e.id!r}")
         if not e.id.startswith("doc" + self.doc[:3] + "-"):
             raise ValueError(f"id: {e.id!r} must start with 'doc{self.doc[:3]}-'")
+        if not ID_PATTERN.fullmatch(e.id):
+            raise ValueError(f"id: {e.id!r} is not anchor-friendly (lower-case letters, digits, single hyphens)")
         self.entries.append(e)
         return e
 

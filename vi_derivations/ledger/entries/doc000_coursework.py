@@ -105,6 +105,14 @@ def _():
     return is_zero(sp.expand_log(lhs - rhs, force=True))
 
 
+@functools.lru_cache(maxsize=None)
+def _engine():
+    """The engine's coursework model: NumPy callables of its derived q(mu) and q(c) updates."""
+    import vi_derivations as vd
+    M = vd.models.load("gmm")
+    return vd.update(M, "mu").numeric(), vd.update(M, "c").numeric()
+
+
 def _assignment_logits_sym():
     """E_{q(mu_k)}[log N(x | mu_k, I)] for D=2, minus the part common to all k."""
     x1, x2, m1, m2 = sp.symbols("x1 x2 m1 m2", real=True)
@@ -119,8 +127,9 @@ def _assignment_logits_sym():
 @B.verified("doc000-task4-softmax", line=104, marker=r"\pi_i \propto [\exp(p_1), \dots, \exp(p_K)]",
             location="Task 4 note", topics=("cavi", "gmm", "responsibilities"),
             claim=r"q^*(c_i)=\mathrm{Cat}(\pi_i),\ \pi_{ik}=\frac{\exp p_k}{\sum_{k'}\exp p_{k'}},\ p_k=\mathbb E_q[\log\mathcal N(\mathbf x_i\mid\mu_k,I)]+\text{const}",
-            method="sympy.stats derives p_k = x^T m_k - ½Σ_d(m_kd²+s_kd²) (D=2); the softmax of these equals the numerical (BFGS) maximiser of the ELBO over π_i, whose terms are computed by Gauss-Hermite",
-            route="sympy+numeric")
+            method="sympy.stats derives p_k = x^T m_k - ½Σ_d(m_kd²+s_kd²) (D=2); the softmax of these equals the numerical (BFGS) maximiser of the ELBO over π_i, whose terms are computed by Gauss-Hermite, and the engine's derived q(c) update (1e-12)",
+            route="sympy+engine+numeric",
+            note="As an algorithm, normalise in log space (subtract logsumexp_k p_k): the logits reach 1e6 for data at |x| ~ 1e3 and exp overflows.")
 def _():
     logit, syms = _assignment_logits_sym()
     x1, x2, m1, m2, s1, s2 = syms
@@ -139,7 +148,9 @@ def _():
                       - np.sum(special.xlogy(np.exp(a - special.logsumexp(a)), np.exp(a - special.logsumexp(a)))))
     res = optimize.minimize(obj, np.zeros(K), method="BFGS", options={"gtol": 1e-10})
     best = np.exp(res.x - special.logsumexp(res.x))
-    return bool(np.allclose(best, soft, atol=1e-6))
+    # third route: the engine's derived update for q(c) on the same numbers
+    engine_pi = _engine()[1](x=x[None], m=m, s2=s**2)["pi"][0]
+    return bool(np.allclose(best, soft, atol=1e-6) and np.allclose(engine_pi, soft, atol=1e-12))
 
 
 eta, Lam, xx = sp.Symbol("eta", real=True), sp.Symbol("Lambda", positive=True), sp.Symbol("x", real=True)
@@ -177,8 +188,51 @@ def _():
 @B.verified("doc000-l114-conversion", line=114, marker=r"\mu = \Lambda^{-1} \eta", location="Task 5 note, after Eq. (9)",
             topics=("gaussian", "canonical-form"),
             claim=r"\mu=\Lambda^{-1}\eta,\quad\sigma^2=\Lambda^{-1}",
-            method="SymPy: normalise exp(ηx - ½Λx²) (the corrected Eq. (9)) by integration; mean and variance are the first two derivatives of log Z in η",
+            method="SymPy: normalise exp(ηx - ½Λx²) (the corrected Eq. (9)) by integration; mean and variance are the first two derivatives of log Z in η. Applied to Tasks 5-6: (η, Λ) read off E_{-μ}[log p] by SymPy and converted agree with the engine's derived q(μ) update (1e-12); the printed '+½Λ' reading gives a negative variance",
+            route="sympy+engine",
             note="True for the corrected sign of Eq. (9) (see doc000-eq9); with the printed sign the conversion would give a negative variance.")
 def _():
     _, mean, var = _canonical_moments()
-    return same(mean, eta / Lam) and same(var, 1 / Lam)
+    if not (same(mean, eta / Lam) and same(var, 1 / Lam)):
+        return False
+    # Task 5/6: collect E_{-mu_kd}[log p] in mu (SymPy, N=3), read (eta, Lambda) with the corrected sign,
+    # convert with the stated rule and compare with the engine's derived q(mu) update.
+    xs, ps = sp.symbols("x0:3", real=True), sp.symbols("p0:3", positive=True)
+    mu, s2p = sp.Symbol("mu", real=True), sp.Symbol("sigma2", positive=True)
+    expo = sp.expand(-mu**2 / (2 * s2p) + sum(p * -(a - mu) ** 2 / 2 for a, p in zip(xs, ps)))
+    poly = sp.Poly(expo, mu)
+    Lam_, eta_ = -2 * poly.coeff_monomial(mu**2), poly.coeff_monomial(mu)
+    conv = sp.lambdify((xs, ps, s2p), (eta_ / Lam_, 1 / Lam_), "numpy")
+    printed_var = sp.lambdify((ps, s2p), 1 / (2 * poly.coeff_monomial(mu**2)), "numpy")   # '+1/2 Lambda' reading
+    g = np.random.default_rng(5)
+    X = g.normal(size=(3, 2)); pi = g.dirichlet(np.ones(2), size=3); sig2 = 1.7
+    eng = _engine()[0](x=X, pi=pi, sigma2=sig2)
+    for k in range(2):
+        for d in range(2):
+            m_kd, v_kd = conv(tuple(X[:, d]), tuple(pi[:, k]), sig2)
+            if not (np.isclose(eng["m"][k, d], m_kd, rtol=1e-12) and np.isclose(eng["s2"][k, d], v_kd, rtol=1e-12)):
+                return False
+            if printed_var(tuple(pi[:, k]), sig2) >= 0:
+                return False
+    return True
+
+
+def _is_categorical_parameter(p) -> bool:
+    """SymPy: a finite distribution with these probabilities has total mass one."""
+    return sp.simplify(sum(sp.nsimplify(v) for v in p) - 1) == 0 and all(sp.nsimplify(v) >= 0 for v in p)
+
+
+@B.erratum("doc000-l53-simplex", line=53, marker=r"\pi_i \in [0, 1]^K", lines=(51,),
+           location="Eq. (6) and the sentence after it: domain of π_i", topics=("gmm", "responsibilities"),
+           claim=r"q(c_i)=\mathrm{Cat}(\pi_i)\ \text{with}\ \pi_i\in[0,1]^K",
+           why="[0,1]^K contains vectors that are not probability vectors (all zeros, all ones); Cat(π_i) needs Σ_k π_ik = 1, which the constant-dropping convention of Task 1 and the normalisation of Task 4 rely on.",
+           correction=r"\pi_i\in\Delta^{K-1}=\{\pi\in[0,1]^K:\textstyle\sum_k\pi_k=1\}",
+           original=lambda: all(_is_categorical_parameter(p) for p in ([0, 0, 0], [1, 1, 0], [0.2, 0.3, 0.5])),
+           method="SymPy: (0,0,0) and (1,1,0) lie in [0,1]^3 but have total mass 0 and 2; points of the simplex have mass 1")
+def _():
+    g = np.random.default_rng(3)
+    points = []
+    for _ in range(5):                       # exact rational points of the simplex
+        c = [int(v) for v in g.integers(0, 20, size=3)] + [1]
+        points.append([sp.Rational(v, sum(c)) for v in c])
+    return all(_is_categorical_parameter(p) for p in points)

@@ -99,7 +99,7 @@ def _E_iso(expr, mean, sd):
     return sp.expand(Exp(sp.expand(expr).subs(dict(zip(MU, Ms)))))
 
 
-@B.verified("doc002-eq1.8", line=47, marker=r"q_j^*(z_j) \propto \exp(\mathbb{E}_{-j}[\log p(z_j, \mathbf{z}_{-j}, \mathbf{x})])",
+@B.verified("doc002-eq1-8", line=47, marker=r"q_j^*(z_j) \propto \exp(\mathbb{E}_{-j}[\log p(z_j, \mathbf{z}_{-j}, \mathbf{x})])",
             location="Eq. (1.8), CAVI optimal factor", topics=("cavi", "mean-field"),
             claim=r"q_j^*(z_j)\propto\exp\big(\mathbb E_{-j}[\log p(z_j,\mathbf z_{-j},\mathbf x)]\big)",
             method="exact enumeration on a random discrete joint (beats 200 random competitors; equals a BFGS optimum)", route="numeric")
@@ -118,7 +118,7 @@ def _l35_fixed_point():
     return P, kl_prior_mu, MIX.log_evidence(P["x"], P["tau2"], P["s2"], P["pi"]) - MIX.elbo_gh(P)
 
 
-@B.erratum("doc002-eq1.5-target", line=35, marker=r"p(\boldsymbol{\mu}, \mathbf{c}) \approx q(\boldsymbol{\mu}, \mathbf{c})",
+@B.erratum("doc002-eq1-5-target", line=35, marker=r"p(\boldsymbol{\mu}, \mathbf{c}) \approx q(\boldsymbol{\mu}, \mathbf{c})",
            location="Eq. (1.5), what the mean field approximates", topics=("mean-field", "gmm"),
            claim=r"p(\boldsymbol\mu,\mathbf c)\approx q(\boldsymbol\mu,\mathbf c)=\prod_kq(\boldsymbol\mu_k)\prod_iq(c_i)",
            why="The approximated distribution is the posterior p(μ, c | x); the conditioning on the data is missing (the sentence itself speaks of the posterior).",
@@ -131,7 +131,7 @@ def _():
     return bool(0 <= kl_post < 0.05 * kl_prior and kl_post < 1.0)
 
 
-@B.verified("doc002-eq2.1", line=59, marker=r"\sum_{k=1}^K \mathbb{E}_q[\log p(\boldsymbol{\mu}_k)] + \sum_{i=1}^N \mathbb{E}_q[\log p(c_i)]",
+@B.verified("doc002-eq2-1", line=59, marker=r"\sum_{k=1}^K \mathbb{E}_q[\log p(\boldsymbol{\mu}_k)] + \sum_{i=1}^N \mathbb{E}_q[\log p(c_i)]",
             lines=(56, 57, 58, 60), location="Eq. (2.1), ELBO split into five sums", topics=("elbo", "gmm"),
             claim=r"\mathcal L=\sum_k\mathbb E_q[\log p(\boldsymbol\mu_k)]+\sum_i\mathbb E_q[\log p(c_i)]+\sum_i\mathbb E_q[\log p(\mathbf x_i\mid c_i,\boldsymbol\mu)]-\sum_k\mathbb E_q[\log q(\boldsymbol\mu_k)]-\sum_i\mathbb E_q[\log q(c_i)]",
             method="Monte Carlo (1e5 draws): the mean of log p(x,μ,c) - log q(μ,c) agrees (4 s.e.) with the five expectations computed separately by Gauss-Hermite and enumeration",
@@ -143,7 +143,7 @@ def _():
     return bool(abs(s.mean() - (t1 + t2 + t3 - t4 - t5)) < 4 * s.std() / np.sqrt(s.size))
 
 
-@B.verified("doc002-eq3.2", line=189, marker=r"p(\mathbf{x}_i | c_i, \boldsymbol{\mu}) = \prod_{k=1}^K p(\mathbf{x}_i | \boldsymbol{\mu}_k)^{c_{i,k}}",
+@B.verified("doc002-eq3-2", line=189, marker=r"p(\mathbf{x}_i | c_i, \boldsymbol{\mu}) = \prod_{k=1}^K p(\mathbf{x}_i | \boldsymbol{\mu}_k)^{c_{i,k}}",
             lines=(108,), location="Eq. (3.2), hint (also used before Eq. (2.6))", topics=("gmm",),
             claim=r"\mathcal N(\mathbf x_i\mid c_i^T\boldsymbol\mu,\lambda^2I)=\prod_k\mathcal N(\mathbf x_i\mid\boldsymbol\mu_k,\lambda^2I)^{c_{ik}}\ \text{for one-hot }c_i",
             method="numeric: both sides for every one-hot c_i at random x, μ (p=2, K=3) agree to 1e-12", route="numeric")
@@ -159,7 +159,7 @@ def _():
     return True
 
 
-@B.verified("doc002-eq2.2", line=68, marker=r"\sum_{i=1}^N \mathbb{E}_q[\log \mathcal{N}(c_i^T \boldsymbol{\mu}, \lambda^2 \mathbf{I})]",
+@B.verified("doc002-eq2-2", line=68, marker=r"\sum_{i=1}^N \mathbb{E}_q[\log \mathcal{N}(c_i^T \boldsymbol{\mu}, \lambda^2 \mathbf{I})]",
             lines=(65, 66, 67, 69, 70), location="Eq. (2.2), densities plugged in", topics=("elbo", "gmm"),
             claim=r"\mathcal L=\sum_k\mathbb E_q[\log\mathcal N(\boldsymbol\mu_k\mid\boldsymbol\alpha,\sigma^2I)]+\sum_i\mathbb E_q[\log\mathrm{Cat}(c_i\mid\tfrac1K)]+\sum_i\mathbb E_q[\log\mathcal N(\mathbf x_i\mid c_i^T\boldsymbol\mu,\lambda^2I)]-\sum_k\mathbb E_q[\log\mathcal N(\boldsymbol\mu_k\mid\mathbf m_k,s_k^2I)]-\sum_i\mathbb E_q[\log\mathrm{Cat}(c_i\mid\phi_i)]",
             method="Monte Carlo: E_q[log N(x_i | c_i^T μ, λ²I)] sampled jointly over (c_i, μ) agrees (4 s.e.) with Σ_k φ_ik E[log N(x_i|μ_k,λ²I)] by Gauss-Hermite",
@@ -176,7 +176,7 @@ def _():
     return bool(abs(vals.mean() - t3_0) < 4 * vals.std() / np.sqrt(S))
 
 
-@B.verified("doc002-eq2.3-log-density", line=78, marker=r"-\frac{p}{2} \log(2\pi\sigma^2) - \frac{\sigma^{-2}}{2} (\boldsymbol{\mu}_k - \boldsymbol{\alpha})^T",
+@B.verified("doc002-eq2-3-log-density", line=78, marker=r"-\frac{p}{2} \log(2\pi\sigma^2) - \frac{\sigma^{-2}}{2} (\boldsymbol{\mu}_k - \boldsymbol{\alpha})^T",
             lines=(77, 84), location="Eq. (2.3), lines 2-3 (and the remark det(σ²I)^{-1/2} = σ^{-p})", topics=("gaussian", "elbo"),
             claim=r"\log\big((2\pi)^{-p/2}\det(\sigma^2I)^{-1/2}e^{-\frac12(\boldsymbol\mu_k-\boldsymbol\alpha)^T(\sigma^2I)^{-1}(\boldsymbol\mu_k-\boldsymbol\alpha)}\big)=-\frac p2\log(2\pi\sigma^2)-\frac{\sigma^{-2}}2(\boldsymbol\mu_k-\boldsymbol\alpha)^T(\boldsymbol\mu_k-\boldsymbol\alpha)",
             method="SymPy (p=3): expand_log of the density minus the stated expression is 0; det(σ²I)^{-1/2} = σ^{-3}")
@@ -204,7 +204,7 @@ def _line80_corrected():
     return sp.factor_terms(sum(sp.factor_terms(-pp / 2 * sp.log(2 * sp.pi * sig**2) - sig**-2 / 2 * e) for e in EQs))
 
 
-@B.erratum("doc002-eq2.3-bracket", line=80, marker=r"-\frac{1}{2} \sum_{k=1}^K p \log(2\pi\sigma^2) + \sigma^{-2} \mathbb{E}_q",
+@B.erratum("doc002-eq2-3-bracket", line=80, marker=r"-\frac{1}{2} \sum_{k=1}^K p \log(2\pi\sigma^2) + \sigma^{-2} \mathbb{E}_q",
            location="Eq. (2.3), fifth line", topics=("elbo", "gmm"),
            claim=r"\sum_k\Big(-\frac p2\log(2\pi\sigma^2)-\frac{\sigma^{-2}}2E_k\Big)=-\frac12\sum_kp\log(2\pi\sigma^2)+\sigma^{-2}E_k",
            why="A bracket is missing: as printed the σ⁻²E_q[(μ_k−α)ᵀ(μ_k−α)] term has a plus sign (and sits outside the sum). The next line of (2.3) has it right.",
@@ -216,7 +216,7 @@ def _():
     return same(_line79(), corrected) and same(_line80_corrected(), corrected)
 
 
-@B.verified("doc002-eq2.4", line=89, marker=r"&= ps_k^2 + \mathbf{m}_k^T \mathbf{m}_k - \mathbf{m}_k^T \boldsymbol{\alpha} - \boldsymbol{\alpha}^T \mathbf{m}_k + \boldsymbol{\alpha}^T \boldsymbol{\alpha}",
+@B.verified("doc002-eq2-4", line=89, marker=r"&= ps_k^2 + \mathbf{m}_k^T \mathbf{m}_k - \mathbf{m}_k^T \boldsymbol{\alpha} - \boldsymbol{\alpha}^T \mathbf{m}_k + \boldsymbol{\alpha}^T \boldsymbol{\alpha}",
             lines=(87, 88, 92), location="Eq. (2.4) and the moments noted after it", topics=("gaussian", "expectations", "gmm"),
             claim=r"\mathbb E_q[(\boldsymbol\mu_k-\boldsymbol\alpha)^T(\boldsymbol\mu_k-\boldsymbol\alpha)]=ps_k^2+\mathbf m_k^T\mathbf m_k-\mathbf m_k^T\boldsymbol\alpha-\boldsymbol\alpha^T\mathbf m_k+\boldsymbol\alpha^T\boldsymbol\alpha,\ \ \mathbb E_q[\boldsymbol\mu_k^T\boldsymbol\mu_k]=ps_k^2+\mathbf m_k^T\mathbf m_k",
             method="sympy.stats (p=3, μ_k ~ N(m_k, s²I)): both expectations integrated symbolically",
@@ -228,7 +228,7 @@ def _():
             and same(b, pdim * s**2 + (MM.T * MM)[0]))
 
 
-@B.verified("doc002-eq2.3", line=81, marker=r"-\frac{1}{2} \left[pK \log(2\pi\sigma^2) + \sigma^{-2} \sum_{k=1}^K [ps_k^2",
+@B.verified("doc002-eq2-3", line=81, marker=r"-\frac{1}{2} \left[pK \log(2\pi\sigma^2) + \sigma^{-2} \sum_{k=1}^K [ps_k^2",
             lines=(79,), location="Eq. (2.3), result: the prior term", topics=("elbo", "gmm"),
             claim=r"\sum_k\mathbb E_q[\log\mathcal N(\boldsymbol\mu_k\mid\boldsymbol\alpha,\sigma^2I)]=-\frac12\Big[pK\log(2\pi\sigma^2)+\sigma^{-2}\sum_k\big(ps_k^2+\mathbf m_k^T\mathbf m_k-\mathbf m_k^T\boldsymbol\alpha-\boldsymbol\alpha^T\mathbf m_k+\boldsymbol\alpha^T\boldsymbol\alpha\big)\Big]",
             method="Gauss-Hermite (exact for this integrand): the printed closed form equals the expectation (p=2, K=2) to 1e-10", route="numeric")
@@ -240,7 +240,7 @@ def _():
     return abs(printed - t1) < 1e-10
 
 
-@B.verified("doc002-eq2.5", line=103, marker=r"&= -N \log (K)", lines=(97, 99, 101, 102, 106),
+@B.verified("doc002-eq2-5", line=103, marker=r"&= -N \log (K)", lines=(97, 99, 101, 102, 106),
             location="Eq. (2.5), prior on the assignments", topics=("elbo", "gmm"),
             claim=r"\sum_i\mathbb E_q\big[\log\prod_k(1/K)^{c_{ik}}\big]=-\log K\sum_i\sum_k\phi_{ik}=-N\log K",
             method="SymPy with symbolic φ (N=2, K=3): the expectation (φ-weighted sum over one-hot c) equals -log K Σφ, which is -N log K once Σ_kφ_ik = 1")
@@ -253,7 +253,7 @@ def _():
     return same(expect, line101) and same(line101.subs(normalised), -N * sp.log(K))
 
 
-@B.verified("doc002-eq2.6", line=114, marker=r"\phi_{i,k} \mathbb{E}_q [\log \mathcal{N}(\mathbf{x}_i | \boldsymbol{\mu}_k, \lambda^2 \mathbf{I})]",
+@B.verified("doc002-eq2-6", line=114, marker=r"\phi_{i,k} \mathbb{E}_q [\log \mathcal{N}(\mathbf{x}_i | \boldsymbol{\mu}_k, \lambda^2 \mathbf{I})]",
             lines=(111, 112, 113), location="Eq. (2.6), likelihood term", topics=("elbo", "gmm"),
             claim=r"\sum_i\mathbb E_q[\log p(\mathbf x_i\mid c_i,\boldsymbol\mu)]=\sum_i\sum_k\phi_{ik}\,\mathbb E_q[\log\mathcal N(\mathbf x_i\mid\boldsymbol\mu_k,\lambda^2I)]",
             method="Monte Carlo over (c, μ) from q (1e5 draws) agrees within 4 s.e. with the φ-weighted Gauss-Hermite expectations", route="numeric")
@@ -267,7 +267,7 @@ def _():
     return bool(abs(vals.mean() - _terms_gh(P)[2]) < 4 * vals.std() / np.sqrt(S))
 
 
-@B.verified("doc002-eq2.7", line=123, marker=r"-\frac{p}{2} \log(2\pi\lambda^2) - \frac{\lambda^{-2}}{2} \mathbb{E}_q [(\mathbf{x}_i - \boldsymbol{\mu}_k)^T",
+@B.verified("doc002-eq2-7", line=123, marker=r"-\frac{p}{2} \log(2\pi\lambda^2) - \frac{\lambda^{-2}}{2} \mathbb{E}_q [(\mathbf{x}_i - \boldsymbol{\mu}_k)^T",
             lines=(121, 122, 126), location="Eq. (2.7) and the log-determinant remark", topics=("gaussian", "elbo"),
             claim=r"\mathbb E_q[\log\mathcal N(\mathbf x_i\mid\boldsymbol\mu_k,\lambda^2I)]=-\frac p2\log(2\pi\lambda^2)-\frac{\lambda^{-2}}2\mathbb E_q[(\mathbf x_i-\boldsymbol\mu_k)^T(\mathbf x_i-\boldsymbol\mu_k)],\ \log\det(\lambda^2I)^{-1/2}=-\frac p2\log\lambda^2",
             method="SymPy (p=3): log density expanded; log-determinant identity")
@@ -278,7 +278,7 @@ def _():
     return is_zero(sp.expand_log(lhs - rhs, force=True)) and same(logdet, -sp.Rational(3, 2) * sp.log(lam**2))
 
 
-@B.verified("doc002-eq2.8", line=128, marker=r"\mathbf{x}_i^T \mathbf{x}_i - \mathbf{x}_i^T \mathbf{m}_k - \mathbf{m}_k^T \mathbf{x}_i + s_k^2 p + \mathbf{m}_k^T \mathbf{m}_k \end{aligned}",
+@B.verified("doc002-eq2-8", line=128, marker=r"\mathbf{x}_i^T \mathbf{x}_i - \mathbf{x}_i^T \mathbf{m}_k - \mathbf{m}_k^T \mathbf{x}_i + s_k^2 p + \mathbf{m}_k^T \mathbf{m}_k \end{aligned}",
             lines=(130,), location="Eq. (2.8)", topics=("expectations", "gmm"),
             claim=r"\mathbb E_q[(\mathbf x_i-\boldsymbol\mu_k)^T(\mathbf x_i-\boldsymbol\mu_k)]=\mathbf x_i^T\mathbf x_i-\mathbf x_i^T\mathbf m_k-\mathbf m_k^T\mathbf x_i+s_k^2p+\mathbf m_k^T\mathbf m_k",
             method="sympy.stats (p=3)")
@@ -286,7 +286,7 @@ def _():
     return same(_E_iso(((XX - MU).T * (XX - MU))[0], MM, s), (XX.T * XX)[0] - 2 * (XX.T * MM)[0] + pdim * s**2 + (MM.T * MM)[0])
 
 
-@B.verified("doc002-eq2.9", line=134, marker=r"\sum_{i=1}^N \sum_{k=1}^K \phi_{i,k} \left(-\frac{p}{2} \log (2\pi \lambda^2)",
+@B.verified("doc002-eq2-9", line=134, marker=r"\sum_{i=1}^N \sum_{k=1}^K \phi_{i,k} \left(-\frac{p}{2} \log (2\pi \lambda^2)",
             location="Eq. (2.9), likelihood term in closed form", topics=("elbo", "gmm"),
             claim=r"\sum_i\mathbb E_q[\log p(\mathbf x_i\mid c_i,\boldsymbol\mu)]=\sum_{i,k}\phi_{ik}\Big(-\frac p2\log(2\pi\lambda^2)-\frac{\lambda^{-2}}2(\mathbf x_i^T\mathbf x_i-2\mathbf x_i^T\mathbf m_k+s_k^2p+\mathbf m_k^T\mathbf m_k)\Big)",
             method="Gauss-Hermite (exact): printed closed form equals the expectation to 1e-10 (p=2, N=3, K=2)", route="numeric")
@@ -298,7 +298,7 @@ def _():
     return abs(printed - _terms_gh(P)[2]) < 1e-10
 
 
-@B.verified("doc002-eq2.10", line=138, marker=r"-\frac{p}{2} \log (2\pi) - p \log (s_k) - \frac{s_k^{-2}}{2}",
+@B.verified("doc002-eq2-10", line=138, marker=r"-\frac{p}{2} \log (2\pi) - p \log (s_k) - \frac{s_k^{-2}}{2}",
             lines=(140,), location="Eq. (2.10) and the log-determinant remark", topics=("gaussian", "entropy"),
             claim=r"\log\mathcal N(\boldsymbol\mu_k\mid\mathbf m_k,s_k^2I)=-\frac p2\log2\pi-p\log s_k-\frac{s_k^{-2}}2(\boldsymbol\mu_k-\mathbf m_k)^T(\boldsymbol\mu_k-\mathbf m_k),\ \log\det(s_k^2I)^{-1/2}=-p\log s_k",
             method="SymPy (p=3)")
@@ -309,7 +309,7 @@ def _():
     return is_zero(sp.expand_log(lhs - rhs, force=True)) and same(logdet, -pdim * sp.log(s))
 
 
-@B.verified("doc002-eq2.11", line=142, marker=r"&= s_k^2 p \end{aligned}", lines=(144,),
+@B.verified("doc002-eq2-11", line=142, marker=r"&= s_k^2 p \end{aligned}", lines=(144,),
             location="Eq. (2.11)", topics=("expectations", "entropy"),
             claim=r"\mathbb E_q[(\boldsymbol\mu_k-\mathbf m_k)^T(\boldsymbol\mu_k-\mathbf m_k)]=s_k^2p+\mathbf m_k^T\mathbf m_k-2\mathbf m_k^T\mathbf m_k+\mathbf m_k^T\mathbf m_k=s_k^2p",
             method="sympy.stats (p=3)")
@@ -317,7 +317,7 @@ def _():
     return same(_E_iso(((MU - MM).T * (MU - MM))[0], MM, s), pdim * s**2)
 
 
-@B.verified("doc002-eq2.12", line=153, marker=r"&= -\frac{p}{2} \sum_{k=1}^K (\log(2\pi) + 2 \log(s_k) + 1)",
+@B.verified("doc002-eq2-12", line=153, marker=r"&= -\frac{p}{2} \sum_{k=1}^K (\log(2\pi) + 2 \log(s_k) + 1)",
             lines=(150, 151, 152), location="Eq. (2.12), entropy term of q(μ_k)", topics=("entropy", "elbo"),
             claim=r"\sum_k\mathbb E_q[\log\mathcal N(\boldsymbol\mu_k\mid\mathbf m_k,s_k^2I)]=-\frac p2\sum_k(\log2\pi+2\log s_k+1)",
             method="sympy.stats (p=3, one k) and Gauss-Hermite (p=2, K=2) to 1e-10", route="sympy+numeric")
@@ -328,7 +328,7 @@ def _():
     return sym and abs(printed - _terms_gh(P)[3]) < 1e-10
 
 
-@B.verified("doc002-eq2.13", line=163, marker=r"&= \sum_{i=1}^N \sum_{k=1}^K \phi_i^k \log (\phi_i^k)",
+@B.verified("doc002-eq2-13", line=163, marker=r"&= \sum_{i=1}^N \sum_{k=1}^K \phi_i^k \log (\phi_i^k)",
             lines=(159, 166), location="Eq. (2.13)", topics=("entropy", "elbo"),
             claim=r"\sum_i\mathbb E_q[\log\mathrm{Cat}(c_i\mid\phi_i)]=\sum_i\sum_k\phi_{ik}\log\phi_{ik}",
             method="exact enumeration over one-hot c_i (N=3, K=4)", route="numeric")
@@ -338,7 +338,7 @@ def _():
     return abs(enum - np.sum(phi * np.log(phi))) < 1e-12
 
 
-@B.verified("doc002-eq2.14", line=174, marker=r"(2.14)", lines=(172, 173, 175, 176),
+@B.verified("doc002-eq2-14", line=174, marker=r"(2.14)", lines=(172, 173, 175, 176),
             location="Eq. (2.14), the ELBO in closed form", topics=("elbo", "gmm"),
             claim=r"\mathcal L=\text{(2.3)}-N\log K+\text{(2.9)}+\frac p2\sum_k(\log2\pi+2\log s_k+1)-\sum_{i,k}\phi_{ik}\log\phi_{ik}",
             method="numeric: the transcribed closed form equals the Gauss-Hermite ELBO (1e-10), agrees with a Monte Carlo ELBO (1e5 draws, 4 s.e.), and is below the exact log evidence (enumeration, p=2, N=3, K=2)",
@@ -363,7 +363,7 @@ def _elbo_phi_objective(P, i):
     return f
 
 
-@B.verified("doc002-eq3.1", line=185, marker=r"\phi_{i,k} \propto \exp \left(\frac{\mathbf{x}_i^T \mathbb{E}[\boldsymbol{\mu}_k]}{\lambda^2}",
+@B.verified("doc002-eq3-1", line=185, marker=r"\phi_{i,k} \propto \exp \left(\frac{\mathbf{x}_i^T \mathbb{E}[\boldsymbol{\mu}_k]}{\lambda^2}",
             location="Eq. (3.1), assignment update (statement of Assignment 2)", topics=("cavi", "gmm", "responsibilities"),
             claim=r"\phi_{ik}\propto\exp\Big(\frac{\mathbf x_i^T\mathbb E[\boldsymbol\mu_k]}{\lambda^2}-\frac{\mathbb E[\boldsymbol\mu_k^T\boldsymbol\mu_k]}{2\lambda^2}\Big)",
             method="numeric: the normalised update equals the BFGS maximiser of the ELBO over φ_i (terms by Gauss-Hermite) to 1e-6", route="numeric")
@@ -392,7 +392,7 @@ def _eq33_original():
     return same(sp.diff(_elbo_phi_part(), PH[0, 0]), printed)
 
 
-@B.erratum("doc002-eq3.3", line=199, marker=r"&= \sum_{i=1}^N \sum_{k=1}^K \left(-\frac{p}{2} \log(2\pi\lambda^2)",
+@B.erratum("doc002-eq3-3", line=199, marker=r"&= \sum_{i=1}^N \sum_{k=1}^K \left(-\frac{p}{2} \log(2\pi\lambda^2)",
            lines=(196, 200, 203), location="Eq. (3.3), derivative of the ELBO in φ_ik", topics=("cavi", "gmm", "responsibilities"),
            claim=r"\frac{\partial\mathcal L}{\partial\phi_{ik}}=\sum_{i=1}^N\sum_{k=1}^K\big(C_{ik}\big)-\sum_{i=1}^N\sum_{k=1}^K(\log\phi_{ik}+1),\ C_{ik}=-\frac p2\log(2\pi\lambda^2)-\frac{\lambda^{-2}}2(\dots)",
            why="The derivative of a double sum with respect to one φ_ik keeps only the (i, k) term; the printed result still sums over all i and k (the bound indices clash with the free ones).",
@@ -418,7 +418,7 @@ def _stationary_with_multiplier():
     return [sp.simplify(sol[PH[0, k]]) for k in range(_K)]
 
 
-@B.erratum("doc002-eq3.4-3.5", line=214, marker=r"- 1", lines=(203, 207, 226),
+@B.erratum("doc002-eq3-4-3-5", line=214, marker=r"- 1", lines=(203, 207, 226),
            location="Eqs. (3.4), (3.5) and (3.7): setting the derivative to zero", topics=("cavi", "gmm", "responsibilities"),
            claim=r"C_{ik}-(\log\phi_{ik}+1)=0\ \Rightarrow\ \phi_{ik}=\exp(C_{ik}-1)",
            why="φ_i is constrained to sum to one; without a Lagrange multiplier the stationarity condition is wrong and the φ_ik of (3.5)/(3.7) do not sum to one. Only the proportionality (3.8) survives: the multiplier is absorbed by normalisation.",
@@ -436,11 +436,11 @@ EMM = sp.Symbol(r"E[\mu_k^T\mu_k]")
 xtx, xtm, lam2s, ps_ = sp.symbols("x^Tx x^Tm lambda2 p", positive=True)
 
 
-@B.verified("doc002-eq3.6", line=221, marker=r"\lambda^{-2} \mathbf{x}_i^T \mathbb{E}_q[\boldsymbol{\mu}_k]", lines=(220,),
+@B.verified("doc002-eq3-6", line=221, marker=r"\lambda^{-2} \mathbf{x}_i^T \mathbb{E}_q[\boldsymbol{\mu}_k]", lines=(220,),
             location="Eq. (3.6), regrouping", topics=("cavi", "gmm"),
             claim=r"-\frac p2\log(2\pi\lambda^2)-\frac{\lambda^{-2}}2(\mathbf x^T\mathbf x-2\mathbf x^T\mathbf m_k+ps_k^2+\mathbf m_k^T\mathbf m_k)-1=-\frac p2\log(2\pi\lambda^2)-1-\frac{\lambda^{-2}}2\mathbf x^T\mathbf x+\lambda^{-2}\mathbf x^T\mathbb E[\boldsymbol\mu_k]-\frac{\lambda^{-2}}2\mathbb E[\boldsymbol\mu_k^T\boldsymbol\mu_k]",
             method="SymPy: the two right-hand sides agree after substituting E[μ_k] = m_k and E[μ_kᵀμ_k] = ps_k² + m_kᵀm_k",
-            note="Algebra only: it inherits the missing multiplier of doc002-eq3.4-3.5.")
+            note="Algebra only: it inherits the missing multiplier of doc002-eq3-4-3-5.")
 def _():
     mtm, s2s = sp.symbols("m^Tm s2", positive=True)
     lhs = -ps_ / 2 * sp.log(2 * sp.pi * lam2s) - (xtx - 2 * xtm + s2s * ps_ + mtm) / (2 * lam2s) - 1
@@ -448,7 +448,7 @@ def _():
     return same(lhs, rhs)
 
 
-@B.verified("doc002-eq3.8", line=230, marker=r"\phi_{i,k} \propto \exp \left(\lambda^{-2} \mathbf{x}_i^T \mathbb{E}_q [\boldsymbol{\mu}_k]",
+@B.verified("doc002-eq3-8", line=230, marker=r"\phi_{i,k} \propto \exp \left(\lambda^{-2} \mathbf{x}_i^T \mathbb{E}_q [\boldsymbol{\mu}_k]",
             lines=(232,), location="Eq. (3.8) and the constant after it", topics=("cavi", "gmm", "responsibilities"),
             claim=r"\phi_{ik}\propto\exp\big(\lambda^{-2}\mathbf x_i^T\mathbb E_q[\boldsymbol\mu_k]-\tfrac{\lambda^{-2}}2\mathbb E_q[\boldsymbol\mu_k^T\boldsymbol\mu_k]\big),\ \text{factor }\exp(-\tfrac p2\log(2\pi\lambda^2)-1-\tfrac{\lambda^{-2}}2\mathbf x_i^T\mathbf x_i)",
             method="SymPy: the ratio of the (3.7) expression to the (3.8) kernel is the stated factor, free of k-dependent quantities")
@@ -478,7 +478,7 @@ def _exponent_42_first():
     return sp.expand(_lognorm_vec(mk, al2, sg2) + sum(ph3[i] * _lognorm_vec(xs3[i], mk, lm2) for i in range(_N3)))
 
 
-@B.verified("doc002-eq4.1", line=242, marker=r"q^*(\boldsymbol{\mu}_k) \propto \exp \left(\log p(\boldsymbol{\mu}_k) + \sum_{i=1}^N",
+@B.verified("doc002-eq4-1", line=242, marker=r"q^*(\boldsymbol{\mu}_k) \propto \exp \left(\log p(\boldsymbol{\mu}_k) + \sum_{i=1}^N",
             location="Eq. (4.1)", topics=("cavi", "gmm"),
             claim=r"q^*(\boldsymbol\mu_k)\propto\exp\big(\log p(\boldsymbol\mu_k)+\sum_i\mathbb E_{q(\boldsymbol\mu_{-k},c_i)}[\log p(\mathbf x_i\mid c_i,\boldsymbol\mu)]\big)",
             method="SymPy (p=1, N=2, K=2): E_{-μ_1}[log p(x, μ, c)] (c replaced by φ, μ_2 by its moments) minus the (4.1) exponent has zero derivative in μ_1")
@@ -494,7 +494,7 @@ def _():
     return is_zero(sp.diff(e_other - claimed, m_1))
 
 
-@B.verified("doc002-eq4.2", line=248, marker=r"\frac{\boldsymbol{\mu}_k^T \boldsymbol{\alpha}}{\sigma^2}", lines=(250,),
+@B.verified("doc002-eq4-2", line=248, marker=r"\frac{\boldsymbol{\mu}_k^T \boldsymbol{\alpha}}{\sigma^2}", lines=(250,),
             location="Eq. (4.2), the exponent collected (six lines) and the remark on the α term", topics=("cavi", "gmm"),
             claim=r"\dots=-\frac{\boldsymbol\mu_k^T\boldsymbol\mu_k}2\Big(\frac1{\sigma^2}+\frac1{\lambda^2}\sum_i\phi_{ik}\Big)+\boldsymbol\mu_k^T\Big(\frac{\boldsymbol\alpha}{\sigma^2}+\frac1{\lambda^2}\sum_i\phi_{ik}\mathbf x_i\Big)+\text{const}",
             method="SymPy (p=2, N=3): every line of the chain differs from the exponent by terms free of μ_k (zero gradient); dropping μ_kᵀα/σ² would break it")
@@ -512,7 +512,7 @@ def _():
     return ok and not all(is_zero(sp.diff(base - without_alpha, v), numeric_fallback=False) for v in mk)
 
 
-@B.verified("doc002-eq4.3", line=260, marker=r"-\frac{\boldsymbol{\mu}_k^T \boldsymbol{\mu}_k}{2} s_k^{-2} + \boldsymbol{\mu}_k^T s_k^{-2} \mathbf{m}_k + \text{const}",
+@B.verified("doc002-eq4-3", line=260, marker=r"-\frac{\boldsymbol{\mu}_k^T \boldsymbol{\mu}_k}{2} s_k^{-2} + \boldsymbol{\mu}_k^T s_k^{-2} \mathbf{m}_k + \text{const}",
             lines=(255, 257, 259), location="Eq. (4.3), log of the Gaussian factor", topics=("gaussian", "cavi"),
             claim=r"\log\mathcal N(\boldsymbol\mu_k\mid\mathbf m_k,s_k^2I)=-\frac{\boldsymbol\mu_k^T\boldsymbol\mu_k}2s_k^{-2}+\boldsymbol\mu_k^Ts_k^{-2}\mathbf m_k+\text{const}",
             method="SymPy (p=3): the difference has zero gradient in μ_k")
@@ -532,7 +532,7 @@ def _q_mu_update():
     return cov, sp.simplify(cov * g0)
 
 
-@B.verified("doc002-eq4.4", line=267, marker=r"s_k^2 = \left(\frac{1}{\sigma^2} + \frac{1}{\lambda^2} \sum_{i=1}^N \phi_{i,k} \right)^{-1}",
+@B.verified("doc002-eq4-4", line=267, marker=r"s_k^2 = \left(\frac{1}{\sigma^2} + \frac{1}{\lambda^2} \sum_{i=1}^N \phi_{i,k} \right)^{-1}",
             location="Eq. (4.4)", topics=("cavi", "gmm"),
             claim=r"s_k^2=\Big(\frac1{\sigma^2}+\frac1{\lambda^2}\sum_i\phi_{ik}\Big)^{-1}",
             method="SymPy (p=2, N=3): the Hessian of the exponent in μ_k is -(1/σ² + Σφ/λ²) I; its inverse is the covariance s_k² I")
@@ -542,7 +542,7 @@ def _():
     return same(cov[0, 0], target) and same(cov[1, 1], target) and is_zero(cov[0, 1])
 
 
-@B.verified("doc002-eq4.5", line=271, marker=r"\mathbf{m}_k = s_k^2 \left(\frac{\boldsymbol{\alpha}}{\sigma^2} + \frac{1}{\lambda^2} \sum_{i=1}^N \phi_{i,k} \mathbf{x}_i \right)",
+@B.verified("doc002-eq4-5", line=271, marker=r"\mathbf{m}_k = s_k^2 \left(\frac{\boldsymbol{\alpha}}{\sigma^2} + \frac{1}{\lambda^2} \sum_{i=1}^N \phi_{i,k} \mathbf{x}_i \right)",
             location="Eq. (4.5)", topics=("cavi", "gmm"),
             claim=r"\mathbf m_k=s_k^2\Big(\frac{\boldsymbol\alpha}{\sigma^2}+\frac1{\lambda^2}\sum_i\phi_{ik}\mathbf x_i\Big)",
             method="SymPy (p=2, N=3): the stationary point of the exponent (covariance times the linear coefficient)")

@@ -108,7 +108,7 @@ def _is_draws(K, R, seed):
     return np.exp(_logw(z.ravel()).reshape(R, K))
 
 
-@B.verified("doc004-ex2.1", line=68, marker="prove that the expectation of this estimator is the marginal likelihood", lines=(56, 60, 64, 66),
+@B.verified("doc004-ex2-1", line=68, marker="prove that the expectation of this estimator is the marginal likelihood", lines=(56, 60, 64, 66),
             location="Importance-sampling estimator and Exercise 2.1", topics=("importance-sampling",),
             claim=r"\Phi=\frac1K\sum_kw_k,\ w_k=\frac{p(D|z_k)p(z_k)}{q(z_k)},\ z_k\sim q\ \Rightarrow\ \mathbb E[\Phi]=p(D)",
             method="E_q[w] by quadrature equals p(D) (1e-9); the mean of 2000 replicates of Φ (K=50) is within 4 s.e. of p(D)", route="numeric")
@@ -119,7 +119,7 @@ def _():
     return close(ew, np.exp(LZ)) and bool(abs(phi.mean() - np.exp(LZ)) < 4 * phi.std() / np.sqrt(phi.size))
 
 
-@B.verified("doc004-ex2.2", line=72, marker=r"\Phi \sim \mathcal{N}\left(p(D), \nu^2/K\right)", lines=(70, 74),
+@B.verified("doc004-ex2-2", line=72, marker=r"\Phi \sim \mathcal{N}\left(p(D), \nu^2/K\right)", lines=(70, 74),
             location="Exercise 2.2, asymptotic normality", topics=("importance-sampling",),
             claim=r"\Phi\ \dot\sim\ \mathcal N\big(p(D),\nu^2/K\big),\ \nu^2=\mathbb V_q[w]",
             method="ν² by quadrature; 4000 replicates of Φ with K=400: variance within 10% of ν²/K, standardised skewness < 0.3 and a Kolmogorov-Smirnov distance < 0.03 from the normal",
@@ -236,6 +236,20 @@ def _():
     return abs(kl((0.3, 1.7), (0.3, 1.7))) < 1e-14
 
 
+@B.erratum("doc004-l130-positive-valued", line=130, marker="a positive-valued function of two probability distribution",
+           location="Section 0.0.4, definition of a statistical divergence", topics=("kl",),
+           claim=r"D(q,p)\ \text{is positive-valued and zero iff }q=p",
+           why="Self-contradictory: a positive-valued function is never zero. A divergence is non-negative, with zero exactly at q = p.",
+           correction=r"D(q,p)\ge0,\ \ D(q,p)=0\iff q=p",
+           original=lambda: bool(gh_expect(lambda z: norm_logpdf(z[:, 0], 0.3, 1.7) - norm_logpdf(z[:, 0], 0.3, 1.7), [0.3], [1.7]) > 0),
+           method="Gauss-Hermite: KL(p, p) = 0, so KL is not positive-valued; it is ≥ 0 on 20 random pairs (see doc004-l130-divergence)", route="numeric")
+def _():
+    g = rng(60)
+    kl = lambda a, b: gh_expect(lambda z: norm_logpdf(z[:, 0], a[0], a[1]) - norm_logpdf(z[:, 0], b[0], b[1]), [a[0]], [a[1]], n=10)
+    pairs = [((g.normal(), g.uniform(0.2, 3)), (g.normal(), g.uniform(0.2, 3))) for _ in range(20)]
+    return all(kl(a, b) >= 0 for a, b in pairs) and abs(kl((0.3, 1.7), (0.3, 1.7))) < 1e-14
+
+
 @B.verified("doc004-l135-log-inequality", line=135, marker=r"-\log x \ge 1 - x", location="Section 0.0.4", topics=("kl",),
             claim=r"-\log x\ge1-x\ \ (x>0)",
             method="SymPy: f(x) = x − 1 − log x has f(1) = 0, f'(1) = 0 and f'' = 1/x² > 0 (convex, global minimum 0)")
@@ -321,7 +335,7 @@ def _fd_grad(f, m, v, h=1e-5):
 
 
 @B.verified("doc004-eq28", line=188, marker=r"= \nabla_{\theta} \left(-\mathbb{E}_{z \sim q_{\theta}(z)} \left[\log \frac{p(z, D)}{q_{\theta}(z)} \right] \right)",
-            location="Eq. (28)", topics=("kl", "elbo", "gradient"),
+            lines=(176,), location="Eqs. (24) and (28), the gradient of the KL", topics=("kl", "elbo", "gradient"),
             claim=r"\nabla_\theta D_{KL}(q_\theta,p(z|D))=\nabla_\theta\Big(-\mathbb E_{q_\theta}\Big[\log\frac{p(z,D)}{q_\theta(z)}\Big]\Big)",
             method="finite differences in (m, v) of the KL (quadrature) and of −ELBO (Gauss-Hermite) agree to 1e-7", route="numeric")
 def _():
@@ -363,7 +377,7 @@ def _total_mass(lo):
     return sp.simplify(sp.integrate(expr, (zs, -sp.oo, sp.oo)))
 
 
-@B.erratum("doc004-ex2.5-joint", line=194, marker=r"-\sum_{k=0}^{K} (x_k - z)^2/2 - \frac{(K+1)}{2} \log 2\pi", lines=(196,),
+@B.erratum("doc004-ex2-5-joint", line=194, marker=r"-\sum_{k=0}^{K} (x_k - z)^2/2 - \frac{(K+1)}{2} \log 2\pi", lines=(196,),
            location="Exercise 2.5, the joint density", topics=("normal-normal", "elbo"),
            claim=r"\log p(z,D)=-z^2/2-\sum_{k=0}^K(x_k-z)^2/2-\frac{K+1}2\log2\pi,\ D=(x_1,\dots,x_K)",
            why="Wrong index range: D has x_1..x_K, and the constant −(K+1)/2 log 2π normalises K+1 Gaussian factors (the prior and K observations). With k = 0..K there is an extra x_0 and the density does not integrate to one.",
@@ -389,11 +403,11 @@ def _ex25_solution():
     return elbo, sol, (post_mean, post_var), (m, v)
 
 
-@B.verified("doc004-ex2.5-solution", line=200, marker="Compare this approximate solution with the true posterior distribution",
+@B.verified("doc004-ex2-5-solution", line=200, marker="Compare this approximate solution with the true posterior distribution",
             lines=(196, 198, 199), location="Exercise 2.5, the three tasks (the result they lead to)", topics=("normal-normal", "elbo", "gradient"),
             claim=r"\nabla_{m,v}(-\mathcal L)=0\ \Rightarrow\ q=\mathcal N\Big(\frac{\sum_kx_k}{K+1},\frac1{K+1}\Big)=p(z\mid D),\ \mathcal L=\log p(D)\text{ there}",
             method="SymPy (K=2): the ELBO of q = N(m, v) in closed form by sympy.stats, its stationary point solved, equal to the posterior from completing the square; numerically the ELBO there equals log p(D) from scipy (1e-9)",
-            route="sympy+numeric", note="The sheet uses the joint with the index range corrected in doc004-ex2.5-joint.")
+            route="sympy+numeric", note="The sheet uses the joint with the index range corrected in doc004-ex2-5-joint.")
 def _():
     elbo, sol, (pm, pv), (m, v) = _ex25_solution()
     ok = same(sol[m], pm) and same(sol[v], pv) and same(pm, sum(xs) / (Kx + 1)) and same(pv, sp.Rational(1, Kx + 1))
@@ -601,6 +615,7 @@ def _sgd_error(schedule, steps=20000, seed=8):
            why="'≤ ∞' holds for every series, so the condition is vacuous: a constant step satisfies (46) and (47) as printed but SGD then keeps fluctuating. The Robbins-Monro condition is Σ η_n² < ∞.",
            correction=lambda: r"\sum_n\eta_n^2<\infty\quad(\text{for (48) with }\delta=\tfrac12:\ \sum_n\gamma_n^2=" + sp.latex(sp.simplify(sp.summation(_rate().subs(d_, sp.Rational(1, 2)) ** 2, (n_, 1, sp.oo)))) + ")",
            original=lambda: bool((sp.summation(sp.Integer(1), (n_, 1, sp.oo)) == sp.oo) and bool(sp.oo <= sp.oo) and _sgd_error(lambda n: 0.5) < 1e-3),
+           note="Even with Σ η² < ∞ the guarantee (under smoothness and bounded gradient variance) is convergence to a stationary point, not necessarily a local minimum.",
            method="SymPy: a constant step 0.5 satisfies (46) and the printed (47), yet SGD on a noisy quadratic keeps a mean squared error of 0.33; with (48) Σγ² is finite (SymPy) and the error falls below 1e-3",
            route="sympy+numeric")
 def _():
@@ -713,7 +728,8 @@ def _():
 @B.verified("doc004-l328-variance", line=328, marker="its variance tend to be much higher than a reparameterization estimator",
             location="Section 0.0.9, after Eq. (53)", topics=("gradient", "reinforce", "reparameterisation"),
             claim=r"\mathbb V[\text{score-function estimator}]\gg\mathbb V[\text{reparameterisation estimator}]",
-            method="normal-normal model, per-sample gradient in m at the same q (m=0.8, v=0.3, i.e. s=√0.3): the score-function variance exceeds the pathwise one by > 10×", route="numeric")
+            method="normal-normal model, per-sample gradient in m at the same q (m=0.8, v=0.3, i.e. s=√0.3): the score-function variance exceeds the pathwise one by > 10×", route="numeric",
+            note="Typical, not universal: with a baseline the score-function estimator can have lower variance (e.g. zero at the exact posterior, where g is constant).")
 def _():
     sf = _score_samples(False)[0]
     rp = _reparam_samples(m=mq_, s=np.sqrt(vq_))[0]
@@ -821,6 +837,7 @@ def _gaussian_from_kernel(kernel):
            why="Inconsistent with (61)-(63): with this exponent the marginal variance is σ²/(1−ρ²) and the mean-field optimum is ν = σ², not σ²(1−ρ²). The exponent of a bivariate normal with variances σ² and correlation ρ has the factor 1/(1−ρ²).",
            correction=lambda: r"p(z_1,z_2\mid D)\propto\exp\Big(" + sp.latex(_corrected_59()) + r"\Big),\ \Sigma=" + sp.latex(_gaussian_from_kernel(_corrected_59())),
            original=lambda: same(_nu_opt(_printed_59()), s2_ * (1 - RHO_VAL**2)),
+           note="With the printed exponent the ratio ν*/Var_p[z_1] is still 1 − ρ² (ν* = σ², Var_p = σ²/(1 − ρ²)); what fails is the identification of σ² as the marginal variance in (61)-(63).",
            method="SymPy (ρ = 3/5): KL(q||p) in ν for the printed (59) is minimised at ν = σ², contradicting (63); with the corrected exponent the covariance is σ²[[1,ρ],[ρ,1]] and the minimiser is σ²(1−ρ²)")
 def _():
     cov = _gaussian_from_kernel(_corrected_59())
