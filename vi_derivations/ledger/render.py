@@ -136,8 +136,11 @@ def summary_markdown(results: Optional[dict[str, CheckResult]] = None) -> str:
     return head + "\n".join(rows) + "\n"
 
 
-def _math(tex: str) -> str:
-    return f"$\n{tex}\n$" if "\n" in tex else f"${tex}$"
+def _math(tex: str, indent: str = "") -> str:
+    """A display-math block (its own paragraph): long formulas scroll horizontally
+    instead of being cut off."""
+    body = " ".join(tex.split("\n"))
+    return f"\n\n{indent}$$\n{indent}{body}\n{indent}$$\n\n"
 
 
 def errata_markdown(results: Optional[dict[str, CheckResult]] = None) -> str:
@@ -151,8 +154,8 @@ def errata_markdown(results: Optional[dict[str, CheckResult]] = None) -> str:
         blocks.append(
             f":::{{admonition}} {e.id}: {_short_doc(e.doc)} ({e.doc[:3]}), {e.location}\n"
             f":class: warning\n\n"
-            f"**As printed** (line {e.line}): {_math(e.claim)}\n\n"
-            f"**Correction:** {_math(e.correction_text())}\n\n"
+            f"**As printed** (line {e.line}):{_math(e.claim)}"
+            f"**Correction:**{_math(e.correction_text())}"
             f"**Why:** {e.why}\n\n"
             f"**How it was shown:** {e.method} (route: {e.route}). "
             f"**This build:** {_result_text(r)}. {{ref}}`Ledger entry <{e.id}>`.\n"
@@ -170,8 +173,8 @@ def garble_markdown(results: Optional[dict[str, CheckResult]] = None) -> str:
         blocks.append(
             f":::{{admonition}} {e.id}: {_short_doc(e.doc)} ({e.doc[:3]}), {e.location}\n"
             f":class: note\n\n"
-            f"**As extracted** (line {e.line}): {_math(e.claim)}\n\n"
-            f"**Intended:** {_math(e.intended_text())}\n\n"
+            f"**As extracted** (line {e.line}):{_math(e.claim)}"
+            f"**Intended:**{_math(e.intended_text())}"
             f"**Check of the intended statement:** {e.method}. **This build:** {_result_text(r)}.\n"
             f":::\n")
     return "\n".join(blocks)
@@ -187,16 +190,17 @@ def document_markdown(doc: str, results: Optional[dict[str, CheckResult]] = None
         if e.doc != doc:
             continue
         r = None if results is None else results[e.id]
+        ind = "  "
         extra = ""
         if e.status is Status.ERRATUM:
-            extra = f"\n\n  Correction: {_math(e.correction_text())}"
+            extra = f"{ind}Correction:{_math(e.correction_text(), ind)}"
         elif e.status is Status.GARBLE:
-            extra = f"\n\n  Intended: {_math(e.intended_text())}"
-        note = f"\n\n  Note: {e.note}" if e.note else ""
+            extra = f"{ind}Intended:{_math(e.intended_text(), ind)}"
+        note = f"\n\n{ind}Note: {e.note}" if e.note else ""
         lines = ", ".join(str(l) for l in e.all_lines())
         blocks.append(
             f"({e.id})=\n"
             f"`{e.id}` · **{status_icon(e.status)}** · {e.location} (line{'s' if len(e.all_lines()) > 1 else ''} {lines})\n"
-            f": {_math(e.claim)}{extra}\n\n"
-            f"  *Checked by:* {e.method} (route: {e.route}). *This build:* {_result_text(r)}.{note}\n")
+            f": Claim:{_math(e.claim, ind)}{extra}"
+            f"{ind}*Checked by:* {e.method} (route: {e.route}). *This build:* {_result_text(r)}.{note}\n")
     return "\n".join(blocks)
