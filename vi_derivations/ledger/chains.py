@@ -47,6 +47,10 @@ def _expect_cls():
     return Expect
 
 
+def _num(d):
+    return {k: sp.Float(v, 17) for k, v in d.items()}
+
+
 class _Instance:
     """A concrete, seeded instance of a model: sizes, free indices and symbol values."""
 
@@ -147,7 +151,7 @@ class _Instance:
         expr = dist.params[name]
         mapping = {p.index: sp.Integer(i) for p, i in zip(dist.var.plates, ix)}
         expr = expr.subs(mapping).subs(self.sizes)
-        return float(expr.subs(self.values))
+        return float(expr.xreplace(_num(self.values)))
 
     # -------------------------------------------------------------- evaluation
     def concrete(self, expr, free_values):
@@ -186,28 +190,28 @@ class _Instance:
         body = expr.xreplace(reps)
         point = {s: v for s, v, _ in se_terms}
         if latent_mode == "sample":
-            series = self._series(body.subs(point), fixed)
+            series = self._series(body.xreplace(_num(point)), fixed)
             val = float(np.mean(series))
             se = float(np.std(series) / np.sqrt(np.size(series))) if np.ndim(series) else 0.0
         else:
             lat = self.onehot if latent_mode == "onehot" else {k: float(v[0]) for k, v in self.samples.items()}
-            val = complex(body.subs(point).subs(self.values).subs(lat).evalf())
+            val = complex(body.xreplace(_num(point)).xreplace(_num(self.values)).xreplace(_num(lat)).evalf())
             if abs(val.imag) > 1e-12:
                 raise ValueError("complex value")
             val, se = val.real, 0.0
         # propagate the E[.] standard errors linearly
         if se_terms:
-            grads = [complex(sp.diff(body, s).subs(point).subs(self.values).subs(
-                self.onehot if latent_mode == "onehot" else {k: float(v[0]) for k, v in self.samples.items()}).evalf()).real
-                for s, _, _ in se_terms]
+            lat = self.onehot if latent_mode == "onehot" else {k: float(v[0]) for k, v in self.samples.items()}
+            grads = [complex(sp.diff(body, s).xreplace(_num(point)).xreplace(_num(self.values)).xreplace(_num(lat)).evalf()).real
+                     for s, _, _ in se_terms]
             se = float(np.sqrt(se**2 + sum((g * e) ** 2 for g, (_, _, e) in zip(grads, se_terms))))
         return val, se
 
     def _series(self, expr, fixed):
-        expr = sp.sympify(expr).subs(self.values)
+        expr = sp.sympify(expr).xreplace(_num(self.values))
         lat = [a for a in expr.atoms(sp.Indexed, sp.Symbol) if a in self.samples]
         fixed_vals = {a: float(self.samples[a][0]) for a in lat if a in fixed}
-        expr = expr.subs(fixed_vals)
+        expr = expr.xreplace(_num(fixed_vals))
         lat = [a for a in lat if a not in fixed]
         if not lat:
             return np.asarray(float(expr.evalf()))
