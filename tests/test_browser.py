@@ -67,6 +67,8 @@ async function inspect(mathjaxState) {
   const images = [];
   for (const img of Array.from(document.images)) {
     let width = img.complete ? img.naturalWidth : 0;
+    if (!img.complete) await new Promise(r => { img.addEventListener("load", r); img.addEventListener("error", r); setTimeout(r, 10000); });
+    if (!width) width = img.naturalWidth;
     if (!width && img.currentSrc !== "") width = await loadImage(img.currentSrc || img.src);
     images.push({src: img.getAttribute("src"), width: width});
   }
@@ -210,6 +212,8 @@ def browser():
     for flag in CHROMIUM_FLAGS + [f"--user-data-dir={profile}"]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # Return at DOMContentLoaded: the page script then waits for MathJax and for each image itself.
+    options.page_load_strategy = "eager"
     driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
     driver.set_page_load_timeout(60)
     driver.set_script_timeout(MATHJAX_TIMEOUT_S + 30)

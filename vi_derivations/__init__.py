@@ -10,12 +10,13 @@ from .model import Plate, Variable, Model
 from .distributions import (Normal, Categorical, Mixture, Gamma, Beta, Bernoulli, Poisson,
                             Dirichlet, MvNormal, NonConjugateError, UnsupportedExpectationError)
 from .elbo import log_joint, log_var, elbo, log_joint_expr
-from .expectation import Expect, expect
+from .expectation import Expect, expect, moment_table
 from .updates import Update, derive_update, derive_updates
 from .derivation import Derivation, Chain, Step, derive
 from .render import latex, markdown, tidy
 from .numeric import compile_expr, evaluate
 from . import models
+from .cavi import cavi, generate_cavi, CaviResult
 
 to_numpy = compile_expr
 update = derive_update
@@ -26,4 +27,5 @@ __all__ = [
     "UnsupportedExpectationError", "log_joint", "log_var", "elbo", "log_joint_expr", "Expect", "expect",
     "Update", "derive_update", "derive_updates", "update", "Derivation", "Chain", "Step",
     "derive", "latex", "markdown", "tidy", "compile_expr", "to_numpy", "evaluate", "models",
+    "cavi", "generate_cavi", "CaviResult", "moment_table",
 ]

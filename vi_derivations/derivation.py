@@ -176,7 +176,11 @@ def update_chain(model, u):
     z = u.rep
     fam = u.family
     zl = latex(z)
-    lhs = sp.Symbol(rf"\log q^*({zl})")
+    if u.event_reps:  # the factor is over a whole vector (one-hot c_i, Dirichlet, MvNormal)
+        v = model.variables[u.var]
+        batch = fam.batch_of(fam.canonical_index())
+        zl = v.latex + ("_{" + "".join(latex(b) for b in batch) + "}" if batch else "")
+    lhs = sp.Symbol(rf"\log q^{{*}}({zl})")
     terms = []
     from .distributions import Categorical, Dirichlet, MvNormal
     stat_expr = _stat_exprs(u)

@@ -29,7 +29,7 @@ from .model import Plate, plate_of
 __all__ = [
     "NonConjugateError", "UnsupportedExpectationError", "Family", "Normal", "Categorical",
     "Mixture", "Gamma", "Beta", "Bernoulli", "Poisson", "Dirichlet", "MvNormal", "LogDet",
-    "MatrixInverse",
+    "MatrixInverse", "NotEqual",
 ]
 
 
@@ -56,15 +56,61 @@ class MatrixInverse(sp.Function):
 
     nargs = 5
 
+    @property
+    def free_symbols(self):
+        expr, a, b, j, l = self.args
+        return (expr.free_symbols - {a, b}) | j.free_symbols | l.free_symbols
+
     def _latex(self, printer):
         expr, a, b, j, l = self.args
-        return (r"\left[\left(" + printer._print(expr) + r"\right)_{" + printer._print(a)
-                + printer._print(b) + r"}^{-1}\right]_{" + printer._print(j) + printer._print(l) + "}")
+        if all(isinstance(t, (Idx, sp.Symbol)) for t in (a, b, j, l)) \
+                and j not in expr.free_symbols and l not in expr.free_symbols:
+            expr, a, b = expr.xreplace({a: j, b: l}), j, l
+        return (r"\left[\left(" + printer._print(expr) + r"\right)^{-1}\right]_{"
+                + printer._print(j) + printer._print(l) + "}")
+
+
+def _as_expr(v):
+    """Allow a declared Variable as a parameter: its symbol, or its element with canonical indices."""
+    if hasattr(v, "element") and hasattr(v, "plates"):
+        return v.element
+    return v
 
 
 def _lim(idx):
     """Summation limits over the whole plate of ``idx`` (0-based internally, printed 1..N)."""
     return (idx, idx.lower, idx.upper)
+
+
+class NotEqual(sp.Function):
+    """Iverson bracket [a != b] = 1 - KroneckerDelta(a, b) for indices (kept unexpanded so that
+    a sum over the other elements of a factor reads as sum_{l != j})."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, b):
+        if a == b:
+            return sp.Integer(0)
+        if a.is_Integer and b.is_Integer:
+            return sp.Integer(1)
+
+    def _latex(self, printer):
+        return r"\left[" + printer._print(self.args[0]) + r" \neq " + printer._print(self.args[1]) + r"\right]"
+
+
+def _merge_deltas(expr):
+    """In each term with a factor KroneckerDelta(a, b), write the other factors with a = b
+    (value unchanged) so that equal terms combine."""
+    out = sp.Integer(0)
+    for t in sp.Add.make_args(expr):
+        ds = [f for f in sp.Mul.make_args(t) if isinstance(f, KroneckerDelta)]
+        if ds:
+            a, b = ds[0].args
+            rest = sp.Mul(*[f for f in sp.Mul.make_args(t) if f is not ds[0]])
+            t = ds[0] * rest.xreplace({b: a})
+        out += t
+    return out
 
 
 def _pull(expr):
@@ -96,7 +142,7 @@ class Family:
     param_names: tuple = ()
 
     def __init__(self, **params):
-        self.params = {k: sp.sympify(v) for k, v in params.items()}
+        self.params = {k: sp.sympify(_as_expr(v)) for k, v in params.items()}
         self.var = None
 
     # ---------------------------------------------------------------- binding to a variable
@@ -327,7 +373,8 @@ class Categorical(Family):
 
     def natural_to_params(self, eta, rep):
         (k,) = rep
-        e = eta["c_k"]
+        # terms that do not depend on k cancel in the normalisation
+        e = sp.Add(*[t for t in sp.Add.make_args(sp.expand(eta["c_k"])) if k in t.free_symbols])
         k2 = plate_of(k).fresh()
         return {"probs": exp(e) / Sum(exp(e.xreplace({k: k2})), _lim(k2))}
 
@@ -405,7 +452,7 @@ class Gamma(Family):
         if not logs:
             return sp.rf(a, ids) / b ** ids  # E[t^n] = a (a+1) ... (a+n-1) / b^n
         if ids == 0 and len(logs) == 1 and logs[0].fn == "log" and logs[0].power == 1:
-            return digamma(a) - log(b)
+            return log(a) - log(b)
         raise UnsupportedExpectationError(
             f"E_q[{' * '.join(str(x.expr**x.power) for x in atoms)}] under q = Gamma is not in the moment table")
 
@@ -673,7 +720,10 @@ class MvNormal(Family):
         wl, ml = w.xreplace({j: l}), m.xreplace({j: l})
         quad = Sum(Sum((w - m) * self._mat(batch, j, l) * (wl - ml), _lim(l)), _lim(j))
         if self.parametrisation == "cov":
-            raise ValueError("MvNormal as a model factor needs precision= (the engine does not invert symbols)")
+            a, b = J.fresh(), J.fresh()
+            inv = MatrixInverse(self._mat(batch, a, b), a, b, j, l)
+            quad = Sum(Sum((w - m) * inv * (wl - ml), _lim(l)), _lim(j))
+            return -J.size / 2 * log(2 * pi) - LogDet(self.matrix) / 2 - quad / 2
         return (-J.size / 2 * log(2 * pi) + LogDet(self.matrix) / 2 - quad / 2)
 
     def moment(self, atoms):
@@ -710,7 +760,7 @@ class MvNormal(Family):
         e2 = eta["w_j w_l"]
         a, b = plate_of(j).fresh(), plate_of(j).fresh()
         prec = -(e2.xreplace({j: a, l: b}) + e2.xreplace({j: b, l: a}))
-        prec = sp.expand(prec)
+        prec = _merge_deltas(sp.expand(prec))
         cov = MatrixInverse(prec, a, b, j, l)
         e1 = eta.get("w_j", sp.Integer(0))
         u = plate_of(j).fresh()

@@ -23,7 +23,7 @@ from sympy import KroneckerDelta
 from .distributions import UnsupportedExpectationError
 from .monomials import Mono, normalize_terms
 
-__all__ = ["expect", "expect_mono", "expect_monos", "unify", "Expect"]
+__all__ = ["moment_table", "expect", "expect_mono", "expect_monos", "unify", "Expect"]
 
 
 class Expect(sp.Function):
@@ -137,3 +137,38 @@ def expect(expr, model):
     from .monomials import expand_to_monos, terms_to_expr
     monos = expand_to_monos(expr, model, origin="E_q[...]")
     return terms_to_expr(expect_monos(monos, model))
+
+
+def moment_table(model):
+    """Every expectation of one q element's statistics used by E_q[log p], as a list of
+    ``(Expect(statistic), value)`` pairs with canonical plate indices (e.g. E[mu_kd^2] =
+    m_kd^2 + s2_kd, E[c_ik] = pi_ik), in order of first use."""
+    from .elbo import random_monos
+    seen, out = set(), []
+    for mono in random_monos(model):
+        blocks = {}
+        for a in mono.atoms:
+            fam = model.qfactors[a.var].dist
+            blocks.setdefault((a.var, fam.batch_of(a.index)), []).append(a)
+        for (var, _), blk in blocks.items():
+            v = model.variables[var]
+            mapping, used = {}, {}
+            for a in blk:
+                for ix, p in zip(a.index, v.plates):
+                    if ix in mapping or not isinstance(ix, sp.Idx):
+                        continue
+                    n = used.get(p, 0)
+                    mapping[ix] = p.index if n == 0 else p.make_index(p.index_name + "'" * n)
+                    used[p] = n + 1
+            cblk = [a.subs(mapping) for a in blk]
+            key = (var, tuple((a.fn, a.power, a.index) for a in cblk))
+            if key in seen:
+                continue
+            seen.add(key)
+            stat = sp.Mul(*[a.full for a in cblk])
+            try:
+                val = model.qfactors[var].dist.moment(cblk)
+            except UnsupportedExpectationError:
+                continue
+            out.append((Expect(stat), val))
+    return out

@@ -104,7 +104,8 @@ def fresh_index(idx) -> Idx:
 class Variable:
     """A (possibly plated) quantity of the model.
 
-    kind: 'latent' | 'observed' | 'hyper' (fixed model parameter) | 'variational'.
+    kind: 'latent' | 'observed' | 'hyper' (fixed model parameter) | 'covariate' (known
+    inputs, not modelled) | 'variational'.
     ``symbol`` is an ``IndexedBase`` when the variable has plates, else a ``Symbol``.
     """
 
@@ -218,6 +219,10 @@ class Model:
     def hyper(self, name, plates=(), latex=None, positive=True):
         """A fixed model parameter (hyper-parameter). Returns its Symbol (no plates) or IndexedBase."""
         return self._declare(name, plates, "hyper", latex, positive=positive).symbol
+
+    def covariate(self, name, plates=(), latex=None):
+        """Known, fixed data that is not modelled (e.g. the inputs X of a regression)."""
+        return self._declare(name, plates, "covariate", latex).symbol
 
     def variational(self, name, plates=(), latex=None, positive=False):
         """A variational parameter. Returns its Symbol (no plates) or IndexedBase."""

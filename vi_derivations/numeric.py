@@ -16,19 +16,28 @@ import scipy.special as sps
 import sympy as sp
 from sympy import Idx, Indexed, IndexedBase, KroneckerDelta, Sum
 
-from .distributions import LogDet, MatrixInverse
+from .distributions import LogDet, MatrixInverse, NotEqual
 
 __all__ = ["compile_expr", "evaluate", "plate_sizes"]
 
 
-def plate_sizes(model, arrays):
-    """Map each plate size symbol to the integer read off the given arrays' shapes."""
+SAMPLE = sp.Symbol("_sample")
+
+
+def plate_sizes(model, arrays, sampled=()):
+    """Map each plate size symbol to the integer read off the given arrays' shapes.
+    Arrays named in ``sampled`` carry one extra leading axis (Monte Carlo samples)."""
     sizes = {}
     for name, val in arrays.items():
         v = model.variables.get(name)
         if v is None:
             raise ValueError(f"argument {name!r} is not a variable of model {model.name!r}")
         arr = np.asarray(val, dtype=float)
+        if name in sampled:
+            if arr.ndim != len(v.plates) + 1:
+                raise ValueError(f"argument {name!r} must have a leading sample axis and {len(v.plates)} "
+                                 f"plate axes, got shape {arr.shape}")
+            arr = arr[0]
         if arr.ndim != len(v.plates):
             raise ValueError(f"argument {name!r} must have {len(v.plates)} axes "
                              f"({', '.join(p.name for p in v.plates)}), got shape {arr.shape}")
@@ -47,12 +56,15 @@ def plate_sizes(model, arrays):
 
 
 class _Ev:
-    def __init__(self, arrays, sizes):
+    def __init__(self, arrays, sizes, sampled=()):
         self.arrays = arrays
         self.sizes = sizes
+        self.sampled = set(sampled)
         self.cache = {}
 
     def size_of(self, idx):
+        if idx == SAMPLE:
+            return len(next(iter(self.arrays[n] for n in self.sampled if n in self.arrays)))
         up = idx.upper - idx.lower + 1
         val = up.xreplace({k: sp.Integer(v) for k, v in self.sizes.items()})
         if not val.is_Integer:
@@ -98,11 +110,17 @@ class _Ev:
         if isinstance(e, sp.Symbol):
             if e in self.sizes:
                 return float(self.sizes[e]), ()
+            if e.name in self.sampled:
+                return np.asarray(self.arr(e.name), dtype=float), (SAMPLE,)
             return np.asarray(self.arr(e.name), dtype=float), ()
         if isinstance(e, Indexed):
-            a = np.asarray(self.arr(str(e.base.label)), dtype=float)
+            name = str(e.base.label)
+            a = np.asarray(self.arr(name), dtype=float)
             labels = []
             sl = []
+            if name in self.sampled:
+                labels.append(SAMPLE)
+                sl.append(slice(None))
             for ix in e.indices:
                 if ix.is_Integer:
                     sl.append(int(ix))  # integer indices are 0-based array positions
@@ -146,6 +164,11 @@ class _Ev:
             (va, la), (vb, lb) = self.ev(a), self.ev(b)
             labels = self._union([la, lb])
             return (self.align(va, la, labels) == self.align(vb, lb, labels)).astype(float), labels
+        if isinstance(e, NotEqual):
+            a, b = e.args
+            (va, la), (vb, lb) = self.ev(a), self.ev(b)
+            labels = self._union([la, lb])
+            return (self.align(va, la, labels) != self.align(vb, lb, labels)).astype(float), labels
         if isinstance(e, LogDet):
             M = np.asarray(self.arr(str(e.args[0].label)), dtype=float)
             sign, ld = np.linalg.slogdet(M)
@@ -225,8 +248,11 @@ def evaluate(expr, model, out=(), **arrays):
     return compile_expr(expr, model, out)(**arrays)
 
 
-def compile_expr(expr, model, out=()):
-    """NumPy callable for a derived expression; ``out`` lists free indices -> output axes."""
+def compile_expr(expr, model, out=(), sampled=()):
+    """NumPy callable for a derived expression; ``out`` lists free indices -> output axes.
+
+    ``sampled``: names of variables passed with an extra leading axis of S Monte Carlo draws;
+    the result then has a leading axis of length S (vectorised over draws)."""
     expr = sp.sympify(expr)
     out = tuple(out)
     free = {s for s in expr.free_symbols if isinstance(s, Idx)}
@@ -242,12 +268,16 @@ def compile_expr(expr, model, out=()):
         unknown = set(arrays) - set(arrs)
         if unknown:
             raise ValueError(f"unknown arguments {sorted(unknown)} for model {model.name!r}")
-        sizes = plate_sizes(model, arrs)
-        ev = _Ev(arrs, sizes)
+        sizes = plate_sizes(model, arrs, sampled)
+        ev = _Ev(arrs, sizes, sampled)
         val, labels = ev.ev(expr)
+        outs = out
         shape = [ev.size_of(i) for i in out]
-        res = np.broadcast_to(ev.align(val, labels, out), shape) if out else np.asarray(val, dtype=float)
-        return float(res) if not out else np.array(res)
+        if sampled:
+            S = len(next(iter(arrs[n] for n in sampled if n in arrs)))
+            outs, shape = (SAMPLE,) + tuple(out), [S] + shape
+        res = np.broadcast_to(ev.align(val, labels, outs), shape) if outs else np.asarray(val, dtype=float)
+        return float(res) if not outs else np.array(res)
 
     f.expr = expr
     f.out = out

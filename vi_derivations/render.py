@@ -41,6 +41,17 @@ class VILatexPrinter(LatexPrinter):
     def _print_IndexedBase(self, expr):
         return _name_latex(str(expr.label))
 
+    def _print_polygamma(self, expr, exp=None):
+        n, x = expr.args
+        if n == 0:
+            s = r"\psi\left(" + self._print(x) + r"\right)"
+            return s if exp is None else f"{s}^{{{exp}}}"
+        return super()._print_polygamma(expr, exp)
+
+    def _print_loggamma(self, expr, exp=None):
+        s = r"\log\Gamma\left(" + self._print(expr.args[0]) + r"\right)"
+        return s if exp is None else rf"\left({s}\right)^{{{exp}}}"
+
     def _print_Sum(self, expr):
         # plate indices run over 0..size-1 internally (NumPy positions); the book writes 1..size
         lims, mapping = [], {}
@@ -58,7 +69,7 @@ class VILatexPrinter(LatexPrinter):
         name = expr.name
         if name in LATEX_NAMES:
             return LATEX_NAMES[name]
-        if "'" in name:
+        if "'" in name or "\\" in name or "(" in name:
             return name
         return super()._print_Symbol(expr)
 

@@ -24,7 +24,7 @@ import numpy as np
 import sympy as sp
 from sympy import Indexed, KroneckerDelta, Sum
 
-from .distributions import NonConjugateError, UnsupportedExpectationError
+from .distributions import NonConjugateError, NotEqual, UnsupportedExpectationError
 from .elbo import random_monos
 from .expectation import _expect_atoms, unify
 from .model import plate_of
@@ -92,7 +92,9 @@ class Update:
         """f(**arrays) -> dict variational-parameter name -> updated array (axes as declared)."""
         fam = self.family
         outs = self.out_indices
-        fns = {k: compile_expr(v, self.model, outs) for k, v in self.natural.items()}
+        batch = tuple(fam.batch_of(fam.canonical_index()))
+        fns = {k: compile_expr(v, self.model, batch + tuple(_stat_reps(fam, k, self.event_reps)))
+               for k, v in self.natural.items()}
 
         def f(**arrays):
             eta = {k: g(**arrays) for k, g in fns.items()}
@@ -118,6 +120,7 @@ class Update:
             return target.name, float(np.asarray(arr).reshape(-1)[0]) if np.size(arr) else arr
         idx = list(target.indices)
         arr = np.asarray(arr)
+        outs = tuple(outs[:arr.ndim])
         # drop axes of outs not in the target (shared parameter: value constant along them)
         for pos in reversed(range(len(outs))):
             if outs[pos] not in idx:
@@ -170,7 +173,7 @@ def derive_update(model, var):
     if not natural:
         raise ValueError(f"q({name}): the log joint does not involve {name}")
     try:
-        upd = Update(model, qf, natural, sp.Add(*collected), ereps)
+        upd = Update(model, qf, natural, _wrap_collected(fam, collected, ereps), ereps)
     except NonConjugateError as e:
         raise NonConjugateError(f"q({name}): {e}") from None
     model._cache[key] = upd
@@ -203,7 +206,10 @@ def _collect(model, fam, mono, S, mine, reps_batch, ereps, natural, collected):
         b = fam.batch_of(atoms[t].index)
         if tuple(b) == tuple(reps_batch):
             return  # forced equal: counted in a larger S
-        coeff *= 1 - sp.Mul(*[KroneckerDelta(u, v) for u, v in zip(b, reps_batch)])
+        if len(b) == 1:
+            coeff *= NotEqual(b[0], reps_batch[0])
+        else:
+            coeff *= 1 - sp.Mul(*[KroneckerDelta(u, v) for u, v in zip(b, reps_batch)])
     try:
         key, ev_idx, sc = fam.statistic(target)
     except NonConjugateError as e:
@@ -220,7 +226,7 @@ def _collect(model, fam, mono, S, mine, reps_batch, ereps, natural, collected):
         rest_sums = tuple(s for s in rest_sums if s not in m3)
         target = [a.subs(m3) for a in target]
     body_random = sp.Mul(coeff, *[a.full for a in others + target])
-    collected.append(Sum(body_random, *[(s, s.lower, s.upper) for s in rest_sums]) if rest_sums else body_random)
+    collected.append((key, Sum(body_random, *[(s, s.lower, s.upper) for s in rest_sums]) if rest_sums else body_random))
     try:
         parts = _expect_atoms(rest_sums, coeff, others, frozenset(), model)
     except UnsupportedExpectationError as e:
@@ -229,6 +235,21 @@ def _collect(model, fam, mono, S, mine, reps_batch, ereps, natural, collected):
         ) from None
     for s, expr in parts:
         natural.setdefault(key, []).extend(normalize_terms(s, expr, mono.origin))
+
+
+def _wrap_collected(fam, collected, ereps):
+    """The random terms of log p that involve the target element; for a factor with an event
+    plate (one-hot c_i, Dirichlet, MvNormal) the terms of each statistic are summed over its
+    free event indices, so the expression is the whole of log q*(z_i) up to a constant."""
+    by_key = {}
+    for key, e in collected:
+        by_key.setdefault(key, []).append(e)
+    total = sp.Integer(0)
+    for key, es in by_key.items():
+        body = sp.Add(*es)
+        reps = _stat_reps(fam, key, ereps)
+        total += Sum(body, *[(r, r.lower, r.upper) for r in reps]) if reps else body
+    return total
 
 
 def derive_updates(model):

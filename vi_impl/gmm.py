@@ -356,7 +356,8 @@ def _responsibility_stats(Z, W, b, out=None):
         np.multiply(z, zw[J], out=zw[:J])
         T += e @ zw.T
         if out is not None:
-            np.multiply(e.T, zw[J][:, None], out=out[start:start + n])
+            e *= zw[J]                          # pi^T for this block
+            out[start:start + n] = e.T
     return T, lse_sum
 
 

@@ -41,7 +41,7 @@ def _eq1_normaliser(denominator: str) -> float:
            why="The denominator must be the evidence of the whole data set, p(D) (as Eq. (2) then defines); p(x) is the marginal of one observation and does not normalise the posterior.",
            correction=r"p(z\mid D)=\frac{p(D\mid z)\,p(z)}{p(D)}",
            original=lambda: close(_eq1_normaliser("p(x)"), 1.0, rtol=1e-6),
-           method="normal-normal model with D = {x1, x2}: dividing by p(x1) gives a 'posterior' of mass 0.18, dividing by p(D) gives mass 1 (quadrature, 1e-9)",
+           method="normal-normal model with D = {x1, x2}: dividing by p(x1) gives a 'posterior' of mass 0.12, dividing by p(D) gives mass 1 (quadrature, 1e-9)",
            route="numeric")
 def _():
     return close(_eq1_normaliser("p(D)"), 1.0, rtol=1e-9)
@@ -70,7 +70,7 @@ def _():
 @B.verified("doc004-l33-curse", line=33, marker="the number of bins scale as N^D", location="Section 0.0.1, curse of dimensionality",
             topics=("grid", "curse-of-dimensionality"),
             claim=r"\#\text{bins}=N^D;\ \text{the fraction of bins holding the mass shrinks as }D\text{ grows}",
-            method="numeric: a grid of 12 bins per axis on [-6,6]^D for a standard Gaussian posterior has 12^D bins; the fraction of bins holding 99% of the mass is 0.50, 0.28, 0.16, 0.09 for D = 1..4 (strictly decreasing)",
+            method="numeric: a grid of 12 bins per axis on [-6,6]^D for a standard Gaussian posterior has 12^D bins; the fraction of bins holding 99% of the mass is 0.50, 0.22, 0.11, 0.05 for D = 1..4 (strictly decreasing)",
             route="numeric")
 def _():
     edges = np.linspace(-6, 6, 13)
@@ -262,14 +262,14 @@ def _():
 @B.verified("doc004-eq16-19", line=146, marker=r"= 1 - 1 = 0", lines=(137, 140, 143),
             location="Eqs. (16)-(19), non-negativity of KL", topics=("kl",),
             claim=r"D_{KL}(p_1,p_2)=\mathbb E_{p_1}\big[-\log\tfrac{p_2}{p_1}\big]\ge\mathbb E_{p_1}\big[1-\tfrac{p_2}{p_1}\big]=1-\int p_1\tfrac{p_2}{p_1}=0",
-            method="quadrature for a bimodal p1 and a Gaussian p2: each line evaluated; the inequality holds (KL = 0.29 > 0) and the last two lines are 0 (1e-9)", route="numeric")
+            method="quadrature for a bimodal p1 and a Gaussian p2: each line evaluated; the inequality holds (KL = 0.064 > 0) and the last two lines are 0 (1e-9)", route="numeric")
 def _():
     p1 = lambda t: 0.4 * stats.norm.pdf(t, -1, 0.6) + 0.6 * stats.norm.pdf(t, 1.2, 0.9)
     p2 = lambda t: stats.norm.pdf(t, 0.3, 1.3)
     kl = quad(lambda t: p1(t) * -np.log(p2(t) / p1(t)), -25, 25)
     lower = quad(lambda t: p1(t) * (1 - p2(t) / p1(t)), -25, 25)
     third = 1 - quad(lambda t: p1(t) * (p2(t) / p1(t)), -25, 25)
-    return bool(kl > lower + 0.05 and abs(lower) < 1e-9 and abs(third) < 1e-9)
+    return bool(kl > lower + 0.01 and abs(lower) < 1e-9 and abs(third) < 1e-9)
 
 
 def _elbo_kl_parts(m=0.9, v=0.3):
@@ -282,7 +282,7 @@ def _elbo_kl_parts(m=0.9, v=0.3):
            why="The gap between the ELBO and the log marginal likelihood is the KL divergence to the posterior p(z|D), as Eq. (20) itself says; the sentence names the prior (and 'marginal likelihood' for its logarithm).",
            correction=r"\log p(D)-\mathcal L(q)=D_{KL}(q(z),p(z\mid D))",
            original=lambda: close(LZ - NN.elbo(X, 0.9, 0.3), quad(lambda z: stats.norm.pdf(z, 0.9, np.sqrt(0.3)) * (norm_logpdf(z, 0.9, 0.3) - norm_logpdf(z, 0, 1)), -20, 20)),
-           method="normal-normal model, q = N(0.9, 0.3): log p(D) − ELBO = 0.107 equals KL to the posterior (1e-9) but not KL to the prior (0.53)",
+           method="normal-normal model, q = N(0.9, 0.3): log p(D) − ELBO = 0.148 equals KL to the posterior (1e-9) but not KL to the prior (0.66)",
            route="numeric")
 def _():
     e, kl = _elbo_kl_parts()
@@ -483,7 +483,7 @@ def _():
 @B.verified("doc004-eq36-37", line=246, marker=r"\mathbb{E}_{z \sim q_{\theta}(z)} [\nabla_{\theta} \log p(D \mid z)]", lines=(240, 242, 248),
             location="Eqs. (36)-(37): the gradient cannot be moved inside", topics=("gradient", "reparameterisation"),
             claim=r"\nabla_\theta\mathbb E_{q_\theta}[\log p(D|z)]\ne\mathbb E_{q_\theta}[\nabla_\theta\log p(D|z)]=0",
-            method="finite differences of E_q[log p(D|z)] (Gauss-Hermite) in m: 3.6 at m=0.4 (≠ 0), while the naive exchange gives 0", route="numeric")
+            method="finite differences of E_q[log p(D|z)] (Gauss-Hermite) in m: 2.7 at m=0.4 (≠ 0), while the naive exchange gives 0", route="numeric")
 def _():
     f = lambda m, v: NN.gh(lambda z: norm_logpdf(X[:, None], z[None], 1.0).sum(0), m, v)
     g = _fd_grad(f, 0.4, 0.3)
@@ -616,7 +616,7 @@ def _sgd_error(schedule, steps=20000, seed=8):
            correction=lambda: r"\sum_n\eta_n^2<\infty\quad(\text{for (48) with }\delta=\tfrac12:\ \sum_n\gamma_n^2=" + sp.latex(sp.simplify(sp.summation(_rate().subs(d_, sp.Rational(1, 2)) ** 2, (n_, 1, sp.oo)))) + ")",
            original=lambda: bool((sp.summation(sp.Integer(1), (n_, 1, sp.oo)) == sp.oo) and bool(sp.oo <= sp.oo) and _sgd_error(lambda n: 0.5) < 1e-3),
            note="Even with Σ η² < ∞ the guarantee (under smoothness and bounded gradient variance) is convergence to a stationary point, not necessarily a local minimum.",
-           method="SymPy: a constant step 0.5 satisfies (46) and the printed (47), yet SGD on a noisy quadratic keeps a mean squared error of 0.33; with (48) Σγ² is finite (SymPy) and the error falls below 1e-3",
+           method="SymPy: a constant step 0.5 satisfies (46) and the printed (47), yet SGD on a noisy quadratic keeps a mean squared error of 0.34; with (48) Σγ² is finite (SymPy) and the error falls below 1e-3",
            route="sympy+numeric")
 def _():
     s2 = sp.summation(_rate().subs(d_, sp.Rational(1, 2)) ** 2, (n_, 1, sp.oo))
@@ -698,7 +698,7 @@ def _corrected_52():
            why="Plugging (51) into (50) gives E[g ∇log q] + E[∇g]; the printed ∇((log q + 1) g) = g∇log q + (log q + 1)∇g adds the spurious term E[log q ∇g] (here −E[log q ∇log q] ≠ 0 for the variance parameter).",
            correction=r"\nabla_\theta\mathbb E_{q_\theta}[g_\theta]=\mathbb E_{q_\theta}\big[g_\theta(z)\nabla_\theta\log q_\theta(z)+\nabla_\theta g_\theta(z)\big]=\mathbb E_{q_\theta}\big[g_\theta(z)\nabla_\theta\log q_\theta(z)\big]",
            original=lambda: bool(np.allclose(_printed_52(), _true_grad(), atol=1e-6)),
-           method="normal-normal model, θ = (m, v), derivatives by SymPy, expectations by Gauss-Hermite: the printed expectation misses the v-gradient of the exact ELBO by 1.7; the corrected one equals it (1e-7)",
+           method="normal-normal model, θ = (m, v), derivatives by SymPy, expectations by Gauss-Hermite: the printed expectation misses the v-gradient of the exact ELBO by 1.67 (0.33 vs −1.33); the corrected one equals it (1e-7)",
            route="sympy+numeric")
 def _():
     return bool(np.allclose(_corrected_52(), _true_grad(), atol=1e-7))

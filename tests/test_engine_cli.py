@@ -1,0 +1,120 @@
+"""`python -m vi_derivations`: lists the models, prints derivations as LaTeX / Markdown, generated
+CAVI source; unknown models are a clear error with a non-zero exit status."""
+import ast
+import re
+import subprocess
+import sys
+
+import pytest
+
+import vi_derivations as vd
+
+MODELS = vd.models.available()
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "vi_derivations", *args], capture_output=True, text=True,
+                          timeout=300, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+
+
+def balanced(tex):
+    """Braces balance (ignoring \\{ and \\}) and never close before they open."""
+    depth = 0
+    for tok in re.findall(r"\\[{}]|[{}]", tex):
+        if tok in ("{", "}"):
+            depth += 1 if tok == "{" else -1
+            if depth < 0:
+                return False
+    return depth == 0
+
+
+def aligned_blocks(tex):
+    return re.findall(r"\\begin\{aligned\}(.*?)\\end\{aligned\}", tex, flags=re.S)
+
+
+def test_balanced_guard():
+    assert balanced(r"\frac{a}{b} \left\{ x \right\}")
+    assert not balanced(r"\frac{a}{b")
+    assert not balanced(r"}{")
+
+
+def test_list_shows_every_model_with_its_description():
+    for args in ((), ("list",)):
+        r = run(*args)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.strip().splitlines()
+        assert len(lines) == len(MODELS)
+        for name, line in zip(MODELS, lines):
+            assert line.split()[0] == name
+            assert vd.models.load(name).description in line
+
+
+def test_unknown_model_is_an_error_listing_the_known_ones():
+    r = run("show", "no_such_model")
+    assert r.returncode != 0
+    assert "unknown model 'no_such_model'" in r.stderr
+    assert all(n in r.stderr for n in MODELS)
+    assert r.stdout == ""
+    r = run("show", "gmm", "--format", "pdf")
+    assert r.returncode != 0 and "invalid choice" in r.stderr
+
+
+def show_latex(name, capsys):
+    """Subprocess for one model; in-process (same argparse entry point) for the others, for speed."""
+    if name == "gmm_1d":
+        r = run("show", name, "--format", "latex", "--part", "all")
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    from vi_derivations.cli import main
+    assert main(["show", name, "--format", "latex", "--part", "all"]) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_show_latex_has_every_update_and_valid_looking_latex(name, capsys):
+    out = show_latex(name, capsys)
+    M = vd.models.load(name)
+    assert balanced(out)
+    assert out.count(r"\begin{aligned}") == out.count(r"\end{aligned}") >= 3
+    blocks = aligned_blocks(out)
+    assert all(balanced(b) for b in blocks)
+    assert all("&" in b for b in blocks)
+    # everything outside the aligned blocks is a LaTeX comment
+    rest = re.sub(r"\\begin\{aligned\}.*?\\end\{aligned\}", "", out, flags=re.S)
+    assert all(line.startswith("%") for line in rest.splitlines() if line.strip())
+    assert r"\mathcal{L}(q)" in out
+    for u in vd.derive_updates(M):
+        for eq in u.assignments:
+            assert vd.latex(eq.lhs) in out, (u.var, vd.latex(eq.lhs))
+    for key, chain in vd.derive(M).chains.items():
+        assert f"({key})" in out
+
+
+@pytest.mark.parametrize("name", ["linear_regression_ard"])
+def test_show_markdown_parts(name):
+    M = vd.models.load(name)
+    r = run("show", name, "--format", "markdown", "--part", "updates")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"# {name}")
+    assert r"\begin{aligned}" not in r.stdout
+    maths = re.findall(r"\$\$(.*?)\$\$", r.stdout, flags=re.S)
+    assert len(maths) == sum(len(u.assignments) for u in vd.derive_updates(M))
+    assert all(balanced(m) for m in maths)
+    for u in vd.derive_updates(M):
+        assert f"Update of q({u.var})" in r.stdout
+    r = run("show", name, "--format", "markdown", "--part", "elbo")
+    assert r.returncode == 0 and r"\mathcal{L}(q)" in r.stdout and "Update of" not in r.stdout
+    r = run("show", name, "--format", "markdown", "--part", "steps")
+    assert r.returncode == 0
+    for chain in vd.derive(M).chains.values():
+        assert f"**{chain.title}**" in r.stdout
+
+
+def test_cavi_prints_the_generated_source():
+    r = run("cavi", "gmm_prior_mean", "--order", "c,mu")
+    assert r.returncode == 0, r.stderr
+    tree = ast.parse(r.stdout)
+    assert {"update_c", "update_mu", "elbo", "sweep", "fit"} <= {
+        n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    r = run("cavi", "gmm_prior_mean", "--order", "c")
+    assert r.returncode != 0 and "order must list every q factor" in r.stderr

@@ -1,0 +1,350 @@
+"""Generated NumPy CAVI: a runnable fit loop written from a model's derivation.
+
+``cavi(model, order=None)`` (alias ``generate_cavi``) derives every CAVI update of the model
+(:func:`vi_derivations.update`) and its full ELBO (:func:`vi_derivations.elbo` with
+``constants=True``, a lower bound on log p(data)), turns them into the engine's vectorised
+NumPy callables (:func:`vi_derivations.to_numpy`, ``Update.numeric()``), and *writes* a small
+Python module around them: one function per q factor, one ELBO function, one sweep and a fit
+loop.  That source is what runs (it is compiled with :func:`exec`), and
+:meth:`GeneratedCAVI.source` returns it, formulas included as docstrings.
+
+A sweep updates the q factors in ``order`` (default: the order of the ``model.q``
+declarations); after every sweep the full ELBO is evaluated; the loop stops when
+``|L_t - L_{t-1}| <= tol |L_t|`` (``tol=0`` runs exactly ``max_iter`` sweeps).
+
+Arrays are passed by the model's variable names: ``data`` holds the observed variables and
+the hyper-parameters, ``init`` the variational parameters (only those that the first sweep
+reads before it writes them are required).  Plate sizes are read off the array shapes.
+"""
+from __future__ import annotations
+
+import keyword
+import textwrap
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+from sympy import Idx, Indexed
+
+from .elbo import elbo as _elbo_expr
+from .numeric import compile_expr
+from .render import tidy
+from .updates import derive_update
+
+__all__ = ["cavi", "generate_cavi", "GeneratedCAVI", "CaviResult"]
+
+
+@dataclass
+class CaviResult:
+    """Output of a generated CAVI run.
+
+    ``params``: variational parameter name -> final value (array or float);
+    ``elbo``: full ELBO (constants=True) after each sweep, shape (n_iter,);
+    ``n_iter``: sweeps run; ``converged``: the relative-change test was met;
+    ``order``: the q factors in the order they were updated within a sweep.
+    """
+
+    params: dict
+    elbo: np.ndarray
+    n_iter: int
+    converged: bool
+    order: tuple = field(default=())
+
+    def __getitem__(self, name):
+        return self.params[name]
+
+
+# ----------------------------------------------------------------------------- helpers
+def _var_names(expr, model):
+    """Names of the model variables (data, hyper, variational) that ``expr`` reads."""
+    expr = sp.sympify(expr)
+    names = set()
+    for a in expr.atoms(Indexed):
+        v = model.var_of(a.base)
+        if v is not None:
+            names.add(v.name)
+    for a in expr.atoms(sp.Function):
+        for arg in a.args:
+            if isinstance(arg, sp.IndexedBase):
+                v = model.var_of(arg)
+                if v is not None:
+                    names.add(v.name)
+    labels = {a.base.label for a in expr.atoms(Indexed)}
+    for s in expr.free_symbols:
+        if isinstance(s, sp.Symbol) and not isinstance(s, Idx) and s not in labels:
+            v = model.var_of(s)
+            if v is not None:
+                names.add(v.name)
+    return names
+
+
+def _size_symbols(expr, out=()):
+    """Plate-size symbols an expression needs: explicit ones, summation ranges, output axes."""
+    expr = sp.sympify(expr)
+    syms = {s for s in expr.free_symbols if isinstance(s, sp.Symbol) and s.is_integer and not isinstance(s, Idx)}
+    for s in expr.atoms(sp.Sum):
+        for lim in s.limits:
+            syms |= sp.sympify(lim[2]).free_symbols
+    for i in list(out) + [s for s in expr.free_symbols if isinstance(s, Idx)]:
+        syms |= sp.sympify(i.upper).free_symbols
+    return {s for s in syms if isinstance(s, sp.Symbol) and not isinstance(s, Idx)}
+
+
+def _with_sizes(names, sizes, model, preferred):
+    """Add variables so that every plate size in ``sizes`` can be read off an argument."""
+    names = list(dict.fromkeys(names))
+    have = {p.size for n in names for p in model.variables[n].plates}
+    for s in sorted(sizes - have, key=str):
+        for n in preferred:
+            if any(p.size == s for p in model.variables[n].plates):
+                names.append(n)
+                break
+        else:
+            raise ValueError(f"model {model.name!r}: no variable carries the plate size {s}")
+        have |= {p.size for p in model.variables[names[-1]].plates}
+    return names
+
+
+def _ident(name):
+    return name + "_" if keyword.iskeyword(name) else name
+
+
+def _formula(eq, model):
+    """One readable line ``lhs = rhs`` (summation dummies renamed to plate letters)."""
+    free = {str(s) for s in eq.lhs.free_symbols if isinstance(s, Idx)} if isinstance(eq.lhs, Indexed) else set()
+    return f"{tidy(eq.lhs, free)} = {tidy(eq.rhs, free)}"
+
+
+def _doc(text, indent="    "):
+    text = text.replace("\\", "\\\\").replace('"""', "'''")
+    return textwrap.indent('"""' + text.strip() + '\n"""', indent).lstrip()
+
+
+# ----------------------------------------------------------------------------- generator
+class GeneratedCAVI:
+    """CAVI for ``model`` generated from its derivation (see the module docstring).
+
+    Attributes: ``model``, ``order`` (tuple of latent names), ``updates`` (name -> Update),
+    ``data_names`` (observed + hyper), ``param_names`` (variational), ``required_init``
+    (variational parameters the first sweep reads before writing), ``namespace`` (the
+    executed generated module: ``update_<z>``, ``elbo``, ``sweep``, ``fit``).
+    """
+
+    def __init__(self, model, order=None):
+        model.validate()
+        self.model = model
+        names = list(model.qfactors)
+        if order is None:
+            order = names
+        if isinstance(order, str):
+            order = [order]
+        order = list(order)
+        if sorted(order) != sorted(names) or len(set(order)) != len(order):
+            raise ValueError(f"order must list every q factor of model {model.name!r} exactly once "
+                             f"({', '.join(names)}), got {order}")
+        self.order = tuple(order)
+        self.updates = {n: derive_update(model, n) for n in self.order}
+        self.elbo_expr = _elbo_expr(model, constants=True)
+        self._elbo_fn = compile_expr(self.elbo_expr, model)
+        self._update_fns = {n: u.numeric() for n, u in self.updates.items()}
+        kinds = {v.name: v.kind for v in model.variables.values()}
+        self.data_names = tuple(n for n, k in kinds.items() if k not in ("latent", "variational"))
+        self.param_names = tuple(n for n, k in kinds.items() if k == "variational")
+        self._reads, self._writes = {}, {}
+        for n, u in self.updates.items():
+            reads = set()
+            for e in u.natural.values():
+                reads |= _var_names(e, model)
+            sizes = set()
+            for e in u.natural.values():
+                sizes |= _size_symbols(e, u.out_indices)
+            ordered = [x for x in self.data_names + self.param_names if x in reads]
+            self._reads[n] = _with_sizes(ordered, sizes, model, self.data_names + self.param_names)
+            self._writes[n] = self._written(u)
+        written, required = set(), []
+        for n in self.order:
+            for r in self._reads[n]:
+                if kinds[r] == "variational" and r not in written and r not in required:
+                    required.append(r)
+            written |= set(self._writes[n])
+        self.elbo_reads = tuple(x for x in self.data_names + self.param_names
+                                if x in _var_names(self.elbo_expr, model))
+        for r in self.elbo_reads:
+            if kinds[r] == "variational" and r not in written and r not in required:
+                required.append(r)
+        self.required_init = tuple(required)
+        self._source = self._generate()
+        self.namespace = {"np": np, "_UPDATE": self._update_fns, "_ELBO": self._elbo_fn,
+                          "__name__": f"vi_derivations.generated.{model.name}"}
+        exec(compile(self._source, f"<generated CAVI for {model.name}>", "exec"), self.namespace)
+
+    @staticmethod
+    def _written(u):
+        out = []
+        fam = u.family
+        for name, target in fam.params.items():
+            if name in u.params:
+                out.append(str(target.base.label) if isinstance(target, Indexed) else str(target))
+        if hasattr(fam, "matrix") and "cov" in u.params:
+            out.append(str(fam.matrix.label))
+        return out
+
+    # ------------------------------------------------------------------ the generated module
+    def _generate(self):
+        M = self.model
+        lines = []
+        head = [f"CAVI for the model {M.name!r}: {M.description}", "",
+                "Generated by vi_derivations.cavi from the engine's derivation; do not edit.",
+                "Model factors:"]
+        head += [f"    {f.label}: {f.var.name} ~ {f.dist!r}" for f in M.factors]
+        head += ["Mean-field family:"]
+        head += [f"    {qf.label} = {qf.dist!r}" for qf in M.qfactors.values()]
+        head += ["", f"One sweep updates q({'), q('.join(self.order)}) in this order; after each sweep the",
+                 "full ELBO (every constant kept: a lower bound on log p(data)) is recorded; the loop stops",
+                 "when |L_t - L_(t-1)| <= tol |L_t| (tol = 0 runs exactly max_iter sweeps).",
+                 "_UPDATE[z] and _ELBO are the engine's vectorised NumPy callables for the formulas shown",
+                 "(vd.update(model, z).numeric() and vd.to_numpy(vd.elbo(model, constants=True), model)).",
+                 f"data: {', '.join(self.data_names)}; variational parameters: {', '.join(self.param_names)}."]
+        lines.append(_doc("\n".join(head), indent=""))
+        lines.append("")
+        for n in self.order:
+            u = self.updates[n]
+            doc = [f"q*({n}) = {u.family.name}: update {', '.join(self._writes[n])} (all elements at once)."]
+            doc += ["    " + _formula(eq, M) for eq in u.assignments]
+            args = ", ".join(f"{r}={'params' if r in self.param_names else 'data'}[{r!r}]"
+                             for r in self._reads[n])
+            lines += ["", f"def update_{_ident(n)}(params, data):",
+                      "    " + _doc("\n".join(doc)),
+                      f"    new = _UPDATE[{n!r}]({args})",
+                      "    params.update(new)",
+                      "    return params", ""]
+        el = ", ".join(f"{r}={'params' if r in self.param_names else 'data'}[{r!r}]"
+                       for r in self.elbo_reads)
+        lines += ["", "def elbo(params, data):",
+                  "    " + _doc("Full ELBO = E_q[log p(data, latents)] - E_q[log q(latents)]:\n    "
+                              + str(tidy(self.elbo_expr))),
+                  f"    value = _ELBO({el})",
+                  "    if not np.isfinite(value):",
+                  "        raise ValueError(f\"the ELBO is not finite ({value}); check the data and the parameters\")",
+                  "    return value", ""]
+        lines += ["", "def sweep(params, data):",
+                  "    " + _doc("One CAVI sweep, in place: " + ", ".join(f"q({n})" for n in self.order) + "."),]
+        lines += [f"    update_{_ident(n)}(params, data)" for n in self.order]
+        lines += ["    return params", ""]
+        lines += ["", "def fit(data, init, max_iter=500, tol=1e-10):",
+                  "    " + _doc("Run sweeps until the relative ELBO change is <= tol (tol = 0: max_iter sweeps).\n"
+                              "Returns (params, ELBO trace, number of sweeps, converged)."),
+                  "    params = {name: np.array(value, dtype=float) for name, value in init.items()}",
+                  "    trace, converged = [], False",
+                  "    for _ in range(max_iter):",
+                  "        sweep(params, data)",
+                  "        trace.append(elbo(params, data))",
+                  "        if tol > 0 and len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * abs(trace[-1]):",
+                  "            converged = True",
+                  "            break",
+                  "    return params, np.array(trace), len(trace), converged", ""]
+        return "\n".join(lines)
+
+    def source(self):
+        """The generated Python source (what :meth:`run` executes)."""
+        return self._source
+
+    # ------------------------------------------------------------------ validation
+    def _check(self, data, init):
+        M = self.model
+        if not isinstance(data, dict) or not isinstance(init, dict):
+            raise ValueError("data and init must be dicts mapping variable names to arrays")
+        for n in data:
+            if n not in self.data_names:
+                kind = M.variables[n].kind if n in M.variables else None
+                raise ValueError(f"data: {n!r} is not an observed variable, covariate or hyper-parameter of "
+                                 f"model {M.name!r}" + (f" (it is {kind})" if kind else "")
+                                 + f"; expected {', '.join(self.data_names)}")
+        for n in self.data_names:
+            if n not in data:
+                raise ValueError(f"data: missing {n!r} (model {M.name!r} needs {', '.join(self.data_names)})")
+        for n in init:
+            if n not in self.param_names:
+                raise ValueError(f"init: {n!r} is not a variational parameter of model {M.name!r}; "
+                                 f"expected some of {', '.join(self.param_names)}")
+        for n in self.required_init:
+            if n not in init:
+                raise ValueError(f"init: missing {n!r}; with the order {self.order} the first sweep "
+                                 f"reads {', '.join(self.required_init)} before updating them")
+        out = {}
+        for where, arrays in (("data", data), ("init", init)):
+            for n, val in arrays.items():
+                v = M.variables[n]
+                try:
+                    arr = np.asarray(val, dtype=float)
+                except (TypeError, ValueError):
+                    raise ValueError(f"{where}: {n!r} must be numeric, got {type(val).__name__}") from None
+                if arr.ndim != len(v.plates):
+                    raise ValueError(f"{where}: {n!r} must have {len(v.plates)} axes "
+                                     f"({', '.join(p.name for p in v.plates) or 'a scalar'}), got shape {arr.shape}")
+                if not np.all(np.isfinite(arr)):
+                    raise ValueError(f"{where}: {n!r} contains NaN or inf")
+                label = v.symbol.label if v.plates else v.symbol
+                if label.is_positive and np.any(arr <= 0):
+                    raise ValueError(f"{where}: {n!r} must be positive, got minimum {arr.min()}")
+                out[n] = arr if v.plates else float(arr)
+        # one-hot q factors: rows of their probabilities must sum to one
+        for qf in M.qfactors.values():
+            if qf.dist.name != "Categorical":
+                continue
+            target = qf.dist.params["probs"]
+            if not isinstance(target, Indexed) or str(target.base.label) not in init:
+                continue
+            name = str(target.base.label)
+            ev = qf.dist.event_plates[0].index
+            axis = list(target.indices).index(ev) if ev in target.indices else None
+            if axis is not None:
+                s = out[name].sum(axis=axis)
+                if np.any(np.abs(s - 1) > 1e-8):
+                    raise ValueError(f"init: {name!r} must sum to one over the plate "
+                                     f"{qf.dist.event_plates[0].name}; sums range over [{s.min()}, {s.max()}]")
+        from .numeric import plate_sizes
+        plate_sizes(M, out)  # consistent plate sizes across all arguments (ValueError names one)
+        return ({n: out[n] for n in data}, {n: out[n] for n in init})
+
+    # ------------------------------------------------------------------ running
+    def run(self, data, init, *, max_iter=500, tol=1e-10):
+        """Fit: returns a :class:`CaviResult` (final parameters, full-ELBO trace, n_iter, converged)."""
+        if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+            raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+        if not np.isfinite(tol) or tol < 0:
+            raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+        data, init = self._check(data, init)
+        params, trace, n_iter, converged = self.namespace["fit"](data, init, int(max_iter), float(tol))
+        return CaviResult(params, trace, n_iter, converged, self.order)
+
+    __call__ = run
+
+    def elbo(self, data, params):
+        """Full ELBO (constants=True) at the given parameters."""
+        data, params = self._check(data, params)
+        return self.namespace["elbo"](params, data)
+
+    def sweep(self, data, params):
+        """One sweep from ``params`` (a new dict; the input is not modified)."""
+        data, params = self._check(data, params)
+        return self.namespace["sweep"](dict(params), data)
+
+    def update(self, name, data, params):
+        """Apply the update of q(name) alone; returns a new parameter dict."""
+        if name not in self.updates:
+            raise ValueError(f"{name!r} is not a q factor of model {self.model.name!r}")
+        data, params = self._check(data, {k: v for k, v in params.items()})
+        return self.namespace[f"update_{_ident(name)}"](dict(params), data)
+
+    def __repr__(self):
+        return f"GeneratedCAVI({self.model.name!r}, order={self.order})"
+
+
+def cavi(model, order=None):
+    """Generate the CAVI of ``model`` (see :class:`GeneratedCAVI`); ``order``: q factors'
+    update order within a sweep (default: their declaration order)."""
+    return GeneratedCAVI(model, order)
+
+
+generate_cavi = cavi
