@@ -21,6 +21,10 @@ def pm_data(seed=0, N=40, K=3, D=2):
     return data, init
 
 
+def test_exported_from_the_package():
+    assert vd.cavi is cavi and vd.generate_cavi is generate_cavi and vd.CaviResult is CaviResult
+
+
 def test_default_order_is_the_declaration_order_and_order_is_checked():
     M = vd.models.load("gmm_prior_mean")
     assert cavi(M).order == tuple(M.qfactors) == ("mu", "c")
