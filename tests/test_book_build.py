@@ -71,19 +71,22 @@ def test_bibliography_has_every_key_the_book_uses():
 KNOWN_KERNEL_NOISE = re.compile(r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption")
 
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def warning_lines(output: str) -> list[str]:
-    """Lines of the build log that report a warning or an error."""
+    """Lines of the build log that report a warning or an error (colour codes removed)."""
     return [
         line
-        for line in output.splitlines()
+        for line in ANSI_ESCAPE.sub("", output).splitlines()
         if ("WARNING" in line or "ERROR" in line) and not KNOWN_KERNEL_NOISE.match(line.strip())
     ]
 
 
 def test_warning_filter_keeps_sphinx_warnings():
     log = (
-        "[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication ...\n"
-        "book/gmm.ipynb:12: WARNING: undefined label: 'eq-elbo'\n"
+        "\x1b[91m[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication ...\n"
+        "\x1b[91mbook/gmm.ipynb:12: WARNING: undefined label: 'eq-elbo'\x1b[39;49;00m\n"
         "reading sources... [ 50%] book/intro\n"
     )
     assert warning_lines(log) == ["book/gmm.ipynb:12: WARNING: undefined label: 'eq-elbo'"]

@@ -310,20 +310,24 @@ def test_every_page_renders_in_a_real_browser(browser, site):
     browser.get_log("browser")  # drop messages from earlier tests
     failures: dict[str, list[str]] = {}
     typeset_pages = 0
+    seconds: dict[str, float] = {}
     t0 = time.monotonic()
     for name in names:
         page_path = root / f"{name}.html"
         if not page_path.is_file():
             failures[name] = [f"{name}.html is not in the build"]
             continue
+        t_page = time.monotonic()
         report = inspect_page(browser, f"{origin}/{name}.html")
         problems = page_problems(report, page_path, root, origin)
         problems += [f"resource failed: {m}" for m in _failed_resources(browser)]
         typeset_pages += report["mjxCount"] > 0
         _screenshot(browser, shots / (name.replace("/", "__") + ".png"))
+        seconds[name] = time.monotonic() - t_page
         if problems:
             failures[name] = problems
     elapsed = time.monotonic() - t0
     assert not failures, "\n".join(f"{name}:\n  " + "\n  ".join(p) for name, p in failures.items())
     assert typeset_pages >= 1, "no page showed typeset math"
-    print(f"browser check: {len(names)} pages in {elapsed:.1f} s, screenshots in {shots}")
+    slowest = ", ".join(f"{n} {t:.1f} s" for n, t in sorted(seconds.items(), key=lambda kv: -kv[1])[:3])
+    print(f"browser check: {len(names)} pages in {elapsed:.1f} s (slowest: {slowest}); screenshots in {shots}")

@@ -78,6 +78,10 @@ def _var_names(expr, model):
     return names
 
 
+def _is_positive(v):
+    return bool((v.symbol.label if v.plates else v.symbol).is_positive)
+
+
 def _size_symbols(expr, out=()):
     """Plate-size symbols an expression needs: explicit ones, summation ranges, output axes."""
     expr = sp.sympify(expr)
@@ -103,6 +107,11 @@ def _with_sizes(names, sizes, model, preferred):
             raise ValueError(f"model {model.name!r}: no variable carries the plate size {s}")
         have |= {p.size for p in model.variables[names[-1]].plates}
     return names
+
+
+def _floor(a):
+    """max(a, smallest normal float): keeps p log p finite (0 log 0 = 0) in the ELBO."""
+    return np.maximum(a, np.finfo(float).tiny)
 
 
 def _ident(name):
@@ -191,8 +200,14 @@ class GeneratedCAVI:
             if kinds[r] == "variational" and r not in written and r not in required:
                 required.append(r)
         self.required_init = tuple(required)
+        # positive variables that appear inside a log in the ELBO (e.g. probabilities in p log p)
+        logged = set()
+        for lg in self.elbo_expr.atoms(sp.log):
+            logged |= _var_names(lg.args[0], model)
+        self.floored = tuple(r for r in self.elbo_reads if r in logged and r in self.param_names
+                             and _is_positive(model.variables[r]))
         self._source = self._generate()
-        self.namespace = {"np": np, "_UPDATE": self._update_fns, "_ELBO": self._elbo_fn,
+        self.namespace = {"np": np, "_UPDATE": self._update_fns, "_ELBO": self._elbo_fn, "_floor": _floor,
                           "__name__": f"vi_derivations.generated.{model.name}"}
         exec(compile(self._source, f"<generated CAVI for {model.name}>", "exec"), self.namespace)
 
@@ -237,11 +252,16 @@ class GeneratedCAVI:
                       f"    new = _UPDATE[{n!r}]({args})",
                       "    params.update(new)",
                       "    return params", ""]
-        el = ", ".join(f"{r}={'params' if r in self.param_names else 'data'}[{r!r}]"
-                       for r in self.elbo_reads)
+        def arg(r):
+            a = f"{'params' if r in self.param_names else 'data'}[{r!r}]"
+            return f"{r}=_floor({a})" if r in self.floored else f"{r}={a}"
+        el = ", ".join(arg(r) for r in self.elbo_reads)
+        floor_note = ("" if not self.floored else
+                      "\n0 log 0 = 0: entries of " + ", ".join(self.floored) + " that underflowed to 0 are raised to the "
+                      "smallest\nnormal float (2.2e-308) inside the ELBO only, so p log p contributes < 1e-305, not NaN.")
         lines += ["", "def elbo(params, data):",
                   "    " + _doc("Full ELBO = E_q[log p(data, latents)] - E_q[log q(latents)]:\n"
-                              + _wrap(_text(tidy(self.elbo_expr)), "    ")),
+                              + _wrap(_text(tidy(self.elbo_expr)), "    ") + floor_note),
                   f"    value = _ELBO({el})",
                   "    if not np.isfinite(value):",
                   "        raise ValueError(f\"the ELBO is not finite ({value}); check the data and the parameters\")",

@@ -452,7 +452,7 @@ class Gamma(Family):
         if not logs:
             return sp.rf(a, ids) / b ** ids  # E[t^n] = a (a+1) ... (a+n-1) / b^n
         if ids == 0 and len(logs) == 1 and logs[0].fn == "log" and logs[0].power == 1:
-            return log(a) - log(b)
+            return digamma(a) - log(b)
         raise UnsupportedExpectationError(
             f"E_q[{' * '.join(str(x.expr**x.power) for x in atoms)}] under q = Gamma is not in the moment table")
 
