@@ -45,7 +45,7 @@ def test_committed_without_outputs(name):
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_links_and_citations_resolve(name):
     text = "\n".join(_text(c) for c in _cells(name))
-    docs = set(re.findall(r"\{doc\}`([^`<]+)`", text))
+    docs = set(re.findall(r"\{doc\}`(?:[^`<]*<)?([^`<>]+)>?`", text))
     assert docs, "a chapter links at least one other page"
     for target in docs:
         assert (BOOK / f"{target}.ipynb").exists() or (BOOK / f"{target}.md").exists(), target
