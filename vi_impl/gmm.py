@@ -520,7 +520,10 @@ def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = 1e-8, n_init: int = 1
     The iteration runs through a fused, blocked pass (:func:`_responsibility_stats`) over a
     centred, transposed copy of X with one extra row (memory (D+1)/D times X, plus the (N, K)
     pi returned); it computes the same quantities as
-    :func:`update_pi`, :func:`update_m`, :func:`update_s2` and :func:`elbo`.
+    :func:`update_pi`, :func:`update_m`, :func:`update_s2` and :func:`elbo`. For data so
+    widely spread, relative to its clusters, that the fused ELBO's rounding could exceed 1e-12
+    of its value, a restart runs instead through those per-step functions themselves (slower;
+    exact squared distances); ``result.route`` says which route produced the result.
     """
     X = _check_X(X)
     N, D = X.shape
