@@ -264,3 +264,18 @@ def test_shared_variance_that_depends_on_the_shared_index_is_refused():
     M.q(mu, Normal(m[K.index, D.index], var=s[K.index]))
     with pytest.raises(ValueError, match="shared across"):
         vd.update(M, "mu")
+
+
+def test_latex_is_readable(M):
+    d = vd.derive(M)
+    eqs = [vd.latex(a) for u in d.updates for a in u.assignments]
+    assert eqs[0].startswith("m_{kd} = ") and r"\sum_{i=1}^{N} \pi_{ik} x_{id}" in eqs[0]
+    assert eqs[1].startswith("s^{2}_{kd} = ")
+    assert eqs[2].startswith(r"\pi_{ik} = ") and r"\sum_{k'=1}^{K}" in eqs[2]
+    for c in d.chains.values():
+        tex = c.latex()
+        assert "_{1}" not in tex.replace("x_{1}", "")  # no internal dummy names such as k_{17}
+        assert r"\mathbb{E}" in tex or c.title == "The log joint" or c.title == "ELBO"
+    assert d.chains["update_c"].latex().startswith(r"\begin{aligned}\log q^{*}(c_{i})")
+    md = d.markdown()
+    assert md.count("$$") % 2 == 0 and "m_{kd} =" in md

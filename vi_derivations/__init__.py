@@ -12,6 +12,7 @@ from .distributions import (Normal, Categorical, Mixture, Gamma, Beta, Bernoulli
 from .elbo import log_joint, log_var, elbo, log_joint_expr
 from .expectation import Expect, expect, moment_table
 from .updates import Update, derive_update, derive_updates
+from .hyper import HyperUpdate, derive_hyper_update
 from .derivation import Derivation, Chain, Step, derive
 from .render import latex, markdown, tidy
 from .numeric import compile_expr, evaluate
@@ -27,5 +28,5 @@ __all__ = [
     "UnsupportedExpectationError", "log_joint", "log_var", "elbo", "log_joint_expr", "Expect", "expect",
     "Update", "derive_update", "derive_updates", "update", "Derivation", "Chain", "Step",
     "derive", "latex", "markdown", "tidy", "compile_expr", "to_numpy", "evaluate", "models",
-    "cavi", "generate_cavi", "CaviResult", "moment_table",
+    "cavi", "generate_cavi", "CaviResult", "moment_table", "HyperUpdate", "derive_hyper_update",
 ]

@@ -38,6 +38,15 @@ class VILatexPrinter(LatexPrinter):
             base = "{" + base + "}"
         return f"{base}_{{{sep.join(idx)}}}"
 
+    def _print_Pow(self, expr):
+        # a base with its own superscript (s^{2}_{kd}, sigma^{2}) is grouped so the power stays valid LaTeX
+        b = expr.base
+        if isinstance(b, Indexed) and expr.exp.is_Integer and expr.exp > 1:
+            tex = self._print(b)
+            if "^" in tex:
+                return r"\left(" + tex + r"\right)^{" + self._print(expr.exp) + "}"
+        return super()._print_Pow(expr)
+
     def _print_IndexedBase(self, expr):
         return _name_latex(str(expr.label))
 
