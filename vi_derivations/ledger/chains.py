@@ -77,6 +77,26 @@ class _Instance:
         ranges = [range(self.size_of[p.name]) for p in var.plates]
         return [(ix, self._el(var, ix)) for ix in itertools.product(*ranges)]
 
+    def _generating_family(self, v):
+        """Name of the family of the factor that generates ``v`` (a mixture's component family)."""
+        for f in self.model.factors:
+            if f.var is v:
+                d = f.dist
+                return d.component.name if type(d).__name__ == "Mixture" else d.name
+        return None
+
+    def _draw_in_support(self, family):
+        """One value of an observed element inside the support of its likelihood."""
+        if family == "Poisson":
+            return float(self.g.poisson(2.0))
+        if family == "Bernoulli":
+            return float(self.g.integers(0, 2))
+        if family in ("Gamma",):
+            return float(self.g.uniform(0.3, 1.5))
+        if family in ("Beta",):
+            return float(self.g.uniform(0.05, 0.95))
+        return float(self.g.normal(0, 1.5))
+
     def _draw(self):
         m = self.model
         simplex_params = {}
@@ -90,8 +110,9 @@ class _Instance:
                 for _, el in self._elements(v):
                     self.values[el] = float(self.g.uniform(0.6, 2.0))
             elif v.kind in ("observed", "covariate"):
+                family = self._generating_family(v)
                 for _, el in self._elements(v):
-                    self.values[el] = float(self.g.normal(0, 1.5))
+                    self.values[el] = self._draw_in_support(family)
             elif v.kind == "variational":
                 if v.name in simplex_params:
                     ev = simplex_params[v.name].event_plates[0]
