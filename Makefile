@@ -75,14 +75,14 @@ $(MATHJAX_STAMP):
 	touch $@; \
 	echo "MathJax $(MATHJAX_VERSION) installed in $(MATHJAX_DIR)"
 
-# Debian's chromium + chromedriver for tests/test_browser.py (installed when missing and root).
+# Debian's chromium + chromedriver for tests/book/test_browser.py (installed when missing and root).
 browser:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing chromium and chromium-driver (Debian)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	else \
-	  echo "WARNING: chromium/chromedriver missing and cannot be installed here; tests/test_browser.py fails when CI=true"; \
+	  echo "WARNING: chromium/chromedriver missing and cannot be installed here; tests/book/test_browser.py fails when CI=true"; \
 	fi
 
 setup: venv mathjax

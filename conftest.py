@@ -41,7 +41,7 @@ for _name, _value in {
 
 BOOK_GROUP = "book"
 # Test files that need the built book; they run in this order, in one worker.
-BOOK_TEST_FILES = ("tests/test_book_build.py", "tests/test_browser.py")
+BOOK_TEST_FILES = ("tests/book/test_book_build.py", "tests/book/test_browser.py")
 
 
 def pytest_configure(config: pytest.Config) -> None:

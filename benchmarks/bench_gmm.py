@@ -1,4 +1,4 @@
-"""Benchmark: vi_impl.gmm CAVI against scikit-learn's BayesianGaussianMixture.
+"""Benchmark: vi_impl.models.gmm CAVI against scikit-learn's BayesianGaussianMixture.
 
 For N in 1e3 .. 1e6 and (K, D) in {(5, 2), (20, 50)} on the same data and from the same start:
 
@@ -31,7 +31,7 @@ import warnings
 
 import numpy as np
 
-from vi_impl import gmm
+from vi_impl.models import gmm
 
 B = 1e10
 SIGMA2 = 100.0

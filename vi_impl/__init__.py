@@ -1,7 +1,11 @@
-"""Hand-coded, vectorised NumPy implementations of the book's variational-inference models.
+"""Hand-written, vectorised NumPy implementations for the book, in two parts.
 
-Each model module (for example :mod:`vi_impl.gmm`, the coursework's Gaussian mixture) offers
-the expected log joint, the entropy terms, the ELBO, one function per CAVI update and a
-``fit`` loop, with input validation from :mod:`vi_impl._validation`. The tests check every
-module against the SymPy derivation engine and an independent numerical route.
+* :mod:`vi_impl.models` -- one module per model (for example :mod:`vi_impl.models.gmm`, the
+  coursework's Gaussian mixture): expected log joint, entropy terms, ELBO, one function per
+  CAVI update and a ``fit`` loop. The tests check each against the SymPy derivation engine
+  and against an independent numerical route.
+* :mod:`vi_impl.theory` -- the theory chapters' tools (KL divergences, grids, exact mixture
+  evidence, importance sampling, mean-field Gaussians, stochastic-gradient estimators).
+
+Input validation for both lives in :mod:`vi_impl.validation`; figures in :mod:`vi_impl.plotting`.
 """

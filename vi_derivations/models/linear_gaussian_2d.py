@@ -2,8 +2,8 @@
 
 z1, z2 ~ N(0, 1);  x_i | z ~ N(theta1 z1 + theta2 z2, 1) for i = 1..N (the homework: N = 1);
 mean field q(z1, z2) = N(z1 | m1, v1) N(z2 | m2, v2): two q factors, so that a CAVI sweep
-updates z1 and then z2 (coordinate ascent), as in :func:`vi_impl.linear_gaussian_2d.cavi`.
-Names as in :mod:`vi_impl.linear_gaussian_2d` (its m = (m1, m2), v = (v1, v2),
+updates z1 and then z2 (coordinate ascent), as in :func:`vi_impl.models.linear_gaussian.cavi`.
+Names as in :mod:`vi_impl.models.linear_gaussian` (its m = (m1, m2), v = (v1, v2),
 theta = (theta1, theta2)).  Written with the public API only.
 """
 from vi_derivations import Model, Normal, Plate

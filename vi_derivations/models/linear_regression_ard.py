@@ -3,7 +3,7 @@
 alpha_j ~ Gamma(a0, b0) (shape, rate);  w_j | alpha_j ~ N(0, 1/alpha_j), i.e. w ~ N(0, diag(alpha)^-1);
 y_n | w ~ N(sum_j X_nj w_j, sigma2) with known covariates X (not modelled) and known sigma2;
 structured q(w) = N(m, V) with a full covariance V;  q(alpha_j) = Gamma(a_j, b_j).
-Names as in :mod:`vi_impl.linear_regression_ard`.  Written with the public API only.
+Names as in :mod:`vi_impl.models.linear_regression_ard`.  Written with the public API only.
 """
 from sympy import Sum
 

@@ -1,7 +1,7 @@
 """The normal-normal model (lecture notes, exercise 2.5): a Gaussian mean observed K times.
 
 z ~ N(mu0, tau2);  x_k | z ~ N(z, sigma2) for k = 1..K;  q(z) = N(m, s2).
-The optimal q is the exact posterior.  Names as in :mod:`vi_impl.normal_normal`.
+The optimal q is the exact posterior.  Names as in :mod:`vi_impl.models.normal_normal`.
 Written with the public API only.
 """
 from vi_derivations import Model, Normal, Plate

@@ -1,0 +1,2 @@
+"""Numerical tools of the theory chapters: exact evidence by enumeration, grids, KL
+divergences, importance sampling, mean-field Gaussians and stochastic-gradient estimators."""
