@@ -12,6 +12,14 @@ A sweep updates the q factors in ``order`` (default: the order of the ``model.q`
 declarations); after every sweep the full ELBO is evaluated; the loop stops when
 ``|L_t - L_{t-1}| <= tol |L_t|`` (``tol=0`` runs exactly ``max_iter`` sweeps).
 
+Within one factor, the elements are updated at once only where they are independent given the
+other factors (:func:`vi_derivations.schedule.update_schedule`); where a term of the log joint
+couples two elements of the factor along a plate, they are updated one at a time along that
+plate (Gauss-Seidel), so that every step is a coordinate-ascent step and the ELBO never
+decreases.  The generated source states the schedule of every factor and why.  A non-finite
+parameter or ELBO raises a ValueError naming the factor update and the parameter (or the
+model/q factor whose ELBO term) that stopped being finite.
+
 Arrays are passed by the model's variable names: ``data`` holds the observed variables and
 the hyper-parameters, ``init`` the variational parameters (only those that the first sweep
 reads before it writes them are required).  Plate sizes are read off the array shapes.
@@ -29,6 +37,7 @@ from sympy import Idx, Indexed
 from .elbo import elbo as _elbo_expr
 from .numeric import compile_expr
 from .render import tidy
+from .schedule import update_schedule
 from .updates import derive_update
 
 __all__ = ["cavi", "generate_cavi", "GeneratedCAVI", "CaviResult"]
@@ -114,6 +123,24 @@ def _floor(a):
     return np.maximum(a, np.finfo(float).tiny)
 
 
+def _write(params, new, at, axes):
+    """Write into ``params`` the elements ``at`` (one index per coupled plate) of every updated
+    array in ``new``; ``axes[name]`` gives the axis of each coupled plate in that array (None:
+    the array does not run over that plate, so all of it is written)."""
+    for name, arr in new.items():
+        ax = axes.get(name, ())
+        cur = params.get(name)
+        if cur is None or np.ndim(arr) == 0 or all(a is None for a in ax):
+            params[name] = np.array(arr, dtype=float) if np.ndim(arr) else arr
+            continue
+        ix = [slice(None)] * np.ndim(arr)
+        for a, i in zip(ax, at):
+            if a is not None:
+                ix[a] = i
+        params[name][tuple(ix)] = np.asarray(arr)[tuple(ix)]
+    return params
+
+
 def _ident(name):
     return name + "_" if keyword.iskeyword(name) else name
 
@@ -171,6 +198,7 @@ class GeneratedCAVI:
                              f"({', '.join(names)}), got {order}")
         self.order = tuple(order)
         self.updates = {n: derive_update(model, n) for n in self.order}
+        self.schedules = {n: update_schedule(model, n) for n in self.order}
         self.elbo_expr = _elbo_expr(model, constants=True)
         self._elbo_fn = compile_expr(self.elbo_expr, model)
         self._update_fns = {n: u.numeric() for n, u in self.updates.items()}
@@ -208,8 +236,75 @@ class GeneratedCAVI:
                              and _is_positive(model.variables[r]))
         self._source = self._generate()
         self.namespace = {"np": np, "_UPDATE": self._update_fns, "_ELBO": self._elbo_fn, "_floor": _floor,
+                          "_SIZES": self._sizes, "_WRITE": _write, "_CHECK": self._check_finite,
+                          "_ELBO_CAUSE": self._elbo_cause,
                           "__name__": f"vi_derivations.generated.{model.name}"}
         exec(compile(self._source, f"<generated CAVI for {model.name}>", "exec"), self.namespace)
+
+    def _axes(self, n):
+        """For a sequential factor: written array name -> axis of each coupled plate (or None)."""
+        u, sch = self.updates[n], self.schedules[n]
+        v = self.model.variables[n]
+        idx = [v.plates[p].index for p in sch.positions]
+        fam = u.family
+        targets = [t for name, t in fam.params.items() if name in u.params]
+        if hasattr(fam, "matrix") and "cov" in u.params:
+            j, l = u.event_reps
+            targets.append(fam.matrix[tuple(fam.batch_of(fam.canonical_index())) + (j, l)])
+        out = {}
+        for t in targets:
+            ind = list(t.indices) if isinstance(t, Indexed) else []
+            out[str(t.base.label) if isinstance(t, Indexed) else str(t)] = tuple(
+                ind.index(i) if i in ind else None for i in idx)
+        return out
+
+    def _sizes(self, params, data, plates):
+        """Sizes of the named plates, read off the arrays."""
+        from .numeric import plate_sizes
+        known = plate_sizes(self.model, {**{k: v for k, v in data.items()},
+                                         **{k: v for k, v in params.items()}})
+        by_name = {p.name: p for p in self.model.plates}
+        out = []
+        for name in plates:
+            size = by_name[name].size
+            out.append(int(size) if size.is_Integer else known[size])
+        return tuple(out)
+
+    @staticmethod
+    def _check_finite(n, new):
+        for name, arr in new.items():
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"the update of q({n}) produced non-finite values of its parameter {name!r} "
+                                 f"(the optimal factor overflowed or is improper)")
+        return new
+
+    def _elbo_cause(self, params, data):
+        """Which pieces of the ELBO are not finite: the model factor (E_q[log p]) or q factor
+        (entropy) each term comes from, and the parameters it reads."""
+        from .elbo import expected_log_joint_terms, log_var_terms
+        from .monomials import terms_to_expr
+        groups = {}
+        for t in expected_log_joint_terms(self.model):
+            groups.setdefault(("E_q[log " + t.origin + "]"), []).append(t)
+        for t in log_var_terms(self.model):
+            groups.setdefault(("E_q[log " + t.origin + "]"), []).append(t)
+        bad = []
+        arrays = {**data, **params}
+        for label, terms in groups.items():
+            e = terms_to_expr(terms)
+            reads = _var_names(e, self.model)
+            try:
+                with np.errstate(all="ignore"):
+                    val = compile_expr(e, self.model)(**{r: arrays[r] for r in reads if r in arrays})
+            except (ValueError, KeyError, FloatingPointError) as err:
+                bad.append(f"{label} cannot be evaluated ({err})")
+                continue
+            if not np.isfinite(val):
+                pars = sorted(r for r in reads if r in self.param_names)
+                nonfin = [r for r in pars if not np.all(np.isfinite(arrays.get(r, 0.0)))]
+                bad.append(f"{label} = {val} (reads {', '.join(pars) or 'no variational parameter'}"
+                           + (f"; non-finite: {', '.join(nonfin)}" if nonfin else "") + ")")
+        return "; ".join(bad) if bad else "every piece is finite on its own (the pieces cancel to nan)"
 
     @staticmethod
     def _written(u):
@@ -243,15 +338,24 @@ class GeneratedCAVI:
         lines.append("")
         for n in self.order:
             u = self.updates[n]
-            doc = [f"q*({n}) = {u.family.name}: update {', '.join(self._writes[n])} (all elements at once)."]
+            sch = self.schedules[n]
+            how = ("all elements at once" if sch.vectorised
+                   else f"one element at a time along {', '.join(sch.plates)}")
+            doc = [f"q*({n}) = {u.family.name}: update {', '.join(self._writes[n])} ({how}).",
+                   _wrap("Schedule: " + sch.reason, "")]
             doc += [_wrap(_formula(eq, M), "    ") for eq in u.assignments]
             args = ", ".join(f"{r}={'params' if r in self.param_names else 'data'}[{r!r}]"
                              for r in self._reads[n])
             lines += ["", f"def update_{_ident(n)}(params, data):",
-                      "    " + _doc("\n".join(doc)),
-                      f"    new = _UPDATE[{n!r}]({args})",
-                      "    params.update(new)",
-                      "    return params", ""]
+                      "    " + _doc("\n".join(doc))]
+            if sch.vectorised:
+                lines += [f"    new = _CHECK({n!r}, _UPDATE[{n!r}]({args}))",
+                          "    params.update(new)"]
+            else:
+                lines += [f"    for at in np.ndindex(*_SIZES(params, data, {sch.plates!r})):",
+                          f"        new = _CHECK({n!r}, _UPDATE[{n!r}]({args}))",
+                          f"        _WRITE(params, new, at, {self._axes(n)!r})"]
+            lines += ["    return params", ""]
         def arg(r):
             a = f"{'params' if r in self.param_names else 'data'}[{r!r}]"
             return f"{r}=_floor({a})" if r in self.floored else f"{r}={a}"
@@ -262,9 +366,10 @@ class GeneratedCAVI:
         lines += ["", "def elbo(params, data):",
                   "    " + _doc("Full ELBO = E_q[log p(data, latents)] - E_q[log q(latents)]:\n"
                               + _wrap(_text(tidy(self.elbo_expr)), "    ") + floor_note),
-                  f"    value = _ELBO({el})",
+                  "    with np.errstate(all=\"ignore\"):  # a non-finite value is reported below, by cause",
+                  f"        value = _ELBO({el})",
                   "    if not np.isfinite(value):",
-                  "        raise ValueError(f\"the ELBO is not finite ({value}); check the data and the parameters\")",
+                  "        raise ValueError(f\"the ELBO is not finite ({value}): {_ELBO_CAUSE(params, data)}\")",
                   "    return value", ""]
         lines += ["", "def sweep(params, data):",
                   "    " + _doc("One CAVI sweep, in place: " + ", ".join(f"q({n})" for n in self.order) + "."),]

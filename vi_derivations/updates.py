@@ -101,7 +101,10 @@ class Update:
             shape = None
             for v in eta.values():
                 shape = np.shape(v)
-            params = fam.numeric_from_natural(eta)
+            try:
+                params = fam.numeric_from_natural(eta)
+            except ValueError as e:
+                raise ValueError(f"the update of q({self.var}): {e}") from None
             res = {}
             for name, target in fam.params.items():
                 if name not in params:
