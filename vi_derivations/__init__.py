@@ -8,7 +8,8 @@ derivations (:mod:`.derivation`) -> LaTeX/Markdown (:mod:`.render`) -> NumPy (:m
 """
 from .model import Plate, Variable, Model
 from .distributions import (Normal, Categorical, Mixture, Gamma, Beta, Bernoulli, Poisson,
-                            Dirichlet, MvNormal, NonConjugateError, UnsupportedExpectationError)
+                            Dirichlet, MvNormal, NonConjugateError, UnsupportedExpectationError,
+                            UnsupportedModelError)
 from .elbo import log_joint, log_var, elbo, log_joint_expr
 from .expectation import Expect, expect, moment_table
 from .updates import Update, derive_update, derive_updates
@@ -18,6 +19,7 @@ from .render import latex, markdown, tidy
 from .numeric import compile_expr, evaluate
 from . import models
 from .cavi import cavi, generate_cavi, CaviResult
+from .schedule import Schedule, update_schedule
 
 to_numpy = compile_expr
 update = derive_update
@@ -25,8 +27,8 @@ update = derive_update
 __all__ = [
     "Plate", "Variable", "Model", "Normal", "Categorical", "Mixture", "Gamma", "Beta",
     "Bernoulli", "Poisson", "Dirichlet", "MvNormal", "NonConjugateError",
-    "UnsupportedExpectationError", "log_joint", "log_var", "elbo", "log_joint_expr", "Expect", "expect",
+    "UnsupportedExpectationError", "UnsupportedModelError", "log_joint", "log_var", "elbo", "log_joint_expr", "Expect", "expect",
     "Update", "derive_update", "derive_updates", "update", "Derivation", "Chain", "Step",
     "derive", "latex", "markdown", "tidy", "compile_expr", "to_numpy", "evaluate", "models",
-    "cavi", "generate_cavi", "CaviResult", "moment_table", "HyperUpdate", "derive_hyper_update",
+    "cavi", "generate_cavi", "CaviResult", "Schedule", "update_schedule", "moment_table", "HyperUpdate", "derive_hyper_update",
 ]

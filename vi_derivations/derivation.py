@@ -128,7 +128,7 @@ def log_joint_chain(model):
     from .monomials import expand_to_monos
     from .elbo import factor_log_density
     for f in model.factors:
-        raw += expand_to_monos(factor_log_density(f), model, origin=f.label)
+        raw += _elbo.expand_factor(model, f)
     sup = _elbo.random_monos(model)
     steps = [
         Step("the model, factor by factor", _elbo.log_joint_expr(model)),

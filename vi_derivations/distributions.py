@@ -24,30 +24,28 @@ import scipy.special as sps
 import sympy as sp
 from sympy import Idx, IndexedBase, KroneckerDelta, Sum, log, loggamma, digamma, exp, pi
 
+from .errors import NonConjugateError, UnsupportedExpectationError, UnsupportedModelError
 from .model import Plate, plate_of
 
 __all__ = [
-    "NonConjugateError", "UnsupportedExpectationError", "Family", "Normal", "Categorical",
+    "NonConjugateError", "UnsupportedExpectationError", "UnsupportedModelError", "Family", "Normal", "Categorical",
     "Mixture", "Gamma", "Beta", "Bernoulli", "Poisson", "Dirichlet", "MvNormal", "LogDet",
     "MatrixInverse", "NotEqual",
 ]
 
 
-class NonConjugateError(ValueError):
-    """The optimal factor q*(z) is not in the declared (or any supported) family."""
-
-
-class UnsupportedExpectationError(ValueError):
-    """An expectation under q that is not in the family's moment table."""
-
-
 class LogDet(sp.Function):
-    """log det of a (symbolic) matrix given as an IndexedBase: LogDet(V) = log |V|."""
+    """log det of a (symbolic) matrix given as an IndexedBase: LogDet(V) = log |V|; with batch
+    indices, LogDet(V, g) = log |V_g| (the matrix V[g, :, :] of group g)."""
 
-    nargs = 1
+    @classmethod
+    def eval(cls, *args):
+        if not args or not isinstance(args[0], IndexedBase):
+            raise ValueError("LogDet: the first argument must be the matrix's IndexedBase")
 
     def _latex(self, printer):
-        return r"\log\det " + printer._print(self.args[0])
+        sub = "".join(printer._print(i) for i in self.args[1:])
+        return r"\log\det " + printer._print(self.args[0]) + (f"_{{{sub}}}" if sub else "")
 
 
 class MatrixInverse(sp.Function):
@@ -410,7 +408,19 @@ class Mixture(Family):
             raise ValueError(
                 f"Mixture for {var.name}: the indicator {ind.name} must have exactly one plate "
                 f"(the component plate) that {var.name} does not have; found {[p.name for p in ev]}")
-        self.event_plates = ()
+        comp = self.component
+        if not isinstance(comp, Family) or isinstance(comp, Mixture):
+            raise UnsupportedModelError(
+                f"factor p({var.name} | ...): the component of a Mixture must be a plain family, got {comp!r}")
+        if isinstance(comp, MvNormal):
+            raise UnsupportedModelError(
+                f"factor p({var.name} | ...): a Mixture with a multivariate Normal component "
+                f"(term MvNormal over {comp.event_plates[0].name}) is not supported; write the component "
+                f"element-wise (Normal over the plate) or fit the mixture with another method")
+        # the component's own event plate (a Categorical over a vocabulary V, a Dirichlet) is the
+        # mixture's event plate: the element log density already sums over it
+        comp.check_value(var)
+        self.event_plates = tuple(comp.event_plates)
         self.component_plate = ev[0]
         self.var = var
 
@@ -705,8 +715,25 @@ class MvNormal(Family):
     def all_exprs(self):
         return [self.params["mean"]]
 
+    def check_value(self, var):
+        super().check_value(var)
+        shape = self.matrix.shape
+        nb = len(var.plates) - 1
+        if shape is not None and len(shape) not in (2, 2 + nb):
+            raise UnsupportedModelError(
+                f"MvNormal over {var.name}: the matrix {self.matrix} must have shape (J, J) (shared by every "
+                f"group) or the {nb} batch plate(s) of {var.name} followed by (J, J); got {len(shape)} axes")
+
+    @property
+    def shared_matrix(self):
+        """True when the matrix has no batch axes (one matrix for every group)."""
+        return self.matrix.shape is not None and len(self.matrix.shape) == 2
+
     def _mat(self, batch, a, b):
-        return self.matrix[tuple(batch) + (a, b)]
+        return self.matrix[(a, b) if self.shared_matrix else tuple(batch) + (a, b)]
+
+    def _logdet(self, batch):
+        return LogDet(self.matrix) if self.shared_matrix else LogDet(self.matrix, *batch)
 
     def _batch_canonical(self):
         return tuple(p.index for p in self.var.plates if p not in self.event_plates)
@@ -723,8 +750,8 @@ class MvNormal(Family):
             a, b = J.fresh(), J.fresh()
             inv = MatrixInverse(self._mat(batch, a, b), a, b, j, l)
             quad = Sum(Sum((w - m) * inv * (wl - ml), _lim(l)), _lim(j))
-            return -J.size / 2 * log(2 * pi) - LogDet(self.matrix) / 2 - quad / 2
-        return (-J.size / 2 * log(2 * pi) + LogDet(self.matrix) / 2 - quad / 2)
+            return -J.size / 2 * log(2 * pi) - self._logdet(batch) / 2 - quad / 2
+        return (-J.size / 2 * log(2 * pi) + self._logdet(batch) / 2 - quad / 2)
 
     def moment(self, atoms):
         self._only_id(atoms, "a function other than a power")
@@ -742,7 +769,7 @@ class MvNormal(Family):
 
     def neg_entropy(self):
         J = self.event_plates[0]
-        return -J.size / 2 * (1 + log(2 * pi)) - LogDet(self.matrix) / 2
+        return -J.size / 2 * (1 + log(2 * pi)) - self._logdet(self._batch_canonical()) / 2
 
     def statistic(self, atoms):
         if all(a.fn == "id" for a in atoms):

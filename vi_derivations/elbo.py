@@ -22,6 +22,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy import Indexed, Sum
 
+from .errors import NonConjugateError
 from .expectation import expect_monos
 from .monomials import Mono, expand_to_monos, normalize_terms, resolve, terms_to_expr
 
@@ -84,6 +85,14 @@ def _support(model, mono):
     return resolve(m)
 
 
+def expand_factor(model, f):
+    """The log density of model factor ``f`` expanded into monomials; a refusal names the factor."""
+    try:
+        return expand_to_monos(factor_log_density(f), model, origin=f.label)
+    except NonConjugateError as e:
+        raise type(e)(f"factor {f.label}, variable {f.var.name}: {e}") from None
+
+
 def random_monos(model, support=True):
     """The log joint expanded into monomials (one-hot identities applied if ``support``)."""
     key = ("random_monos", support)
@@ -92,7 +101,7 @@ def random_monos(model, support=True):
     model.validate()
     out = []
     for f in model.factors:
-        for m in expand_to_monos(factor_log_density(f), model, origin=f.label):
+        for m in expand_factor(model, f):
             if support:
                 m = _support(model, m)
             if m.coeff != 0:

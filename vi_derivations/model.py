@@ -84,6 +84,17 @@ class Plate:
         """A new dummy index over this plate (used for summations)."""
         return self.make_index(f"{self.index_name}_{next(_COUNTER)}")
 
+    def _key(self):
+        return (self.name, self.index_name, self.size)
+
+    def __eq__(self, other):
+        """Plates are values: two models that each declare Plate("N", "i") mean the same plate
+        (their index symbols are the same SymPy object), so they never interfere."""
+        return isinstance(other, Plate) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(("Plate",) + self._key())
+
     def __repr__(self):
         return f"Plate({self.name!r}, index={self.index_name!r}, size={self.size})"
 
@@ -179,6 +190,7 @@ class Model:
         self.variables: dict[str, Variable] = {}
         self.factors: list[Factor] = []
         self.qfactors: dict[str, Factor] = {}
+        self.latex_names: dict[str, str] = {}
         self.version = 0
         self._cache: dict = {}
 
@@ -191,9 +203,17 @@ class Model:
         for p in plates:
             if not isinstance(p, Plate):
                 raise ValueError(f"variable {name!r}: plates must be Plate objects, got {p!r}")
+        if kind in ("latent", "observed") and len(set(plates)) < len(plates):
+            from .errors import UnsupportedModelError
+            rep = [p.name for p in plates if plates.count(p) > 1][0]
+            raise UnsupportedModelError(
+                f"{kind} variable {name!r}: the plate {rep} is repeated in {[p.name for p in plates]}; a "
+                f"random array over ({rep}, {rep}) (e.g. a matrix) is not supported, because its factor would "
+                f"be stated for one element with a single index per plate; declare a second plate "
+                f"(e.g. Plate('{rep}2', ...)) for the second axis")
         for p in plates:
             for other in self.plates:
-                if other is not p and (other.index_name == p.index_name or other.name == p.name):
+                if other != p and (other.index_name == p.index_name or other.name == p.name):
                     raise ValueError(
                         f"plates {other.name} and {p.name} share a name or index symbol")
         assumptions = {"positive": True} if positive else {"real": True}
@@ -202,7 +222,8 @@ class Model:
         else:
             symbol = sp.Symbol(name, **assumptions)
         latex = latex or default_latex(name)
-        LATEX_NAMES[name] = latex
+        self.latex_names[name] = latex
+        LATEX_NAMES[name] = latex  # read by render.py until it takes the names from the model
         v = Variable(name, plates, kind, latex, symbol)
         self.variables[name] = v
         self._touch()
@@ -344,7 +365,7 @@ class Model:
                 for pos, (ix, pl) in enumerate(zip(ind.indices, v.plates)):
                     if isinstance(ix, Idx):
                         p = plate_of(ix)
-                        if p is not pl:
+                        if p != pl and not (ix.label == pl.index.label and ix.upper == pl.index.upper):
                             raise ValueError(
                                 f"{where}: mismatched plates: {ind} uses index {ix} of plate {p.name} "
                                 f"at position {pos} where {v.name} has plate {pl.name}")

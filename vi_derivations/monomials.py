@@ -111,7 +111,11 @@ def split_sums(expr, rand):
             out = [(s1 + s2, b1 * b2) for s1, b1 in out for s2, b2 in parts]
         return out
     if rand and expr.has(*rand):
-        raise ValueError(f"cannot expand {expr}: a non-polynomial function of a sum of random variables")
+        from .errors import NonConjugateError
+        names = sorted({str(getattr(r, "label", r)) for r in rand if expr.has(r)})
+        raise NonConjugateError(
+            f"the term {expr} is a non-polynomial function of a sum over the random variable(s) "
+            f"{', '.join(names)}; no mean-field family has it as a sufficient statistic")
     return [((), expr)]
 
 
@@ -258,7 +262,7 @@ def terms_to_expr(monos, group=True):
             avail = list(ref)
             for s in m.sums:
                 for r in avail:
-                    if plate_of(r) is plate_of(s):
+                    if plate_of(r) == plate_of(s):
                         mapping[s] = r
                         avail.remove(r)
                         break

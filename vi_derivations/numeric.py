@@ -170,11 +170,23 @@ class _Ev:
             labels = self._union([la, lb])
             return (self.align(va, la, labels) != self.align(vb, lb, labels)).astype(float), labels
         if isinstance(e, LogDet):
-            M = np.asarray(self.arr(str(e.args[0].label)), dtype=float)
-            sign, ld = np.linalg.slogdet(M)
+            name = str(e.args[0].label)
+            M = np.asarray(self.arr(name), dtype=float)
+            idx = e.args[1:]
+            if M.ndim != 2 + len(idx):
+                raise ValueError(f"argument {name!r}: log det with {len(idx)} batch indices needs "
+                                 f"{2 + len(idx)} axes, got shape {M.shape}")
+            sl, labels = [], []
+            for ix in idx:
+                if ix.is_Integer:
+                    sl.append(int(ix))
+                else:
+                    sl.append(slice(None))
+                    labels.append(ix)
+            sign, ld = np.linalg.slogdet(M[tuple(sl)])
             if np.any(sign <= 0):
-                raise ValueError(f"argument {e.args[0].label!r} must be positive definite")
-            return ld, ()
+                raise ValueError(f"argument {name!r} must be positive definite")
+            return ld, tuple(labels)
         if isinstance(e, MatrixInverse):
             expr, a, b, j, l = e.args
             v, lab = self.ev(expr)

@@ -24,7 +24,7 @@ import numpy as np
 import sympy as sp
 from sympy import Indexed, KroneckerDelta, Sum
 
-from .distributions import NonConjugateError, NotEqual, UnsupportedExpectationError
+from .distributions import NonConjugateError, NotEqual, UnsupportedExpectationError, UnsupportedModelError
 from .elbo import random_monos
 from .expectation import _expect_atoms, unify
 from .model import plate_of
@@ -78,14 +78,19 @@ class Update:
             free = {s for s in value.free_symbols if isinstance(s, sp.Idx)}
             extra = free - lhs_idx
             if extra:
-                raise ValueError(
+                raise UnsupportedModelError(
                     f"q({self.var}): parameter {target} is shared across index {sorted(map(str, extra))}, "
                     f"but the optimal {name} = {value} depends on it; declare it with those plates")
             out.append(sp.Eq(target_obj, value, evaluate=False))
         if hasattr(fam, "matrix") and "cov" in self.params:
             j, l = self.event_reps
             batch = fam.batch_of(fam.canonical_index())
-            out.append(sp.Eq(fam.matrix[tuple(batch) + (j, l)], self.params["cov"], evaluate=False))
+            if batch and fam.shared_matrix:
+                raise UnsupportedModelError(
+                    f"q({self.var}): the covariance {fam.matrix} has no batch plates, but q({self.var}) "
+                    f"has one full-covariance Gaussian per element of "
+                    f"{', '.join(p.name for p in self.qf.batch_plates)}; declare {fam.matrix} with those plates")
+            out.append(sp.Eq(fam._mat(batch, j, l), self.params["cov"], evaluate=False))
         return out
 
     def numeric(self):

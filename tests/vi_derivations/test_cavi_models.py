@@ -9,6 +9,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+import sympy as sp
 
 import vi_derivations as vd
 from vi_derivations.cavi import CaviResult, cavi
@@ -179,6 +180,10 @@ def test_generated_elbo_trace_never_decreases_from_random_starts(name):
             val = rng.integers(0, 2, size=shape).astype(float)
         elif fam == "Poisson":
             val = rng.poisson(3.0, size=shape).astype(float)
+        elif fam == "Categorical":      # one-hot along the component's event plate (LDA's words)
+            axis = v.plates.index(M.factors[[f.var.name for f in M.factors].index(n)].dist.event_plates[0])
+            hot = rng.integers(0, shape[axis], size=shape[:axis] + shape[axis + 1:])
+            val = np.moveaxis(np.eye(shape[axis])[hot], -1, axis)
         elif label.is_positive:
             val = rng.uniform(0.5, 3, size=shape)
         else:
@@ -186,11 +191,15 @@ def test_generated_elbo_trace_never_decreases_from_random_starts(name):
         data[n] = val if shape else float(val)
     # probabilities given as hyper-parameters of a Categorical factor must lie on the simplex
     for f in M.factors:
-        if f.dist.name == "Categorical":
-            probs = f.dist.params["probs"]
+        comp = f.dist.component if f.dist.name == "Mixture" else f.dist
+        if comp.name == "Categorical":
+            probs = comp.params["probs"]
             for n in data:
                 if n in {str(s) for s in probs.free_symbols} and np.ndim(data[n]) == 1:
                     data[n] = data[n] / data[n].sum()
+                elif isinstance(probs, sp.Indexed) and str(probs.base.label) == n:
+                    axis = list(probs.indices).index(comp.event_plates[0].index)
+                    data[n] = data[n] / data[n].sum(axis=axis, keepdims=True)
     init = {}
     for n in g.required_init:
         v = M.variables[n]

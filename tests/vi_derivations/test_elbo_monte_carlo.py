@@ -36,6 +36,10 @@ def _fill(M, rng):
             vals[v.name] = (rng.uniform(size=shape) < 0.4).astype(float)
         elif fam.name == "Poisson":
             vals[v.name] = rng.poisson(2.0, shape).astype(float)
+        elif fam.name == "Categorical":  # one-hot along the component's event plate (LDA's words)
+            axis = v.plates.index(fam.event_plates[0])
+            hot = rng.integers(0, shape[axis], size=shape[:axis] + shape[axis + 1:])
+            vals[v.name] = np.moveaxis(np.eye(shape[axis])[hot], -1, axis)
         else:
             vals[v.name] = rng.normal(size=shape) * 1.5
     for name, qf in M.qfactors.items():
