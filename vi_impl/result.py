@@ -9,18 +9,64 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FitResult", "DEFAULT_TOL", "elbo_converged"]
+__all__ = ["FitResult", "DEFAULT_TOL", "elbo_converged", "step_converged"]
 
 #: Default relative tolerance of every fit loop (see :func:`elbo_converged`).
 DEFAULT_TOL = 1e-8
 
+# ELBO changes below this many units of rounding (relative to |L|) carry no information.
+_ROUNDING_ULPS = 64.0
+
+
+def _settled(d1, d0, scale, floor) -> bool:
+    """|d1| <= scale, and either |d1| <= floor (rounding) or the changes shrink (0 <= d1 < d0)
+    with the projected remaining change d1 r / (1 - r), r = d1 / d0 (Aitken), <= scale."""
+    if not abs(d1) <= scale:
+        return False
+    if abs(d1) <= floor:
+        return True
+    if not 0 <= d1 < d0:
+        return False
+    r = d1 / d0
+    return d1 * r / (1.0 - r) <= scale
+
 
 def elbo_converged(trace, tol: float) -> bool:
-    """The stopping rule shared by every fit loop: the last ELBO change is small relative to
-    the ELBO, ``|L_t - L_{t-1}| <= tol * |L_t|``. ``tol = 0`` never stops early."""
-    if tol <= 0 or len(trace) < 2:
+    """The stopping rule shared by every fit loop of :mod:`vi_impl`.
+
+    With increments d_t = L_t - L_{t-1} of the ELBO trace, the run has converged when
+
+    * the last increment is small, |d_t| <= tol |L_t|; and
+    * the optimiser is not on a flat stretch it is about to leave: either d_t is at the
+      level of rounding (|d_t| <= 64 eps |L_t|, nothing measurable is left to gain), or the
+      increments shrink (0 <= d_t < d_{t-1}) and the gain still to come if they keep
+      shrinking at the same rate r = d_t / d_{t-1}, d_t r / (1 - r) (Aitken), is also
+      <= tol |L_t|.
+
+    Near a saddle the ELBO is flat and then its increments grow as the iterate leaves it, so
+    the second condition fails there. The rule needs three ELBO values; ``tol = 0`` never
+    stops early.
+    """
+    if tol <= 0 or len(trace) < 3:
         return False
-    return abs(trace[-1] - trace[-2]) <= tol * abs(trace[-1])
+    last = trace[-1]
+    return _settled(trace[-1] - trace[-2], trace[-2] - trace[-3], tol * abs(last),
+                    _ROUNDING_ULPS * np.finfo(float).eps * abs(last))
+
+
+def step_converged(steps, scale: float, tol: float) -> bool:
+    """The same rule for the parameters, used *in addition* by loops whose ELBO is quadratic
+    in them (near the optimum an ELBO change of tol allows parameter errors of sqrt(tol)).
+
+    ``steps``: the largest absolute parameter change of each iteration so far; ``scale``: the
+    size of the parameters (e.g. 1 + max |m|). Converged when the last step is <= tol scale
+    and the steps shrink fast enough that the projected remaining change (Aitken) is too,
+    or the last step is at the level of rounding (64 eps scale).
+    """
+    if tol <= 0 or len(steps) < 2:
+        return False
+    return _settled(steps[-1], steps[-2], tol * scale,
+                    _ROUNDING_ULPS * np.finfo(float).eps * scale)
 
 
 @dataclass(frozen=True)
@@ -29,8 +75,10 @@ class FitResult:
 
     ``params``: parameter name -> final value (the variational parameters, and any model
     parameter the loop learns); ``elbo``: (n_iter,) full ELBO (constants included) after each
-    sweep; ``n_iter``: sweeps run; ``converged``: the stopping rule was met.
-    Parameters are also readable as ``result["m"]`` and ``result.m``.
+    sweep; ``n_iter``: sweeps run; ``converged``: the stopping rule was met; ``extra``:
+    anything else a loop reports (restart ELBOs, timings, traces of the parameters).
+    Parameters and extras are also readable as attributes (``result.m``), parameters as
+    ``result["m"]``.
     """
 
     params: dict

@@ -1,4 +1,4 @@
-"""Reusable input checks for the model modules of :mod:`vi_impl`.
+"""Input checks shared by every module of :mod:`vi_impl` (models and theory tools).
 
 Every check raises :class:`ValueError` whose message starts with the argument's name and
 then says what was wrong, so a caller learns *which* input failed and *why*::
@@ -19,7 +19,14 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "PROB_ATOL",
+    "MAX_ABS",
     "as_float_array",
+    "as_positive_array",
+    "check_vector",
+    "check_probability_vector",
+    "check_probability_level",
+    "check_tol",
     "check_shape",
     "check_positive_array",
     "check_probability_rows",
@@ -28,25 +35,36 @@ __all__ = [
     "check_int",
     "check_bool",
     "check_rng",
+    "pick_init",
 ]
 
-#: Tolerance on |sum_k pi_ik - 1| for responsibilities (rows of a categorical q).
+#: The one tolerance on |sum_k p_k - 1| for a probability vector (a row of responsibilities,
+#: mixture weights, a discrete distribution).
 PROB_ATOL = 1e-8
+
+#: Largest magnitude accepted for data and parameters, and 1 / (smallest positive scale):
+#: squares (1e200), divided by a variance (>= 1e-100) and summed over up to 1e8 terms, stay
+#: far below float64's largest number (~1.8e308), so no update or ELBO overflows.
+MAX_ABS = 1e100
 
 
 def as_float_array(name: str, value, *, ndim: int | None = None,
-                   min_shape: tuple[int, ...] | None = None) -> np.ndarray:
+                   min_shape: tuple[int, ...] | None = None, min_size: int = 0,
+                   max_abs: float | None = MAX_ABS) -> np.ndarray:
     """``value`` as a finite float64 array of rank ``ndim``.
 
-    Rejects: non-numeric input (strings, objects, complex), a wrong number of dimensions,
-    an axis shorter than ``min_shape`` (e.g. ``(1, 1)`` for "at least one row and one
-    column"), NaN and +-inf.
+    Rejects: non-numeric input (strings, objects, bools, complex), a wrong number of
+    dimensions, an axis shorter than ``min_shape`` (e.g. ``(1, 1)`` for "at least one row and
+    one column"), fewer than ``min_size`` entries, NaN and +-inf, and entries of magnitude
+    above ``max_abs`` (whose squares would overflow; ``None`` lifts the limit).
     """
-    if isinstance(value, np.ndarray) and np.iscomplexobj(value):
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"{name} must be a real numeric array, got a string")
+    if np.iscomplexobj(value):
         raise ValueError(f"{name} must be real-valued, got a complex array")
     try:
         arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name} must be a real numeric array, got {type(value).__name__}"
                          f" that cannot be converted ({exc})") from None
     if ndim is not None and arr.ndim != ndim:
@@ -56,11 +74,31 @@ def as_float_array(name: str, value, *, ndim: int | None = None,
             if have < need:
                 raise ValueError(f"{name} must have at least {need} entries along axis {axis},"
                                  f" got shape {arr.shape}")
+    if arr.size < min_size:
+        raise ValueError(f"{name} must have at least {min_size} entries, got {arr.size}")
     if not np.isfinite(arr).all():
         n_nan = int(np.isnan(arr).sum())
         what = "NaN" if n_nan else "infinite"
         raise ValueError(f"{name} contains {what} values; all entries must be finite")
+    if max_abs is not None and arr.size and np.abs(arr).max() > max_abs:
+        raise ValueError(f"{name} has an entry of magnitude {np.abs(arr).max():.3g} > {max_abs:g};"
+                         f" its square would overflow (rescale the data)")
     return arr
+
+
+def as_positive_array(name: str, value, *, ndim: int | None = None) -> np.ndarray:
+    """A finite, non-empty float array whose entries are all > 0 (variances, scales)."""
+    return check_positive_array(name, as_float_array(name, value, ndim=ndim, min_size=1))
+
+
+def check_vector(name: str, value, size: int | None = None, *, positive: bool = False,
+                 min_size: int = 1) -> np.ndarray:
+    """A finite 1-D float array of length ``size`` (any length >= ``min_size`` if None);
+    with ``positive=True`` every entry must be > 0."""
+    arr = as_float_array(name, value, ndim=1, min_size=min_size)
+    if size is not None:
+        check_shape(name, arr, (size,))
+    return check_positive_array(name, arr) if positive else arr
 
 
 def check_shape(name: str, arr: np.ndarray, shape: tuple, *, meaning: str = "") -> None:
@@ -78,15 +116,20 @@ def check_shape(name: str, arr: np.ndarray, shape: tuple, *, meaning: str = "") 
 
 
 def check_positive_array(name: str, arr: np.ndarray, *, what: str = "entries") -> np.ndarray:
-    """Every entry strictly positive (variances, precisions, scales)."""
+    """Every entry of a validated array strictly positive, with a finite reciprocal
+    (variances, precisions, scales)."""
     if arr.size and not (arr > 0).all():
         raise ValueError(f"{name} has non-positive {what} (minimum {arr.min()!r});"
-                         f" variances must be > 0")
+                         f" it must be > 0")
+    if arr.size and arr.min() < 1.0 / MAX_ABS:
+        raise ValueError(f"{name} has an entry too close to zero ({arr.min()!r} < {1 / MAX_ABS:g});"
+                         f" its reciprocal would overflow in the updates")
     return arr
 
 
 def check_probability_rows(name: str, arr: np.ndarray, *, atol: float = PROB_ATOL) -> np.ndarray:
-    """Rows of a 2-D array are probability vectors: entries >= 0, each row sums to one."""
+    """Rows of a validated 2-D array are probability vectors: entries >= 0, each row sums to
+    one (within ``atol``); the message names the first bad row."""
     if arr.size and not (arr >= 0).all():
         i, k = np.argwhere(arr < 0)[0]
         raise ValueError(f"{name} has negative probabilities (entry [{i}, {k}] = {arr[i, k]!r})")
@@ -99,6 +142,29 @@ def check_probability_rows(name: str, arr: np.ndarray, *, atol: float = PROB_ATO
     return arr
 
 
+def check_probability_vector(name: str, value, *, axis: int = -1,
+                             atol: float = PROB_ATOL) -> np.ndarray:
+    """Finite, non-negative entries that sum to one along ``axis`` (within ``atol``)."""
+    arr = as_float_array(name, value, min_size=1)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must be an array of probabilities, got a scalar")
+    if (arr < 0).any():
+        raise ValueError(f"{name} has negative probabilities (minimum {arr.min()!r})")
+    sums = arr.sum(axis=axis)
+    if not (np.abs(sums - 1.0) <= atol).all():
+        raise ValueError(f"{name} must sum to one along axis {axis} (within {atol:g}); sums range"
+                         f" {np.min(sums)!r}..{np.max(sums)!r}")
+    return arr
+
+
+def check_probability_level(name: str, value) -> float:
+    """A probability strictly between 0 and 1 (for example the share of mass to capture)."""
+    out = _as_real_scalar(name, value)
+    if not 0.0 < out < 1.0:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {out!r}")
+    return out
+
+
 def _as_real_scalar(name: str, value) -> float:
     if isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be a real number, got a bool")
@@ -108,9 +174,14 @@ def _as_real_scalar(name: str, value) -> float:
         value = value[()]
     if not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a real number, got {type(value).__name__}")
-    out = float(value)
+    try:
+        out = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large to be a float64, got {value!r}") from None
     if not np.isfinite(out):
         raise ValueError(f"{name} must be finite, got {out!r}")
+    if abs(out) > MAX_ABS:
+        raise ValueError(f"{name} has magnitude {abs(out):.3g} > {MAX_ABS:g}")
     return out
 
 
@@ -119,26 +190,38 @@ def check_positive_scalar(name: str, value) -> float:
     out = _as_real_scalar(name, value)
     if not out > 0:
         raise ValueError(f"{name} must be > 0, got {out!r}")
-    if not np.isfinite(1.0 / out):
-        raise ValueError(f"{name} is too small ({out!r}): its reciprocal overflows")
+    if out < 1.0 / MAX_ABS:
+        raise ValueError(f"{name} is too small ({out!r} < {1 / MAX_ABS:g}): its reciprocal"
+                         f" would overflow in the updates")
     return out
 
 
 def check_nonnegative_scalar(name: str, value) -> float:
-    """A finite real number >= 0 (a tolerance)."""
+    """A finite real number >= 0."""
     out = _as_real_scalar(name, value)
     if out < 0:
         raise ValueError(f"{name} must be >= 0, got {out!r}")
     return out
 
 
-def check_int(name: str, value, *, minimum: int = 1) -> int:
-    """An integer (Python or NumPy; not bool, not float) that is ``>= minimum``."""
+def check_tol(value, name: str = "tol") -> float:
+    """A stopping tolerance: a finite real number in [0, 1) (0 runs every iteration)."""
+    out = check_nonnegative_scalar(name, value)
+    if out >= 1:
+        raise ValueError(f"{name} must be < 1 (a relative tolerance), got {out!r}")
+    return out
+
+
+def check_int(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """An integer (Python or NumPy; not bool, and not a float such as 3.0: as in scikit-learn,
+    a float where a count is expected is refused) with ``minimum <= value (<= maximum)``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     out = int(value)
     if out < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {out}")
+    if maximum is not None and out > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {out}")
     return out
 
 
@@ -149,15 +232,27 @@ def check_bool(name: str, value) -> bool:
     return bool(value)
 
 
-def check_rng(name: str, seed) -> np.random.Generator:
-    """``None``, a non-negative integer or a :class:`numpy.random.Generator`."""
+def check_rng(name: str, seed, *, allow_none: bool = True) -> np.random.Generator:
+    """A generator from ``seed``: ``None`` (fresh entropy; refused if ``allow_none`` is
+    False), a non-negative integer, or a :class:`numpy.random.Generator` (used as it is).
+    Every function of :mod:`vi_impl` that draws random numbers takes this as ``seed``."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None:
+    if seed is None and allow_none:
         return np.random.default_rng()
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"{name} must be None, a non-negative integer or a"
-                         f" numpy.random.Generator, got {seed!r}")
+        what = "None, a non-negative integer" if allow_none else "a non-negative integer"
+        raise ValueError(f"{name} must be {what} or a numpy.random.Generator, got {seed!r}")
     if seed < 0:
         raise ValueError(f"{name} must be non-negative, got {seed}")
     return np.random.default_rng(int(seed))
+
+
+def pick_init(init, old_name: str, old_value):
+    """Starting values are passed as ``init`` everywhere; ``old_name`` (the keyword an older
+    call site may still use) is accepted as the same argument, never both at once."""
+    if old_value is None:
+        return init
+    if init is not None:
+        raise TypeError(f"give the starting values once, as init (not also as {old_name})")
+    return old_value

@@ -52,21 +52,22 @@ make the fused ELBO's rounding visible, fit falls back to the per-step functions
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import xlogy
 
+from vi_impl.result import DEFAULT_TOL, FitResult, elbo_converged
 from vi_impl.validation import (
     as_float_array,
     check_bool,
     check_int,
-    check_nonnegative_scalar,
     check_positive_array,
     check_positive_scalar,
     check_probability_rows,
     check_rng,
     check_shape,
+    check_tol,
+    pick_init,
 )
 
 __all__ = [
@@ -248,29 +249,21 @@ def _update_s2(X, pi, sigma2):
 
 
 # --------------------------------------------------------------------------- fitting
-@dataclass(frozen=True)
-class GMMResult:
-    """Result of :func:`fit` (the restart with the highest final ELBO).
+class GMMResult(FitResult):
+    """Result of :func:`fit` (the restart with the highest final ELBO): the shared
+    :class:`vi_impl.result.FitResult` under the coursework's name.
 
-    m, s2 : (K, D) parameters of q(mu) after the last iteration.
-    pi    : (N, K) responsibilities of the last iteration (computed from the q(mu) that
-            preceded the last m/s2 update, exactly as in the iteration).
+    params m, s2 : (K, D) parameters of q(mu) after the last iteration.
+    params pi    : (N, K) responsibilities of the last iteration (computed from the q(mu) that
+                   preceded the last m/s2 update, exactly as in the iteration).
     elbo  : (n_iter,) full ELBO (constants=True) after each iteration, at (m, s2, pi) of that
             iteration; non-decreasing up to rounding.
-    n_iter, converged : iterations run; whether the relative-change rule stopped the run.
-    final_elbos : (n_init,) final ELBO of every restart, in the order they were run.
-    route : "fused" (the blocked pass over the data) or "reference" (the per-step functions,
-            used when the data's spread makes the fused ELBO's rounding too large).
+    n_iter, converged : iterations run; whether the stopping rule stopped the run.
+    extra final_elbos : (n_init,) final ELBO of every restart, in the order they were run.
+    extra route : "fused" (the blocked pass over the data) or "reference" (the per-step
+            functions, used when the data's spread makes the fused ELBO's rounding too large).
+    All of these read as attributes: ``result.m``, ``result.final_elbos``.
     """
-
-    m: np.ndarray
-    s2: np.ndarray
-    pi: np.ndarray
-    elbo: np.ndarray
-    n_iter: int
-    converged: bool
-    final_elbos: np.ndarray
-    route: str
 
 
 # Columns per block of the fused pass: the (K, block) work arrays then stay in the CPU cache.
@@ -476,7 +469,7 @@ def _cavi(Z, c, mc0, sigma2, max_iter, tol):
         if not (_ROUNDING * eps * (spread + N * far) <= _PRECISION * abs(trace[-1])):
             return None
         mc = mc_next
-        if len(trace) > 1 and abs(trace[-1] - trace[-2]) < tol * abs(trace[-1]):
+        if elbo_converged(trace, tol):
             converged = True
             break
     return dict(m=mc + c, s2=s2, trace=np.array(trace), converged=converged,
@@ -493,28 +486,29 @@ def _cavi_reference(X, m0, sigma2, max_iter, tol):
         pi = _update_pi(X, m, s2)
         m, s2 = _update_m(X, pi, sigma2), _update_s2(X, pi, sigma2)
         trace.append(_log_joint(X, m, s2, pi, sigma2, True) - _log_var(s2, pi, True))
-        if len(trace) > 1 and abs(trace[-1] - trace[-2]) < tol * abs(trace[-1]):
+        if elbo_converged(trace, tol):
             converged = True
             break
     return dict(m=m, s2=s2, trace=np.array(trace), converged=converged, pi=pi,
                 route="reference")
 
 
-def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = 1e-8, n_init: int = 1,
-        seed=0, m_init=None) -> GMMResult:
+def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = DEFAULT_TOL, n_init: int = 1,
+        seed=0, init=None, m_init=None) -> GMMResult:
     """Fit q(mu, c) by CAVI; return the restart with the highest final (full) ELBO.
 
     Each iteration updates pi (given q(mu)), then s2 and m (given pi), then records the full
-    ELBO (``constants=True``). The run stops when |ELBO_t - ELBO_{t-1}| < tol |ELBO_t|; with
-    ``tol=0`` it runs exactly ``max_iter`` iterations.
+    ELBO (``constants=True``). The stopping rule is :func:`vi_impl.result.elbo_converged`
+    (a small relative change that is not a flat stretch about to be left); with ``tol=0`` it
+    runs exactly ``max_iter`` iterations.
 
     Initialisation: k-means++ seeding picks K data points as the initial m (the first one
     uniformly, each next one with probability proportional to the squared distance to the
     nearest point chosen so far), drawn from ``seed`` (an int, None or a numpy Generator;
     restarts draw in turn from the same generator). Each draw uses per-row random numbers
     made from a hash of the row's values and the seed, so the result does not depend on the
-    order of the rows of X. ``m_init`` (K, D) replaces the seeding (every restart then starts
-    there). The initial s2 is sigma2 everywhere; being equal across components, it does not
+    order of the rows of X. ``init`` (K, D) means replace the seeding (every restart then
+    starts there; ``m_init`` is the same argument's older name). The initial s2 is sigma2 everywhere; being equal across components, it does not
     change the first pi.
 
     The iteration runs through a fused, blocked pass (:func:`_responsibility_stats`) over a
@@ -530,12 +524,14 @@ def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = 1e-8, n_init: int = 1
     K = check_int("K", K, minimum=1)
     sigma2 = check_positive_scalar("sigma2", sigma2)
     max_iter = check_int("max_iter", max_iter, minimum=1)
-    tol = check_nonnegative_scalar("tol", tol)
+    tol = check_tol(tol)
     n_init = check_int("n_init", n_init, minimum=1)
     rng = check_rng("seed", seed)
+    init_name = "m_init" if m_init is not None else "init"
+    m_init = pick_init(init, "m_init", m_init)
     if m_init is not None:
-        m_init = as_float_array("m_init", m_init, ndim=2)
-        check_shape("m_init", m_init, (K, D), meaning="(K, D)")
+        m_init = as_float_array(init_name, m_init, ndim=2)
+        check_shape(init_name, m_init, (K, D), meaning="(K, D)")
 
     Z, c = _augmented_data(X)
     hashes = _row_hashes(X) if m_init is None else None
@@ -555,6 +551,6 @@ def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = 1e-8, n_init: int = 1
     if pi is None:
         pi = np.empty((N, K))
         _responsibility_stats(Z, *best["weights"], out=pi)
-    return GMMResult(m=best["m"], s2=best["s2"], pi=pi, elbo=best["trace"],
-                     n_iter=len(best["trace"]), converged=best["converged"],
-                     final_elbos=np.array(final_elbos), route=best["route"])
+    return GMMResult(dict(m=best["m"], s2=best["s2"], pi=pi), best["trace"],
+                     len(best["trace"]), best["converged"],
+                     dict(final_elbos=np.array(final_elbos), route=best["route"]))

@@ -33,14 +33,13 @@ the coursework's diagonal q with every coordinate of s2_k equal (see ``as_course
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from scipy.special import logsumexp, xlogy
+from scipy.special import xlogy
 
+from vi_impl.result import DEFAULT_TOL, FitResult, elbo_converged
 from vi_impl.validation import (
-    as_float_array, check_int, check_nonnegative_scalar, check_positive_array,
-    check_positive_scalar, check_probability_rows, check_shape,
+    as_float_array, check_int, check_positive_array, check_positive_scalar,
+    check_probability_rows, check_rng, check_shape, check_tol,
 )
 
 __all__ = [
@@ -50,51 +49,31 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- validation
-# Thin adapters over the shared checks (messages start with the argument's name).
-def _finite(name, value, ndim=None):
-    return as_float_array(name, value, ndim=ndim)
-
-
-def _positive(name, value):
-    return check_positive_scalar(name, value)
-
-
-def _count(name, value, minimum=1):
-    return check_int(name, value, minimum=minimum)
-
-
-def _tol(tol):
-    return check_nonnegative_scalar("tol", tol)
-
-
 def _check_X(X):
-    X = _finite("X", X, ndim=2)
-    if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
-    return X
+    return as_float_array("X", X, ndim=2, min_shape=(1, 1))
 
 
 def _check_m(m, p):
-    m = _finite("m", m, ndim=2)
+    m = as_float_array("m", m, ndim=2)
     if m.shape[1] != p or m.shape[0] < 1:
         raise ValueError(f"m must have shape (K, {p}), got {m.shape}")
     return m
 
 
 def _check_s2(s2, K):
-    s2 = _finite("s2", s2, ndim=1)
+    s2 = as_float_array("s2", s2, ndim=1)
     check_shape("s2", s2, (K,), meaning="(K,): one isotropic variance per component")
     return check_positive_array("s2", s2)
 
 
 def _check_phi(phi, N, K=None):
-    phi = _finite("phi", phi, ndim=2)
+    phi = as_float_array("phi", phi, ndim=2)
     check_shape("phi", phi, (N, K), meaning="(N, K): one row of responsibilities per point")
     return check_probability_rows("phi", phi)
 
 
 def _check_alpha(alpha, p):
-    alpha = _finite("alpha", alpha)
+    alpha = as_float_array("alpha", alpha)
     if alpha.ndim == 0:
         return np.full(p, float(alpha))
     if alpha.shape != (p,):
@@ -106,8 +85,10 @@ def _check_alpha(alpha, p):
 def _expected_sq_dist(X, m, s2):
     """E_q |x_i - mu_k|^2 = |x_i - m_k|^2 + p s2_k, shape (N, K)."""
     p = X.shape[1]
-    d2 = (X * X).sum(1)[:, None] - 2.0 * X @ m.T + (m * m).sum(1)[None, :]
-    return np.maximum(d2, 0.0) + p * s2[None, :]
+    d2 = np.empty((X.shape[0], m.shape[0]))
+    for k in range(m.shape[0]):          # exact differences: no cancellation far from 0
+        d2[:, k] = ((X - m[k]) ** 2).sum(1)
+    return d2 + p * s2[None, :]
 
 
 # ----------------------------------------------------------------------------- ELBO
@@ -120,8 +101,8 @@ def log_joint(X, m, s2, phi, alpha, sigma2, lambda2, constants=False):
     s2 = _check_s2(s2, K)
     phi = _check_phi(phi, N, K)
     alpha = _check_alpha(alpha, p)
-    sigma2 = _positive("sigma2", sigma2)
-    lambda2 = _positive("lambda2", lambda2)
+    sigma2 = check_positive_scalar("sigma2", sigma2)
+    lambda2 = check_positive_scalar("lambda2", lambda2)
     if constants:
         prior = (-0.5 * p * K * np.log(2 * np.pi * sigma2)
                  - ((p * s2).sum() + ((m - alpha) ** 2).sum()) / (2 * sigma2))
@@ -136,10 +117,10 @@ def log_joint(X, m, s2, phi, alpha, sigma2, lambda2, constants=False):
 
 def log_var(m, s2, phi, constants=False):
     """E_q[log q(mu, c)] (float) = -p/2 sum_k log s2_k + sum phi log phi [- pK/2 (log 2pi + 1)]."""
-    m = _finite("m", m, ndim=2)
+    m = as_float_array("m", m, ndim=2)
     K, p = m.shape
     s2 = _check_s2(s2, K)
-    phi = _finite("phi", phi, ndim=2)
+    phi = as_float_array("phi", phi, ndim=2)
     phi = _check_phi(phi, phi.shape[0], K)
     value = -0.5 * p * np.log(s2).sum() + xlogy(phi, phi).sum()
     if constants:
@@ -157,23 +138,32 @@ def elbo(X, m, s2, phi, alpha, sigma2, lambda2, constants=False):
 def update_phi(X, m, s2, lambda2):
     """q*(c_i): phi_ik ∝ exp((x_i^T m_k - (|m_k|^2 + p s2_k)/2) / lambda2), shape (N, K).
 
-    The prior weights 1/K are equal and cancel in the normalisation; log-sum-exp is used.
+    The prior weights 1/K are equal and cancel in the normalisation. Computed from
+    -(|x_i - m_k|^2 + p s2_k) / (2 lambda2), the same logits up to a constant per row, with
+    each row shifted by its largest logit and divided by its sum (rows sum to one to rounding,
+    however far the data sit from the origin).
     """
     X = _check_X(X)
     m = _check_m(m, X.shape[1])
     s2 = _check_s2(s2, m.shape[0])
-    lambda2 = _positive("lambda2", lambda2)
-    p = X.shape[1]
-    logits = (X @ m.T - 0.5 * ((m * m).sum(1) + p * s2)[None, :]) / lambda2
-    return np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+    lambda2 = check_positive_scalar("lambda2", lambda2)
+    return _update_phi(X, m, s2, lambda2)
+
+
+def _update_phi(X, m, s2, lambda2):
+    logits = _expected_sq_dist(X, m, s2) / (-2.0 * lambda2)
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    return logits
 
 
 def update_s2(phi, sigma2, lambda2):
     """q*(mu_k) variance: s2_k = 1 / (1/sigma2 + N_k/lambda2), N_k = sum_i phi_ik; shape (K,)."""
-    phi = _finite("phi", phi, ndim=2)
+    phi = as_float_array("phi", phi, ndim=2)
     phi = _check_phi(phi, phi.shape[0])
-    sigma2 = _positive("sigma2", sigma2)
-    lambda2 = _positive("lambda2", lambda2)
+    sigma2 = check_positive_scalar("sigma2", sigma2)
+    lambda2 = check_positive_scalar("lambda2", lambda2)
     return 1.0 / (1.0 / sigma2 + phi.sum(0) / lambda2)
 
 
@@ -195,17 +185,6 @@ def cavi_sweep(X, m, s2, alpha, sigma2, lambda2):
 
 
 # ----------------------------------------------------------------------------- fit
-@dataclass(frozen=True)
-class FitResult:
-    """CAVI output: variational parameters, full-ELBO trace (one value per sweep), status."""
-    m: np.ndarray
-    s2: np.ndarray
-    phi: np.ndarray
-    elbo: np.ndarray
-    n_iter: int
-    converged: bool
-
-
 def _init(X, K, rng):
     N = X.shape[0]
     rows = rng.choice(N, size=K, replace=K > N)
@@ -213,39 +192,44 @@ def _init(X, K, rng):
     return m, np.ones(K)
 
 
-def fit(X, K, alpha=0.0, sigma2=1.0, lambda2=1.0, *, max_iter=200, tol=1e-10, n_init=1,
+def fit(X, K, alpha=0.0, sigma2=1.0, lambda2=1.0, *, max_iter=200, tol=DEFAULT_TOL, n_init=1,
         seed=0, init=None):
-    """CAVI for the model above; returns the run with the best final full ELBO.
+    """CAVI for the model above; returns the :class:`FitResult` (params ``m``, ``s2``,
+    ``phi``) of the run with the best final full ELBO.
 
     Each run starts from ``init=(m, s2)`` if given, else from K data points picked at random
     (seeded by ``seed``; restarts use independent streams) with s2 = 1. One sweep is
-    ``cavi_sweep``; the full ELBO (constants=True) is recorded after every sweep. The run
-    stops when |L_t - L_{t-1}| <= tol |L_t|; ``tol=0`` runs exactly ``max_iter`` sweeps.
+    ``cavi_sweep``; the full ELBO (constants=True) is recorded after every sweep. The stopping
+    rule is :func:`vi_impl.result.elbo_converged`; ``tol=0`` runs exactly ``max_iter`` sweeps.
     """
     X = _check_X(X)
-    K = _count("K", K)
+    K = check_int("K", K)
     alpha = _check_alpha(alpha, X.shape[1])
-    sigma2 = _positive("sigma2", sigma2)
-    lambda2 = _positive("lambda2", lambda2)
-    max_iter = _count("max_iter", max_iter)
-    n_init = _count("n_init", n_init)
-    tol = _tol(tol)
+    sigma2 = check_positive_scalar("sigma2", sigma2)
+    lambda2 = check_positive_scalar("lambda2", lambda2)
+    max_iter = check_int("max_iter", max_iter)
+    tol = check_tol(tol)
+    rngs = check_rng("seed", seed).spawn(check_int("n_init", n_init))
+    if init is not None:
+        if not isinstance(init, (tuple, list)) or len(init) != 2:
+            raise ValueError("init must be a pair (m, s2)")
+        m0 = _check_m(init[0], X.shape[1])
+        if m0.shape[0] != K:
+            raise ValueError(f"init m must have {K} rows, got {m0.shape[0]}")
+        s20 = _check_s2(init[1], K)
     best = None
-    for rng in (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_init)):
-        if init is not None:
-            m, s2 = _check_m(init[0], X.shape[1]), _check_s2(init[1], K)
-            if m.shape[0] != K:
-                raise ValueError(f"init m must have {K} rows, got {m.shape[0]}")
-        else:
-            m, s2 = _init(X, K, rng)
+    for rng in rngs:
+        m, s2 = (m0, s20) if init is not None else _init(X, K, rng)
         trace, converged = [], False
         for _ in range(max_iter):
-            m, s2, phi = cavi_sweep(X, m, s2, alpha, sigma2, lambda2)
+            phi = _update_phi(X, m, s2, lambda2)
+            s2 = 1.0 / (1.0 / sigma2 + phi.sum(0) / lambda2)
+            m = s2[:, None] * (alpha[None, :] / sigma2 + phi.T @ X / lambda2)
             trace.append(elbo(X, m, s2, phi, alpha, sigma2, lambda2, constants=True))
-            if tol > 0 and len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * abs(trace[-1]):
+            if elbo_converged(trace, tol):
                 converged = True
                 break
-        run = FitResult(m, s2, phi, np.array(trace), len(trace), converged)
+        run = FitResult(dict(m=m, s2=s2, phi=phi), np.array(trace), len(trace), converged)
         if best is None or run.elbo[-1] > best.elbo[-1]:
             best = run
     return best
@@ -258,7 +242,7 @@ def as_coursework(m, s2, phi):
     The coursework model is this model with alpha = 0 and lambda2 = 1, and its q(mu_k) is
     N(m_k, diag(s2_k)); an isotropic q has every coordinate of s2_k equal to s2_k.
     """
-    m = _finite("m", m, ndim=2)
+    m = as_float_array("m", m, ndim=2)
     s2 = _check_s2(s2, m.shape[0])
     return m, np.repeat(s2[:, None], m.shape[1], axis=1), phi
 

@@ -36,17 +36,17 @@ ELBO of q (every constant kept)::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from vi_impl.result import DEFAULT_TOL, FitResult, elbo_converged, step_converged
+from vi_impl.theory.mean_field_gaussian import coordinate_update, gauss_seidel_sweep
 from vi_impl.validation import (
-    as_float_array, check_int, check_nonnegative_scalar, check_positive_array, check_shape,
+    as_float_array, check_int, check_positive_array, check_shape, check_tol, pick_init,
 )
 
 __all__ = [
     "posterior_precision", "exact_posterior", "log_evidence", "update_factor", "update_z1",
-    "update_z2", "cavi", "CaviResult", "fixed_point", "elbo", "kl_to_posterior",
+    "update_z2", "cavi", "FitResult", "fixed_point", "elbo", "kl_to_posterior",
     "kl_at_fixed_point",
 ]
 
@@ -123,31 +123,42 @@ def log_evidence(x, theta):
 
 
 # ----------------------------------------------------------------------------- mean field
+def _natural(x, Theta):
+    """(h, Lambda) = (Theta^T x, I + Theta^T Theta): the posterior's natural parameters."""
+    return Theta.T @ x, np.eye(Theta.shape[1]) + Theta.T @ Theta
+
+
 def update_factor(j, m, x, theta):
     """CAVI update of q(z_j) given the other means: returns (m_j, v_j) = ((h_j - sum_{l!=j}
-    Lambda_jl m_l) / Lambda_jj, 1 / Lambda_jj). Only E[z_l] = m_l of the other factors enters."""
+    Lambda_jl m_l) / Lambda_jj, 1 / Lambda_jj). Only E[z_l] = m_l of the other factors enters.
+    (The step is :func:`vi_impl.theory.mean_field_gaussian.coordinate_update` with the
+    posterior's natural parameters.)"""
     x, Theta = _design(x, theta)
     D = Theta.shape[1]
     m = _finite("m", m)
     if m.shape != (D,):
         raise ValueError(f"m must have shape ({D},), got {m.shape}")
-    j = check_int("j", j, minimum=0)
-    if j >= D:
-        raise ValueError(f"j must be < D = {D}, got {j}")
-    Lam_j = Theta.T @ Theta[:, j]
-    Lam_j[j] += 1.0
-    h_j = Theta[:, j] @ x
-    return float((h_j - Lam_j @ m + Lam_j[j] * m[j]) / Lam_j[j]), float(1.0 / Lam_j[j])
+    j = check_int("j", j, minimum=0, maximum=D - 1)
+    return coordinate_update(j, m, *_natural(x, Theta))
+
+
+def _homework_pair(name, value, x, theta):
+    x, Theta = _design(x, theta)
+    if Theta.shape[1] != 2:
+        raise ValueError(f"theta must have D = 2 columns for the homework's update, got {Theta.shape}")
+    return as_float_array(name, value, ndim=0), x, Theta
 
 
 def update_z1(m2, x, theta):
-    """The homework's update of q(z_1) given E[z_2] = m2 (D = 2): (m_1, v_1)."""
-    return update_factor(0, np.array([0.0, m2], dtype=float), x, theta)
+    """The homework's update of q(z_1) given E[z_2] = m2 (D = 2 only): (m_1, v_1)."""
+    m2, x, Theta = _homework_pair("m2", m2, x, theta)
+    return update_factor(0, np.array([0.0, m2]), x, Theta)
 
 
 def update_z2(m1, x, theta):
-    """The homework's update of q(z_2) given E[z_1] = m1 (D = 2): (m_2, v_2)."""
-    return update_factor(1, np.array([m1, 0.0], dtype=float), x, theta)
+    """The homework's update of q(z_2) given E[z_1] = m1 (D = 2 only): (m_2, v_2)."""
+    m1, x, Theta = _homework_pair("m1", m1, x, theta)
+    return update_factor(1, np.array([m1, 0.0]), x, Theta)
 
 
 def elbo(m, v, x, theta):
@@ -173,38 +184,33 @@ def kl_to_posterior(m, v, x, theta):
     return float(0.5 * (np.diag(Lam) @ v + d @ Lam @ d - D - logdet - np.log(v).sum()))
 
 
-@dataclass(frozen=True)
-class CaviResult:
-    """Mean-field CAVI output: means m (D,), variances v (D,), ELBO trace per sweep, status."""
-    m: np.ndarray
-    v: np.ndarray
-    elbo: np.ndarray
-    n_iter: int
-    converged: bool
-
-
-def cavi(x, theta, m_init=None, *, max_iter=500, tol=1e-12):
-    """Sweep j = 0..D-1 with ``update_factor``; record the full ELBO after each sweep; stop when
-    |L_t - L_{t-1}| <= tol |L_t| (tol=0 runs exactly max_iter sweeps). The start is
-    deterministic (m_init, default zeros): the ELBO is a strictly concave quadratic in m for
-    fixed v, so every start reaches the same fixed point and restarts are not needed."""
+def cavi(x, theta, init=None, *, max_iter=500, tol=DEFAULT_TOL):
+    """Mean-field CAVI for any D: sweeps of :func:`update_factor` for j = 0..D-1 (the shared
+    Gauss-Seidel sweep); the full ELBO is recorded after each sweep. Returns a
+    :class:`FitResult` with params ``m``, ``v``. The start is deterministic (``init`` means,
+    default zeros): the ELBO is a strictly concave quadratic in m for fixed v, so every start
+    reaches the same fixed point and restarts are not needed. Converged means the shared ELBO
+    rule and the same rule on the means (:func:`vi_impl.result.step_converged`); tol=0 runs
+    exactly max_iter sweeps."""
     x, Theta = _design(x, theta)
     D = Theta.shape[1]
     max_iter = check_int("max_iter", max_iter, minimum=1)
-    tol = check_nonnegative_scalar("tol", tol)
-    m = np.zeros(D) if m_init is None else _finite("m_init", m_init).copy()
+    tol = check_tol(tol)
+    m = np.zeros(D) if init is None else _finite("init", init).copy()
     if m.shape != (D,):
-        raise ValueError(f"m_init must have shape ({D},), got {m.shape}")
-    v = np.empty(D)
-    trace, converged = [], False
+        raise ValueError(f"init must have shape ({D},), got {m.shape}")
+    h, Lam = _natural(x, Theta)
+    v = 1.0 / np.diag(Lam)
+    trace, steps, converged = [], [], False
     for _ in range(max_iter):
-        for j in range(D):
-            m[j], v[j] = update_factor(j, m, x, Theta)
+        m_new = gauss_seidel_sweep(m, h, Lam)
+        steps.append(float(np.max(np.abs(m_new - m))))
+        m = m_new
         trace.append(elbo(m, v, x, Theta))
-        if tol > 0 and len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * abs(trace[-1]):
+        if elbo_converged(trace, tol) and step_converged(steps, 1.0 + np.abs(m).max(), tol):
             converged = True
             break
-    return CaviResult(m.copy(), v.copy(), np.array(trace), len(trace), converged)
+    return FitResult(dict(m=m, v=v), np.array(trace), len(trace), converged)
 
 
 def fixed_point(x, theta):

@@ -42,9 +42,10 @@ import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.special import digamma, gammaln
 
+from vi_impl.result import DEFAULT_TOL, FitResult, elbo_converged
 from vi_impl.validation import (
-    as_float_array, check_int, check_nonnegative_scalar, check_positive_array,
-    check_positive_scalar, check_shape,
+    as_float_array, check_int, check_positive_scalar, check_rng, check_tol, check_vector,
+    pick_init,
 )
 
 __all__ = [
@@ -55,48 +56,24 @@ __all__ = [
 
 
 # ----------------------------------------------------------------------------- validation
-# Thin adapters over the shared checks (messages start with the argument's name).
-def _finite(name, value, ndim=None):
-    return as_float_array(name, value, ndim=ndim)
-
-
-def _positive(name, value):
-    return check_positive_scalar(name, value)
-
-
-def _count(name, value, minimum=1):
-    return check_int(name, value, minimum=minimum)
-
-
-def _tol(tol):
-    return check_nonnegative_scalar("tol", tol)
-
-
 def _check_data(X, y):
-    X = _finite("X", X, ndim=2)
-    y = _finite("y", y, ndim=1)
-    if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
+    X = as_float_array("X", X, ndim=2, min_shape=(1, 1))
+    y = as_float_array("y", y, ndim=1)
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
     return X, y
 
 
 def _check_pos_vec(name, v, D):
-    v = _finite(name, v, ndim=1)
-    check_shape(name, v, (D,))
-    return check_positive_array(name, v)
+    return check_vector(name, v, D, positive=True)
 
 
 def _check_m(m, D):
-    m = _finite("m", m, ndim=1)
-    if m.shape != (D,):
-        raise ValueError(f"m must have shape ({D},), got {m.shape}")
-    return m
+    return check_vector("m", m, D)
 
 
 def _check_V(V, D):
-    V = _finite("V", V, ndim=2)
+    V = as_float_array("V", V, ndim=2)
     if V.shape != (D, D):
         raise ValueError(f"V must have shape ({D}, {D}), got {V.shape}")
     if not np.allclose(V, V.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(V).max())):
@@ -110,19 +87,19 @@ def _check_V(V, D):
 
 # ----------------------------------------------------------------------------- expectations
 def expected_alpha(a, b):
-    """E[alpha_j] = a_j / b_j under Gamma(a_j, b_j) (shape-rate)."""
-    a = _finite("a", a)
-    b = _finite("b", b)
-    if np.any(a <= 0):
-        raise ValueError("a must be strictly positive")
-    if np.any(b <= 0):
-        raise ValueError("b must be strictly positive")
+    """E[alpha_j] = a_j / b_j under Gamma(a_j, b_j) (shape-rate); a, b (D,) > 0."""
+    a, b = _check_gamma(a, b)
     return a / b
+
+
+def _check_gamma(a, b):
+    a = check_vector("a", a, positive=True)
+    return a, check_vector("b", b, a.shape[0], positive=True)
 
 
 def expected_log_alpha(a, b):
     """E[log alpha_j] = psi(a_j) - log b_j under Gamma(a_j, b_j) (shape-rate)."""
-    expected_alpha(a, b)
+    a, b = _check_gamma(a, b)
     return digamma(a) - np.log(b)
 
 
@@ -137,7 +114,7 @@ def update_w(X, y, E_alpha, sigma2):
     X, y = _check_data(X, y)
     D = X.shape[1]
     E_alpha = _check_pos_vec("E_alpha", E_alpha, D)
-    sigma2 = _positive("sigma2", sigma2)
+    sigma2 = check_positive_scalar("sigma2", sigma2)
     c = _posterior_precision_factor(X.T @ X, E_alpha, sigma2)
     V = cho_solve(c, np.eye(D))
     V = 0.5 * (V + V.T)
@@ -146,9 +123,9 @@ def update_w(X, y, E_alpha, sigma2):
 
 def update_alpha(m, V, a0, b0):
     """q*(alpha_j) = Gamma(a0 + 1/2, b0 + (m_j^2 + V_jj)/2); returns (a, b), each (D,)."""
-    m = _finite("m", m, ndim=1)
+    m = check_vector("m", m)
     V, _ = _check_V(V, m.shape[0])
-    a0, b0 = _positive("a0", a0), _positive("b0", b0)
+    a0, b0 = check_positive_scalar("a0", a0), check_positive_scalar("b0", b0)
     return np.full(m.shape[0], a0 + 0.5), b0 + 0.5 * (m ** 2 + np.diag(V))
 
 
@@ -161,7 +138,7 @@ def elbo_terms(X, y, m, V, a, b, a0, b0, sigma2):
     V, L = _check_V(V, D)
     a = _check_pos_vec("a", a, D)
     b = _check_pos_vec("b", b, D)
-    a0, b0, sigma2 = _positive("a0", a0), _positive("b0", b0), _positive("sigma2", sigma2)
+    a0, b0, sigma2 = check_positive_scalar("a0", a0), check_positive_scalar("b0", b0), check_positive_scalar("sigma2", sigma2)
     Ea, Elog = a / b, digamma(a) - np.log(b)
     Ew2 = m ** 2 + np.diag(V)
     r = y - X @ m
@@ -187,7 +164,7 @@ def elbo_fixed_alpha(X, y, m, V, alpha, sigma2):
     m = _check_m(m, D)
     V, L = _check_V(V, D)
     alpha = _check_pos_vec("alpha", alpha, D)
-    sigma2 = _positive("sigma2", sigma2)
+    sigma2 = check_positive_scalar("sigma2", sigma2)
     r = y - X @ m
     return float(-0.5 * N * np.log(2 * np.pi * sigma2) - (r @ r + np.sum((X @ V) * X)) / (2 * sigma2)
                  + np.sum(-0.5 * np.log(2 * np.pi) + 0.5 * np.log(alpha) - 0.5 * alpha * (m ** 2 + np.diag(V)))
@@ -202,7 +179,7 @@ def log_evidence_fixed_alpha(X, y, alpha, sigma2):
     X, y = _check_data(X, y)
     N, D = X.shape
     alpha = _check_pos_vec("alpha", alpha, D)
-    sigma2 = _positive("sigma2", sigma2)
+    sigma2 = check_positive_scalar("sigma2", sigma2)
     c = _posterior_precision_factor(X.T @ X, alpha, sigma2)
     mu = cho_solve(c, X.T @ y / sigma2)
     r = y - X @ mu
@@ -213,42 +190,26 @@ def log_evidence_fixed_alpha(X, y, alpha, sigma2):
 
 
 # ----------------------------------------------------------------------------- CAVI fit
-@dataclass(frozen=True)
-class FitResult:
-    """CAVI output: q(w) = N(m, V), q(alpha_j) = Gamma(a_j, b_j), full-ELBO trace, status."""
-    m: np.ndarray
-    V: np.ndarray
-    a: np.ndarray
-    b: np.ndarray
-    elbo: np.ndarray
-    n_iter: int
-    converged: bool
-    seconds: float
+def fit(X, y, sigma2, a0=1e-2, b0=1e-4, *, max_iter=500, tol=DEFAULT_TOL, init=None,
+        alpha_init=None):
+    """CAVI: starting from E[alpha] = ``init`` (default: ones; ``alpha_init`` is the same
+    argument's older name), alternate update_w and update_alpha; the full ELBO is recorded
+    after each sweep; the stopping rule is :func:`vi_impl.result.elbo_converged` (tol=0 runs
+    exactly max_iter sweeps).
 
-    @property
-    def E_alpha(self):
-        return self.a / self.b
-
-    @property
-    def sd(self):
-        return np.sqrt(np.diag(self.V))
-
-
-def fit(X, y, sigma2, a0=1e-2, b0=1e-4, *, max_iter=500, tol=1e-10, alpha_init=None):
-    """CAVI: starting from E[alpha] = ``alpha_init`` (default: ones), alternate update_w and
-    update_alpha; the full ELBO is recorded after each sweep; stop when
-    |L_t - L_{t-1}| <= tol |L_t| (tol=0 runs exactly max_iter sweeps).
-
-    The start is deterministic (no random initialisation, so no restarts are needed);
-    different ``alpha_init`` values can be compared by their final ELBO.
+    Returns a :class:`FitResult` with params ``m``, ``V``, ``a``, ``b`` and extras
+    ``E_alpha`` (a / b), ``sd`` (the marginal standard deviations of w) and ``seconds``.
+    The start is deterministic (no random initialisation, so no restarts are needed).
     """
     t0 = time.perf_counter()
     X, y = _check_data(X, y)
     D = X.shape[1]
-    sigma2, a0, b0 = _positive("sigma2", sigma2), _positive("a0", a0), _positive("b0", b0)
-    max_iter = _count("max_iter", max_iter)
-    tol = _tol(tol)
-    E_alpha = np.ones(D) if alpha_init is None else _check_pos_vec("alpha_init", alpha_init, D)
+    sigma2 = check_positive_scalar("sigma2", sigma2)
+    a0, b0 = check_positive_scalar("a0", a0), check_positive_scalar("b0", b0)
+    max_iter = check_int("max_iter", max_iter)
+    tol = check_tol(tol)
+    init = pick_init(init, "alpha_init", alpha_init)
+    E_alpha = np.ones(D) if init is None else _check_pos_vec("init", init, D)
     XtX, Xty = X.T @ X, X.T @ y
     trace, converged = [], False
     for _ in range(max_iter):
@@ -260,10 +221,12 @@ def fit(X, y, sigma2, a0=1e-2, b0=1e-4, *, max_iter=500, tol=1e-10, alpha_init=N
         b = b0 + 0.5 * (m ** 2 + np.diag(V))
         E_alpha = a / b
         trace.append(elbo(X, y, m, V, a, b, a0, b0, sigma2))
-        if tol > 0 and len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * abs(trace[-1]):
+        if elbo_converged(trace, tol):
             converged = True
             break
-    return FitResult(m, V, a, b, np.array(trace), len(trace), converged, time.perf_counter() - t0)
+    return FitResult(dict(m=m, V=V, a=a, b=b), np.array(trace), len(trace), converged,
+                     dict(E_alpha=a / b, sd=np.sqrt(np.diag(V)),
+                          seconds=time.perf_counter() - t0))
 
 
 # ----------------------------------------------------------------------------- Gibbs sampler
@@ -276,7 +239,7 @@ class GibbsResult:
 
 
 def gibbs(X, y, sigma2, a0=1e-2, b0=1e-4, *, n_samples=2000, burn_in=500, thin=1, seed=0,
-          alpha_init=None):
+          init=None, alpha_init=None):
     """Gibbs sampler for p(w, alpha | y): the two full conditionals in the module docstring.
 
     Each step is vectorised over the D coordinates (one Cholesky factor L of the D x D
@@ -286,11 +249,12 @@ def gibbs(X, y, sigma2, a0=1e-2, b0=1e-4, *, n_samples=2000, burn_in=500, thin=1
     t0 = time.perf_counter()
     X, y = _check_data(X, y)
     D = X.shape[1]
-    sigma2, a0, b0 = _positive("sigma2", sigma2), _positive("a0", a0), _positive("b0", b0)
-    n_samples, thin = _count("n_samples", n_samples), _count("thin", thin)
-    burn_in = _count("burn_in", burn_in, minimum=0)
-    alpha = np.ones(D) if alpha_init is None else _check_pos_vec("alpha_init", alpha_init, D)
-    rng = np.random.default_rng(seed)
+    sigma2, a0, b0 = check_positive_scalar("sigma2", sigma2), check_positive_scalar("a0", a0), check_positive_scalar("b0", b0)
+    n_samples, thin = check_int("n_samples", n_samples), check_int("thin", thin)
+    burn_in = check_int("burn_in", burn_in, minimum=0)
+    init = pick_init(init, "alpha_init", alpha_init)
+    alpha = np.ones(D) if init is None else _check_pos_vec("init", init, D)
+    rng = check_rng("seed", seed)
     XtX, h = X.T @ X / sigma2, X.T @ y / sigma2
     total = burn_in + n_samples * thin
     W, A = np.empty((n_samples, D)), np.empty((n_samples, D))
@@ -310,10 +274,10 @@ def gibbs(X, y, sigma2, a0=1e-2, b0=1e-4, *, n_samples=2000, burn_in=500, thin=1
 
 def batch_means_se(draws, n_batches=20):
     """Monte Carlo standard error of the mean of each column by non-overlapping batch means."""
-    draws = _finite("draws", draws)
+    draws = as_float_array("draws", draws, min_size=1)
     if draws.ndim == 1:
         draws = draws[:, None]
-    n_batches = _count("n_batches", n_batches, minimum=2)
+    n_batches = check_int("n_batches", n_batches, minimum=2)
     S = (draws.shape[0] // n_batches) * n_batches
     if S < n_batches:
         raise ValueError("draws must hold at least n_batches rows")
@@ -322,7 +286,7 @@ def batch_means_se(draws, n_batches=20):
 
 
 def compare_with_gibbs(X, y, sigma2, a0=1e-2, b0=1e-4, *, n_samples=4000, burn_in=1000, thin=1,
-                       seed=0, max_iter=500, tol=1e-10):
+                       seed=0, max_iter=500, tol=DEFAULT_TOL):
     """Run CAVI and the Gibbs sampler on the same data; return a dict of posterior summaries:
     means and marginal sds of w, E[alpha] (CAVI: a/b; Gibbs: sample mean), the Gibbs Monte
     Carlo standard errors of the means (batch means), the z-scores of the CAVI means against

@@ -20,8 +20,7 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import norm
 
-from vi_impl.theory.validation import (finite_array, positive_array, positive_int,
-                                       probability_level)
+from vi_impl.validation import as_float_array, as_positive_array, check_int, check_probability_level
 
 __all__ = ["RelevantBins", "gaussian_bin_masses", "relevant_bins", "compositions"]
 
@@ -47,8 +46,8 @@ def gaussian_bin_masses(n_bins: int, half_width: float = 6.0) -> np.ndarray:
     CDF are taken on the side of the origin where they are accurate, so the bins are
     exactly mirror-symmetric.
     """
-    n_bins = positive_int("n_bins", n_bins, minimum=1)
-    half_width = float(positive_array("half_width", half_width))
+    n_bins = check_int("n_bins", n_bins, minimum=1)
+    half_width = float(as_positive_array("half_width", half_width))
     edges = np.linspace(-half_width, half_width, n_bins + 1)
     # mass of [a, b] computed from the tail nearer to the bin: symmetric to the last bit.
     a, b = edges[:-1], edges[1:]
@@ -61,8 +60,8 @@ def gaussian_bin_masses(n_bins: int, half_width: float = 6.0) -> np.ndarray:
 def compositions(total: int, parts: int) -> np.ndarray:
     """All vectors of ``parts`` non-negative integers summing to ``total``, shape ``(C, parts)``
     with ``C = comb(total + parts - 1, parts - 1)`` (stars and bars)."""
-    total = positive_int("total", total, minimum=0)
-    parts = positive_int("parts", parts, minimum=1)
+    total = check_int("total", total, minimum=0)
+    parts = check_int("parts", parts, minimum=1)
     n_rows = math.comb(total + parts - 1, parts - 1)
     out = np.empty((n_rows, parts), dtype=np.int64)
     for row, bars in enumerate(itertools.combinations(range(total + parts - 1), parts - 1)):
@@ -84,13 +83,13 @@ def relevant_bins(masses_1d, dim: int, level: float = 0.99, *, rtol: float = 1e-
     mass. Bins are taken greedily from the heaviest down (which is optimal), and the last
     group of equal-mass bins is taken only as far as needed.
     """
-    m = finite_array("masses_1d", masses_1d, ndim=1)
+    m = as_float_array("masses_1d", masses_1d, ndim=1, min_size=1)
     if np.any(m < 0):
         raise ValueError("masses_1d must be non-negative")
     if not np.isclose(m.sum(), 1.0, rtol=0, atol=1e-9):
         raise ValueError(f"masses_1d must sum to one, got {m.sum()!r}")
-    dim = positive_int("dim", dim, minimum=1)
-    level = probability_level("level", level)
+    dim = check_int("dim", dim, minimum=1)
+    level = check_probability_level("level", level)
     n_bins = m.size
     m = m[m > 0]
     # group equal 1-D masses (up to rtol): value v_j appears mult_j times on one axis

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import logsumexp
 
-from vi_impl.theory.validation import positive_int
+from vi_impl.validation import check_int
 
 __all__ = [
     "ImportanceEstimate",
@@ -141,7 +141,7 @@ def importance_sampling(
     ``sample_proposal(rng, n)`` returns ``n`` draws (first axis indexes draws);
     ``log_joint(z)`` and ``log_proposal(z)`` return one value per draw, shape ``(n,)``.
     """
-    n_samples = positive_int("n_samples", n_samples, minimum=2)
+    n_samples = check_int("n_samples", n_samples, minimum=2)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     for name, fn in (("log_joint", log_joint), ("sample_proposal", sample_proposal),

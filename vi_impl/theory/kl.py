@@ -23,7 +23,7 @@ import numpy as np
 from scipy import integrate, optimize
 from scipy.special import logsumexp
 
-from vi_impl.theory.validation import finite_array, positive_array, probability_vector
+from vi_impl.validation import as_float_array, as_positive_array, check_probability_vector
 
 __all__ = [
     "kl_discrete",
@@ -45,8 +45,8 @@ def kl_discrete(p, q) -> float:
 
     Terms with ``p_i = 0`` contribute 0; a ``q_i = 0`` where ``p_i > 0`` gives ``inf``.
     """
-    p = probability_vector("p", p)
-    q = probability_vector("q", q)
+    p = check_probability_vector("p", p)
+    q = check_probability_vector("q", q)
     if p.ndim != 1 or p.shape != q.shape:
         raise ValueError(f"p and q must be 1-D of the same length, got {p.shape} and {q.shape}")
     support = p > 0
@@ -62,10 +62,10 @@ def kl_diag_gaussians(mu1, var1, mu2, var2) -> np.ndarray:
     divergence is ``0.5 * (log(var2/var1) + (var1 + (mu1 - mu2)^2) / var2 - 1)``.
     Returns an array of the broadcast shape without its last axis (a float for 1-D input).
     """
-    mu1 = finite_array("mu1", mu1)
-    mu2 = finite_array("mu2", mu2)
-    var1 = positive_array("var1", var1)
-    var2 = positive_array("var2", var2)
+    mu1 = as_float_array("mu1", mu1, min_size=1)
+    mu2 = as_float_array("mu2", mu2, min_size=1)
+    var1 = as_positive_array("var1", var1)
+    var2 = as_positive_array("var2", var2)
     try:
         mu1, var1, mu2, var2 = np.broadcast_arrays(np.atleast_1d(mu1), np.atleast_1d(var1),
                                                    np.atleast_1d(mu2), np.atleast_1d(var2))
@@ -84,9 +84,9 @@ def gaussian_logpdf(x, mean: float, sd: float) -> np.ndarray:
 
 def mixture_logpdf(x, weights, means, sds) -> np.ndarray:
     """Log density of the one-dimensional Gaussian mixture ``sum_k w_k N(x | means_k, sds_k^2)``."""
-    w = probability_vector("weights", weights)
-    means = finite_array("means", means, ndim=1)
-    sds = positive_array("sds", sds, ndim=1)
+    w = check_probability_vector("weights", weights)
+    means = as_float_array("means", means, ndim=1, min_size=1)
+    sds = as_positive_array("sds", sds, ndim=1)
     if not (w.shape == means.shape == sds.shape):
         raise ValueError(f"weights, means and sds must have the same length, got "
                          f"{w.shape}, {means.shape}, {sds.shape}")
@@ -126,7 +126,7 @@ def kl_on_grid(x, log_p, log_q) -> float:
     The grid must cover the region where ``p`` has mass and be fine enough to resolve both
     densities; the result is only as accurate as that grid.
     """
-    x = finite_array("x", x, ndim=1, min_size=2)
+    x = as_float_array("x", x, ndim=1, min_size=2)
     if np.any(np.diff(x) <= 0):
         raise ValueError("x must be strictly increasing")
     lp = np.asarray(log_p, dtype=np.float64)
@@ -153,7 +153,7 @@ class GaussianFit:
 
 
 def _check_grid_target(x, log_target):
-    x = finite_array("x", x, ndim=1, min_size=3)
+    x = as_float_array("x", x, ndim=1, min_size=3)
     if np.any(np.diff(x) <= 0):
         raise ValueError("x must be strictly increasing")
     lt = np.asarray(log_target, dtype=np.float64)
@@ -191,7 +191,7 @@ def fit_gaussian(x, log_target, direction: str, init=(0.0, 0.0), *,
     """
     direction = _direction(direction)
     x, lt = _check_grid_target(x, log_target)
-    init = finite_array("init", init, ndim=1)
+    init = as_float_array("init", init, ndim=1, min_size=1)
     if init.shape != (2,):
         raise ValueError(f"init must be (mean, log_sd), got shape {init.shape}")
     lo, hi = log_sd_bounds
@@ -213,8 +213,8 @@ def kl_landscape(x, log_target, means, log_sds, direction: str) -> np.ndarray:
     """
     direction = _direction(direction)
     x, lt = _check_grid_target(x, log_target)
-    means = finite_array("means", means, ndim=1)
-    log_sds = finite_array("log_sds", log_sds, ndim=1)
+    means = as_float_array("means", means, ndim=1, min_size=1)
+    log_sds = as_float_array("log_sds", log_sds, ndim=1, min_size=1)
     out = np.empty((log_sds.size, means.size))
     p_t = np.exp(lt)
     for i, l in enumerate(log_sds):

@@ -19,14 +19,16 @@ q = p. No constant is dropped.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
+from vi_impl.result import DEFAULT_TOL, FitResult, elbo_converged, step_converged
+from vi_impl.validation import as_float_array, check_int, check_tol, pick_init
+
 __all__ = [
-    "MeanFieldGaussianResult",
     "check_gaussian",
     "mean_field_variances",
+    "coordinate_update",
+    "gauss_seidel_sweep",
     "cavi_sweep",
     "elbo",
     "kl_gaussians",
@@ -37,12 +39,7 @@ __all__ = [
 
 # --------------------------------------------------------------------------- validation
 def _as_finite_array(value, name, ndim):
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
-    return arr
+    return as_float_array(name, value, ndim=ndim)
 
 
 def check_gaussian(mu, Sigma, *, name_mu="mu", name_Sigma="Sigma"):
@@ -96,12 +93,44 @@ def mean_field_variances(Sigma):
     return 1.0 / np.diag(Lambda)
 
 
-def cavi_sweep(m, mu, Lambda, order=None):
-    """One CAVI sweep over the factor means, in ``order`` (default 0..D-1).
+def coordinate_update(j, m, h, Lambda):
+    """The optimal factor q*(z_j) = N(m_j, v_j) for a Gaussian target with precision Lambda and
+    natural mean h = Lambda mu, given the other factors' means m_l (only E[z_l] enters):
 
-    Each step sets m_j = mu_j - sum_{k != j} Lambda_jk (m_k - mu_k) / Lambda_jj using the
-    *current* values of the other means (coordinate ascent, not a Jacobi step).
-    Returns a new array; the input is not modified.
+        v_j = 1 / Lambda_jj,    m_j = (h_j - sum_{l != j} Lambda_jl m_l) / Lambda_jj.
+
+    Returns (m_j, v_j) as floats. No validation (callers validate): the one implementation of
+    the coordinate step, used by :func:`gauss_seidel_sweep` and by
+    :func:`vi_impl.models.linear_gaussian.update_factor`.
+    """
+    row = Lambda[j]
+    return float((h[j] - row @ m + row[j] * m[j]) / row[j]), float(1.0 / row[j])
+
+
+def gauss_seidel_sweep(m, h, Lambda, order=None):
+    """One CAVI sweep over the factor means: :func:`coordinate_update` for j in ``order``
+    (default 0..D-1), each with the *current* values of the others (a Gauss-Seidel sweep on
+    Lambda m = h). Returns a new array; no validation."""
+    m = np.array(m, dtype=float)
+    for j in (range(m.shape[0]) if order is None else order):
+        m[j] = coordinate_update(j, m, h, Lambda)[0]
+    return m
+
+
+def _check_order(order, D):
+    if order is None:
+        return None
+    order = list(order)
+    if sorted(order) != list(range(D)):
+        raise ValueError(f"order must be a permutation of 0..{D - 1}, got {order}")
+    return order
+
+
+def cavi_sweep(m, mu, Lambda, order=None):
+    """One CAVI sweep over the factor means, in ``order`` (default 0..D-1), for the target
+    N(mu, Lambda^-1): :func:`gauss_seidel_sweep` with h = Lambda mu, that is
+    m_j = mu_j - sum_{k != j} Lambda_jk (m_k - mu_k) / Lambda_jj with the *current* values of
+    the other means (coordinate ascent, not a Jacobi step). Returns a new array.
     """
     Lambda = _as_finite_array(Lambda, "Lambda", 2)
     mu = _as_finite_array(mu, "mu", 1)
@@ -110,17 +139,8 @@ def cavi_sweep(m, mu, Lambda, order=None):
         raise ValueError(f"Lambda must have shape ({D}, {D}), got {Lambda.shape}")
     if np.any(np.diag(Lambda) <= 0):
         raise ValueError("Lambda must have a strictly positive diagonal (it is a precision matrix)")
-    m = _check_means(m, D).copy()
-    if order is None:
-        order = range(D)
-    else:
-        order = list(order)
-        if sorted(order) != list(range(D)):
-            raise ValueError(f"order must be a permutation of 0..{D - 1}, got {order}")
-    for j in order:
-        r = Lambda[j] @ (m - mu) - Lambda[j, j] * (m[j] - mu[j])
-        m[j] = mu[j] - r / Lambda[j, j]
-    return m
+    m = _check_means(m, D)
+    return gauss_seidel_sweep(m, Lambda @ mu, Lambda, _check_order(order, D))
 
 
 # --------------------------------------------------------------------------- objective
@@ -153,55 +173,47 @@ def elbo(m, v, mu, Sigma):
 
 
 # --------------------------------------------------------------------------- fit loop
-@dataclass
-class MeanFieldGaussianResult:
-    """Output of :func:`fit_mean_field_gaussian`.
-
-    m (D,) factor means; v (D,) factor variances; elbo: list with the ELBO after
-    initialisation and after every sweep; n_iter sweeps run; converged flag.
-    """
-
-    m: np.ndarray
-    v: np.ndarray
-    elbo: list = field(default_factory=list)
-    n_iter: int = 0
-    converged: bool = False
-    m_trace: list = field(default_factory=list)
-
-
-def fit_mean_field_gaussian(mu, Sigma, *, m0=None, max_iter=500, tol=1e-10, order=None):
-    """Fit q(z) = prod_j N(m_j, v_j) to N(mu, Sigma) by CAVI.
+def fit_mean_field_gaussian(mu, Sigma, *, init=None, m0=None, max_iter=500, tol=DEFAULT_TOL,
+                            order=None):
+    """Fit q(z) = prod_j N(m_j, v_j) to N(mu, Sigma) by CAVI; returns a
+    :class:`vi_impl.result.FitResult` with params ``m``, ``v``, the ELBO after every sweep,
+    and extras ``elbo_start`` (the ELBO at the start) and ``m_trace`` (the means at the start
+    and after every sweep, (n_iter + 1, D)).
 
     The variances are set to their optimum v_j = 1 / Lambda_jj once (they do not depend on the
-    other factors); the means are updated by :func:`cavi_sweep` until no mean moves by more than
-    ``tol`` in a sweep (``tol=0`` runs exactly ``max_iter`` sweeps). The criterion is on the
-    means because the ELBO is quadratic in them: an ELBO change of 1e-12 still allows mean
-    errors of about 1e-6. ``m0`` defaults to zeros.
+    other factors); the means are updated by :func:`cavi_sweep` from ``init`` (default zeros;
+    ``m0`` is the same argument's older name). Converged means the shared ELBO rule
+    :func:`vi_impl.result.elbo_converged` *and* the same rule on the means
+    (:func:`vi_impl.result.step_converged`, scale 1 + max |m|): the ELBO is quadratic in the
+    means, so an ELBO change of 1e-12 still allows mean errors of about 1e-6. ``tol=0`` runs
+    exactly ``max_iter`` sweeps.
     """
     mu, Sigma = check_gaussian(mu, Sigma)
     D = mu.shape[0]
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if not np.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite non-negative number, got {tol!r}")
-    m = np.zeros(D) if m0 is None else _check_means(m0, D, "m0").copy()
+    max_iter = check_int("max_iter", max_iter)
+    tol = check_tol(tol)
+    order = _check_order(order, D)
+    init = pick_init(init, "m0", m0)
+    m = np.zeros(D) if init is None else _check_means(init, D, "init").copy()
     Lambda = np.linalg.inv(Sigma)
     Lambda = 0.5 * (Lambda + Lambda.T)
+    h = Lambda @ mu
     v = 1.0 / np.diag(Lambda)
-    trace = [elbo(m, v, mu, Sigma)]
-    m_trace = [m.copy()]
+    start = elbo(m, v, mu, Sigma)
+    trace, steps, m_trace = [], [], [m.copy()]
     converged = False
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        m_old = m
-        m = cavi_sweep(m, mu, Lambda, order=order)
+    for _ in range(max_iter):
+        m_new = gauss_seidel_sweep(m, h, Lambda, order)
+        steps.append(float(np.max(np.abs(m_new - m))))
+        m = m_new
         m_trace.append(m.copy())
         trace.append(elbo(m, v, mu, Sigma))
-        if tol > 0 and np.max(np.abs(m - m_old)) <= tol:
+        if elbo_converged([start] + trace, tol) and step_converged(
+                steps, 1.0 + float(np.max(np.abs(m))), tol):
             converged = True
             break
-    return MeanFieldGaussianResult(m=m, v=v, elbo=trace, n_iter=n_iter, converged=converged,
-                                   m_trace=m_trace)
+    return FitResult(dict(m=m, v=v), np.array(trace), len(trace), converged,
+                     dict(elbo_start=start, m_trace=m_trace))
 
 
 def variance_ratio(Sigma):

@@ -24,8 +24,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from vi_impl.theory.kl import kl_diag_gaussians
-from vi_impl.theory.validation import (finite_array, positive_array, positive_int,
-                                       probability_vector)
+from vi_impl.validation import as_float_array, as_positive_array, check_int, check_probability_vector
 
 __all__ = [
     "enumerate_assignments",
@@ -40,11 +39,11 @@ MAX_ASSIGNMENTS = 5_000_000
 
 
 def _check_X(X) -> np.ndarray:
-    return finite_array("X", X, ndim=2)
+    return as_float_array("X", X, ndim=2, min_size=1)
 
 
 def _check_sigma2(sigma2) -> float:
-    arr = positive_array("sigma2", sigma2)
+    arr = as_positive_array("sigma2", sigma2)
     if arr.ndim != 0 and arr.size != 1:
         raise ValueError(f"sigma2 must be a scalar, got shape {arr.shape}")
     return float(arr.reshape(()))
@@ -53,8 +52,8 @@ def _check_sigma2(sigma2) -> float:
 def enumerate_assignments(N: int, K: int) -> np.ndarray:
     """All ``K**N`` assignments as an int array ``(K**N, N)`` with entries in ``0..K-1``
     (row ``r`` is ``r`` written in base ``K``, most significant digit first)."""
-    N = positive_int("N", N, minimum=1)
-    K = positive_int("K", K, minimum=1)
+    N = check_int("N", N, minimum=1)
+    K = check_int("K", K, minimum=1)
     M = K ** N
     if M > MAX_ASSIGNMENTS:
         raise ValueError(f"K**N = {M} assignments exceeds {MAX_ASSIGNMENTS}; N={N}, K={K} is "
@@ -88,7 +87,7 @@ def log_joint_marginal(X, assignments, K: int, sigma2: float) -> np.ndarray:
     including ``-N log K`` from the uniform prior on assignments.
     """
     X = _check_X(X)
-    K = positive_int("K", K, minimum=1)
+    K = check_int("K", K, minimum=1)
     sigma2 = _check_sigma2(sigma2)
     N, D = X.shape
     a = _check_assignments(assignments, N, K)
@@ -122,7 +121,7 @@ def posterior_means_given_assignments(X, assignments, K: int, sigma2: float):
     with precision ``1/sigma2 + n_k`` and mean ``S_k / (1/sigma2 + n_k)``.
     """
     X = _check_X(X)
-    K = positive_int("K", K, minimum=1)
+    K = check_int("K", K, minimum=1)
     sigma2 = _check_sigma2(sigma2)
     a = _check_assignments(assignments, X.shape[0], K)
     counts, sums, _ = _cluster_stats(X, a, K)
@@ -140,14 +139,14 @@ def kl_meanfield_to_posterior(X, m, s2, pi, sigma2: float) -> float:
     """
     X = _check_X(X)
     N, D = X.shape
-    m = finite_array("m", m, ndim=2)
+    m = as_float_array("m", m, ndim=2, min_size=1)
     K = m.shape[0]
     if m.shape != (K, D):
         raise ValueError(f"m must have shape (K, {D}), got {m.shape}")
-    s2 = positive_array("s2", s2, ndim=2)
+    s2 = as_positive_array("s2", s2, ndim=2)
     if s2.shape != m.shape:
         raise ValueError(f"s2 must have the shape of m {m.shape}, got {s2.shape}")
-    pi = probability_vector("pi", pi, axis=1)
+    pi = check_probability_vector("pi", pi, axis=1)
     if pi.shape != (N, K):
         raise ValueError(f"pi must have shape ({N}, {K}), got {pi.shape}")
     sigma2 = _check_sigma2(sigma2)

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
+from vi_impl.validation import as_float_array, check_rng
+
 __all__ = [
     "as_rng",
     "check_diag_gaussian",
@@ -59,22 +61,15 @@ _LOG_2PI = np.log(2.0 * np.pi)
 
 
 # --------------------------------------------------------------------------- validation
-def as_rng(seed):
-    """A numpy Generator from an int seed or an existing Generator (``None`` is refused)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0:
-        return np.random.default_rng(int(seed))
-    raise ValueError(f"seed must be a non-negative int or a numpy Generator, got {seed!r}")
+def as_rng(seed, name="seed"):
+    """A numpy Generator from a non-negative int seed or an existing Generator: the shared
+    :func:`vi_impl.validation.check_rng` with ``None`` refused (every estimate here is
+    reproducible)."""
+    return check_rng(name, seed, allow_none=False)
 
 
 def _finite_1d(value, name):
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim != 1 or arr.shape[0] < 1:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf")
-    return arr
+    return as_float_array(name, value, ndim=1, min_size=1)
 
 
 def check_diag_gaussian(m, log_s):

@@ -81,7 +81,7 @@ def test_homework_updates_and_gradient_vanishes():
 
 def test_cavi_monotone_and_reaches_closed_form_fixed_point():
     for x, theta in [(1.4, np.array([0.9, -1.6])), (np.array([0.2, 1.0, -0.4]), np.random.default_rng(2).normal(size=(3, 4)))]:
-        res = lg.cavi(x, theta, m_init=np.full(np.shape(theta)[-1], 5.0), max_iter=2000, tol=0)
+        res = lg.cavi(x, theta, init=np.full(np.shape(theta)[-1], 5.0), max_iter=2000, tol=0)
         assert np.all(np.diff(res.elbo) >= -1e-12 * np.abs(res.elbo[1:]))
         m_fp, v_fp = lg.fixed_point(x, theta)
         np.testing.assert_allclose(res.m, m_fp, atol=1e-8)

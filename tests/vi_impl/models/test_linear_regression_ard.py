@@ -93,7 +93,7 @@ def test_full_elbo_below_log_evidence_and_gap_shrinks():
     a0, b0 = 2.0, 1.0
     X, y, sigma2 = _data(3, N=10, D=1)
     logZ = _log_evidence_quadrature_1d(X, y, sigma2, a0, b0)
-    res = ard.fit(X, y, sigma2, a0, b0, max_iter=30, tol=0, alpha_init=np.array([50.0]))
+    res = ard.fit(X, y, sigma2, a0, b0, max_iter=30, tol=0, init=np.array([50.0]))
     assert np.all(res.elbo <= logZ + 1e-9) and res.elbo[-1] - res.elbo[0] > 1e-3
     assert 0 <= logZ - res.elbo[-1] < logZ - res.elbo[0]
     X2, y2, _ = _data(4, N=8, D=2)
@@ -227,8 +227,8 @@ def test_bad_input_fit_and_gibbs():
         ard.fit(X, y, 0.0)
     with pytest.raises(ValueError, match="max_iter"):
         ard.fit(X, y, 1.0, max_iter=0)
-    with pytest.raises(ValueError, match="alpha_init"):
-        ard.fit(X, y, 1.0, alpha_init=np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="^init"):
+        ard.fit(X, y, 1.0, init=np.array([1.0, -1.0]))
     with pytest.raises(ValueError, match="n_samples"):
         ard.gibbs(X, y, 1.0, n_samples=0)
     with pytest.raises(ValueError, match="E_alpha"):
