@@ -3,7 +3,12 @@
     python -m vi_derivations                          # the models (name and one-line description)
     python -m vi_derivations list
     python -m vi_derivations show NAME [--format latex|markdown] [--part elbo|updates|steps|all]
-    python -m vi_derivations cavi NAME [--order Z1,Z2,...]   # the generated NumPy CAVI (Python source)
+    python -m vi_derivations cavi NAME [--order Z1,Z2,...] [-o fit_NAME.py]
+
+NAME is a model of the book (``list``) or the path of a Python file that defines ``build()``
+returning a :class:`~vi_derivations.Model` (as the files in ``vi_derivations/models/`` do).
+``cavi`` writes a standalone NumPy module (:mod:`vi_derivations.codegen`: NumPy and SciPy
+only, each update's formula beside its code, an ELBO function and ``fit``) to ``-o`` or prints it.
 
 ``show`` prints what the engine derives, never typed text: ``elbo`` gives the full ELBO
 (every constant kept) split into one term per model factor (E_q[log p]) and per q factor
@@ -33,19 +38,52 @@ def build_parser():
     sub = p.add_subparsers(dest="command")
     sub.add_parser("list", help="list the models the engine knows (the default)")
     s = sub.add_parser("show", help="print a model's derivation as LaTeX or Markdown")
-    s.add_argument("name", help="model name (see `python -m vi_derivations list`)")
+    s.add_argument("name", help="model name (see `python -m vi_derivations list`) or path/to/model.py")
     s.add_argument("--format", choices=FORMATS, default="latex", help="output format (default: latex)")
     s.add_argument("--part", choices=PARTS, default="all",
                    help="elbo: ELBO terms; updates: CAVI updates; steps: derivation chains; all (default)")
-    c = sub.add_parser("cavi", help="print the generated NumPy CAVI of a model (Python source)")
-    c.add_argument("name", help="model name")
+    c = sub.add_parser("cavi", help="write a standalone NumPy module running the model's CAVI")
+    c.add_argument("name", help="model name or path/to/model.py (a file defining build())")
     c.add_argument("--order", default=None, help="comma-separated q factors in update order")
+    c.add_argument("-o", "--output", default=None, help="file to write (default: print the source)")
     return p
 
 
 # ----------------------------------------------------------------------------- pieces
+def _is_path(name):
+    import os
+    return name.endswith(".py") or os.sep in name or (os.altsep is not None and os.altsep in name)
+
+
+def load_model_file(path):
+    """The Model returned by ``build()`` of the Python file ``path`` (ValueError if there is none)."""
+    import importlib.util
+    import os
+    from .model import Model
+    if not os.path.isfile(path):
+        raise ValueError(f"model file {path!r} does not exist")
+    name = "_vi_user_model_" + "".join(c if c.isalnum() else "_" for c in os.path.abspath(path))
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"model file {path!r} cannot be imported as a Python module")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    build = getattr(mod, "build", None)
+    if not callable(build):
+        raise ValueError(f"model file {path!r} defines no build() function")
+    model = build()
+    if not isinstance(model, Model):
+        raise ValueError(f"build() in {path!r} must return a vi_derivations.Model, got {type(model).__name__}")
+    return model
+
+
 def _load(name, parser):
     from . import models
+    if _is_path(name):
+        try:
+            return load_model_file(name)
+        except ValueError as e:
+            parser.exit(2, f"error: {e}\n")
     if name not in models.available():
         parser.exit(2, f"error: unknown model {name!r}; known models: {', '.join(models.available())}\n")
     return models.load(name)
@@ -176,9 +214,16 @@ def main(argv=None):
         if args.command == "show":
             sys.stdout.write(show(model, args.format, args.part))
         else:
-            from .cavi import cavi
+            from .codegen import generate
             order = [s.strip() for s in args.order.split(",")] if args.order else None
-            sys.stdout.write(cavi(model, order).source() + "\n")
+            command = "python -m vi_derivations cavi " + args.name + (f" --order {args.order}" if args.order else "")
+            source = generate(model, order, command=command)
+            if args.output:
+                with open(args.output, "w") as fh:
+                    fh.write(source)
+                sys.stderr.write(f"wrote {args.output}: CAVI for {model.name!r} (NumPy and SciPy only)\n")
+            else:
+                sys.stdout.write(source)
     except ValueError as e:   # the engine refuses the model, or a bad --order
         parser.exit(1, f"error: {e}\n")
     return 0

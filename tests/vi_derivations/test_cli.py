@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import vi_derivations as vd
@@ -118,3 +119,67 @@ def test_cavi_prints_the_generated_source():
         n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     r = run("cavi", "gmm_prior_mean", "--order", "c")
     assert r.returncode != 0 and "order must list every q factor" in r.stderr
+
+
+# ----------------------------------------------------------------------------- standalone modules, model files
+USER_MODEL = '''
+"""A user's own model: G groups of binary outcomes, one Beta-distributed rate per group."""
+from vi_derivations import Bernoulli, Beta, Model, Plate
+
+
+def build():
+    G, N = Plate("G", "g"), Plate("N", "n")
+    g = G.index
+    M = Model("my_groups", "Binary outcomes in groups, a Beta rate per group (a user model file)")
+    a0, b0 = M.hyper("a0"), M.hyper("b0")
+    rate = M.latent("rate", (G,))
+    y = M.observed("y", (N, G))
+    M.factor(rate, Beta(a0, b0))
+    M.factor(y, Bernoulli(rate[g]))
+    a, b = M.variational("a", (G,), positive=True), M.variational("b", (G,), positive=True)
+    M.q(rate, Beta(a[g], b[g]))
+    return M
+'''
+
+
+def test_cavi_writes_a_standalone_module_to_the_output_file(tmp_path):
+    out = tmp_path / "fit_gmm.py"
+    r = run("cavi", "gmm", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and "wrote" in r.stderr
+    src = out.read_text()
+    tree = ast.parse(src)
+    assert {"fit", "elbo", "sweep", "update_mu", "update_c"} <= {
+        n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert "import vi_derivations" not in src and "python -m vi_derivations cavi gmm" in src
+
+
+def test_show_and_cavi_take_a_user_model_file(tmp_path):
+    path = tmp_path / "my_groups.py"
+    path.write_text(USER_MODEL)
+    r = run("show", str(path), "--part", "updates", "--format", "markdown")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("# my_groups") and "Update of q(rate)" in r.stdout
+    out = tmp_path / "fit_groups.py"
+    r = run("cavi", str(path), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    ns = {}
+    exec(compile(out.read_text(), str(out), "exec"), ns)
+    y = np.array([[1, 0, 1], [1, 0, 0], [0, 0, 1], [1, 1, 1]], dtype=float)
+    res = ns["fit"](y=y, a0=2.0, b0=0.5, tol=0, max_iter=2)
+    # conjugate: one update gives the exact posterior Beta(a0 + successes, b0 + failures) per group
+    np.testing.assert_allclose(res.params["a"], 2.0 + y.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(res.params["b"], 0.5 + (1 - y).sum(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("x = 1\n", "defines no build() function"),
+    ("def build():\n    return 3\n", "must return a vi_derivations.Model"),
+])
+def test_a_bad_model_file_is_an_error(tmp_path, body, message):
+    path = tmp_path / "bad_model.py"
+    path.write_text(body)
+    r = run("show", str(path))
+    assert r.returncode == 2 and message in r.stderr and r.stdout == ""
+    r = run("cavi", str(tmp_path / "missing.py"))
+    assert r.returncode == 2 and "does not exist" in r.stderr

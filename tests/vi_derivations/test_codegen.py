@@ -1,0 +1,277 @@
+"""vi_derivations.codegen: the standalone NumPy module of every model runs without the engine and
+follows the engine's generated CAVI (vd.cavi) sweep for sweep from the same start.
+
+Each module is generated once per model per session, written to a temporary directory and
+imported with ``vi_derivations`` blocked (``sys.modules['vi_derivations'] = None``); one
+model is also run in a fresh interpreter whose import hook refuses the engine.
+"""
+import ast
+import functools
+import importlib.util
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import vi_derivations as vd
+from vi_derivations.codegen import CodegenError, generate
+
+MODELS = vd.models.available()
+RTOL = 1e-10
+SWEEPS = 25
+ALLOWED_IMPORTS = {"numpy", "scipy.special", "collections"}
+
+
+@functools.lru_cache(maxsize=None)
+def model_and_source(name):
+    M = vd.models.load(name)
+    return M, generate(M)
+
+
+def import_blocked(path, modname):
+    """Import the module at ``path`` while ``import vi_derivations`` fails."""
+    saved = {k: v for k, v in sys.modules.items() if k == "vi_derivations" or k.startswith("vi_derivations.")}
+    for k in saved:
+        del sys.modules[k]
+    sys.modules["vi_derivations"] = None
+    try:
+        spec = importlib.util.spec_from_file_location(modname, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        del sys.modules["vi_derivations"]
+        sys.modules.update(saved)
+
+
+@pytest.fixture(scope="module")
+def modules(tmp_path_factory):
+    d = tmp_path_factory.mktemp("generated")
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            M, src = model_and_source(name)
+            path = d / f"fit_{name}.py"
+            path.write_text(src)
+            cache[name] = (M, import_blocked(path, f"fit_{name}_generated"), path)
+        return cache[name]
+    return get
+
+
+def problem(M, g, rng):
+    """Data on the support of each likelihood and a start for the engine's required parameters."""
+    sizes = {p.size: int(p.size) if p.size.is_Integer else int(rng.integers(3, 9)) for p in M.plates}
+    factor = {f.var.name: f.dist for f in M.factors}
+    data = {}
+    for n in g.data_names:
+        v = M.variables[n]
+        shape = tuple(sizes[p.size] for p in v.plates)
+        dist = factor.get(n)
+        fam = dist.component if dist is not None and dist.name == "Mixture" else dist
+        positive = bool((v.symbol.label if v.plates else v.symbol).is_positive)
+        if fam is not None and fam.name == "Categorical":
+            ax = list(v.plates).index(fam.event_plates[0])
+            rest = shape[:ax] + shape[ax + 1:]
+            val = np.moveaxis(np.eye(shape[ax])[rng.integers(0, shape[ax], size=rest)], -1, ax)
+        elif fam is not None and fam.name == "Bernoulli":
+            val = rng.integers(0, 2, size=shape).astype(float)
+        elif fam is not None and fam.name == "Poisson":
+            val = rng.poisson(3.0, size=shape).astype(float)
+        elif positive:
+            val = rng.uniform(0.5, 3, size=shape)
+        else:
+            val = rng.normal(scale=2, size=shape)
+        data[n] = val if shape else float(val)
+    for f in M.factors:   # probabilities given as hyper-parameters lie on the simplex
+        if f.dist.name in ("Categorical",) or (f.dist.name == "Mixture" and f.dist.component.name == "Categorical"):
+            dist = f.dist.component if f.dist.name == "Mixture" else f.dist
+            probs = dist.params["probs"]
+            ev = dist.event_plates[0]
+            for n in data:
+                v = M.variables[n]
+                if n in {str(s) for s in probs.free_symbols} and ev in v.plates:
+                    ax = list(v.plates).index(ev)
+                    data[n] = data[n] / data[n].sum(axis=ax, keepdims=True)
+    init = {}
+    for n in g.required_init:
+        v = M.variables[n]
+        shape = tuple(sizes[p.size] for p in v.plates)
+        val = rng.normal(size=shape)
+        if len(v.plates) == 2 and v.plates[0] is v.plates[1]:
+            A = rng.normal(size=shape)
+            val = A @ A.T + np.eye(shape[0])
+        if bool((v.symbol.label if v.plates else v.symbol).is_positive):
+            val = np.abs(val) + 0.5
+        init[n] = val if shape else float(val)
+    for qf in M.qfactors.values():
+        if qf.dist.name == "Categorical":
+            t = qf.dist.params["probs"]
+            n = str(t.base.label)
+            if n in init:
+                ax = list(t.indices).index(qf.dist.event_plates[0].index)
+                init[n] = init[n] / init[n].sum(axis=ax, keepdims=True)
+    return data, init
+
+
+def rel_err(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.max(np.abs(a - b))) / max(float(np.max(np.abs(b))), 1e-300)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_generated_module_follows_the_engine_sweep_for_sweep(name, modules):
+    M, mod, _ = modules(name)
+    g = vd.cavi(M)
+    data, init = problem(M, g, np.random.default_rng(len(name)))
+    ref = g.run(data, init, tol=0, max_iter=SWEEPS)
+    res = mod.fit(**data, init=init, tol=0, max_iter=SWEEPS)
+    assert res.n_iter == ref.n_iter == SWEEPS and not res.converged
+    assert set(res.params) == set(ref.params)
+    for k, v in ref.params.items():
+        assert rel_err(res.params[k], v) <= RTOL, (name, k)
+    assert rel_err(res.elbo, ref.elbo) <= RTOL
+    drops = res.elbo[:-1] - res.elbo[1:]
+    assert np.all(drops <= 1e-10 * np.abs(res.elbo[1:])), f"{name}: the ELBO decreased by {drops.max():.3e}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_generated_source_imports_numpy_and_scipy_only_and_shows_each_formula(name):
+    M, src = model_and_source(name)
+    tree = ast.parse(src)
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+    assert imported <= ALLOWED_IMPORTS, imported
+    assert "vi_derivations." not in src.replace("vi_derivations (", "")
+    fns = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert {"fit", "elbo", "sweep"} <= fns
+    for z in M.qfactors:
+        assert f"update_{z}" in fns
+        u = vd.update(M, z)
+        fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == f"update_{z}")
+        assert ast.get_docstring(fn).startswith(f"q*({z}) = {u.family.name}")
+        for eq in u.assignments:      # the LaTeX of every assignment sits above its function
+            assert "# LaTeX: " + vd.latex(eq)[:40] in src
+    if any(qf.dist.name == "Categorical" for qf in M.qfactors.values()):
+        assert "logsumexp(" in src
+    assert "np.einsum('" in src or not M.plates
+
+
+def test_blocked_import_really_blocks_the_engine(tmp_path):
+    path = tmp_path / "needs_engine.py"
+    path.write_text("import vi_derivations\n")
+    with pytest.raises(ImportError):
+        import_blocked(path, "needs_engine")
+    assert sys.modules["vi_derivations"] is vd
+
+
+def test_module_runs_in_a_fresh_interpreter_without_the_engine(tmp_path, modules):
+    M, mod, path = modules("gmm")
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.normal(-3, 1, (30, 2)), rng.normal(3, 1, (30, 2))])
+    m0 = X[[0, 40]]
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "m.npy", m0)
+    script = textwrap.dedent(f"""
+        import importlib.abc, json, sys
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split('.')[0] in ('vi_derivations', 'vi_impl', 'sympy'):
+                    raise ImportError('blocked: ' + name)
+        sys.meta_path.insert(0, Block())
+        sys.path.insert(0, {str(path.parent)!r})
+        import numpy as np
+        import fit_gmm
+        x, m = np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'm.npy')!r})
+        r = fit_gmm.fit(x=x, sigma2=4.0, init={{'m': m, 's2': np.ones((2, 2)), 'pi': np.full((60, 2), 0.5)}},
+                        tol=0, max_iter=5)
+        print(json.dumps({{'m': r.params['m'].tolist(), 'elbo': r.elbo.tolist(),
+                           'engine': 'vi_derivations' in sys.modules}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    assert got["engine"] is False
+    ref = vd.cavi(M).run(dict(x=X, sigma2=4.0), dict(m=m0, s2=np.ones((2, 2)), pi=np.full((60, 2), 0.5)),
+                         tol=0, max_iter=5)
+    assert rel_err(got["m"], ref.params["m"]) <= RTOL
+    assert rel_err(got["elbo"], ref.elbo) <= RTOL
+
+
+def test_default_start_and_stopping_rule(modules):
+    _, mod, _ = modules("gmm")
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(-4, 1, (50, 2)), rng.normal(4, 1, (50, 2))])
+    r1 = mod.fit(x=X, sigma2=10.0, K=2, seed=3)
+    r2 = mod.fit(x=X, sigma2=10.0, K=2, seed=3)
+    assert r1.converged and r1.n_iter == len(r1.elbo) < 500
+    assert abs(r1.elbo[-1] - r1.elbo[-2]) <= 1e-8 * abs(r1.elbo[-1])
+    np.testing.assert_array_equal(r1.params["m"], r2.params["m"])
+    assert r1.params["pi"].shape == (100, 2) and r1.params["m"].shape == (2, 2)
+    np.testing.assert_allclose(r1.params["pi"].sum(axis=1), 1, rtol=1e-12)
+    assert sorted(np.round(r1.params["m"][:, 0])) == pytest.approx([-4, 4], abs=1)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(x=np.ones(5), sigma2=1.0, K=2), "x must have 2 axes"),
+    (dict(x=np.ones((5, 2)), sigma2=-1.0, K=2), "sigma2 must be positive"),
+    (dict(x=np.full((5, 2), np.nan), sigma2=1.0, K=2), "x contains NaN"),
+    (dict(x=np.ones((5, 2)), sigma2=1.0), "K: the size of this plate"),
+    (dict(x=np.ones((5, 2)), sigma2=1.0, K=0), "K must be a positive integer"),
+    (dict(x=np.ones((5, 2)), sigma2=1.0, K=2, init={"q": 1}), "init: 'q' is not a variational parameter"),
+    (dict(x=np.ones((5, 2)), sigma2=1.0, init={"m": np.ones((2, 3))}), "init: m: plate D has size 2"),
+    (dict(x=np.ones((5, 2)), sigma2=1.0, K=2, init={"pi": np.ones((5, 2))}), "init: pi must sum to one"),
+    (dict(x=np.ones((5, 2)), sigma2=1.0, K=2, max_iter=0), "max_iter must be a positive integer"),
+    (dict(x=np.ones((5, 2)), sigma2=1.0, K=2, tol=-1.0), "tol must be a finite number"),
+])
+def test_bad_arguments_are_value_errors_naming_the_argument(kwargs, message, modules):
+    _, mod, _ = modules("gmm")
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("*", r"\*")):
+        mod.fit(**kwargs)
+    with pytest.raises(TypeError, match="x must be numeric"):
+        mod.fit(x="abc", sigma2=1.0, K=2)
+
+
+@pytest.mark.filterwarnings("error")
+def test_a_non_finite_elbo_names_its_term(modules):
+    _, mod, _ = modules("gmm")
+    # x^2 overflows: the likelihood term is -inf and the error names it (not "the data")
+    with pytest.raises(ValueError, match=r"the ELBO is not finite: .*E_q\[log p\(x \| c, mu\)\]"):
+        mod.fit(x=np.full((4, 2), 1e200), sigma2=1.0, K=2, max_iter=1)
+
+
+def test_printer_writes_sums_as_einsum_with_plate_letters():
+    from vi_derivations.codegen import ArrayPrinter, _Generator
+    M = vd.models.load("gmm")
+    g = _Generator(M)
+    pr = g.printer()
+    k, d = M.variables["m"].plates[0].index, M.variables["m"].plates[1].index
+    i = M.variables["x"].plates[0].index
+    m, x = M.variables["m"].symbol, M.variables["x"].symbol
+    import sympy as sp
+    code = pr.at(sp.Sum(m[k, d] * x[i, d], (d, 0, d.upper)), g.P.order((i, k)))
+    assert code == "np.einsum('kd,di->ki', m, x)"       # x is stored (D, N): data points last
+    assert isinstance(pr, ArrayPrinter)
+
+
+def test_sequential_schedules_are_refused_by_name_not_printed_wrong():
+    """Until the sequential loop is printed, a coupled factor is a CodegenError naming it."""
+    import vi_derivations.schedule as schedule
+    M = vd.models.load("normal_normal")
+    orig = schedule.update_schedule
+    try:
+        schedule.update_schedule = lambda model, name: schedule.Schedule(name, "sequential", ("K",), (0,),
+                                                                       "coupled along K")
+        with pytest.raises(CodegenError, match=r"q\(z\): the sequential schedule"):
+            generate(M)
+    finally:
+        schedule.update_schedule = orig

@@ -1,0 +1,1145 @@
+"""A standalone NumPy module for a model's CAVI, printed from its derivation.
+
+``generate(model, order=None)`` returns Python source that imports only NumPy and SciPy: one
+function per CAVI update (its formula beside it, as plain text and LaTeX), an ELBO function
+(one line per model factor and per q factor) and ``fit(<data>, init=None, max_iter=500,
+tol=1e-8, seed=0)``.  It is *printed*, not interpreted: :class:`ArrayPrinter` extends SymPy's
+``SciPyPrinter`` so that an indexed SymPy expression (``Sum`` over plates of ``Indexed``
+arrays) prints as broadcasting NumPy code and every ``Sum`` of a product as ``np.einsum`` with
+the plates' index letters.
+
+Before printing, each expression is rewritten (value unchanged, rounding aside):
+
+* sums are distributed over additions and pushed inwards: a factor that does not carry the
+  summed index leaves the sum, and the sum over the *data plate* (the first plate of an
+  observed variable: rows are data points) is taken first, so that
+  ``sum_ikd pi_ik x_id m_kd = sum_kd m_kd (sum_i pi_ik x_id)``;
+* every resulting sum over the data plate is a named reduction (``sum_i_pi_x``).  Those that
+  read only data are computed once before the loop; those that read only one *local* q factor
+  (a factor with the data plate, such as q(c_i)) are computed in that factor's pass over the
+  data and kept until it changes again.
+
+Arrays with the data plate are stored with that axis last (contiguous), so a reduction over
+the short component axis runs over contiguous memory; ``fit`` converts on the way in and out.
+A local Categorical factor's update runs over the data in blocks that fit in the CPU cache,
+computing its probabilities, its reductions and its entropy in one pass (log-sum-exp with
+the block's maximum as the shift; sum_k pi log pi = sum_k pi eta - logsumexp(eta)).
+"""
+from __future__ import annotations
+
+import keyword
+import re
+import textwrap
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy import Idx, Indexed, IndexedBase, KroneckerDelta, Sum
+from sympy.printing.numpy import SciPyPrinter
+
+from .distributions import LogDet, MatrixInverse, NotEqual
+from .elbo import elbo as _elbo_expr, expected_log_joint_terms, log_var_terms
+from .monomials import terms_to_expr
+from .render import latex, tidy
+from .updates import derive_update
+
+__all__ = ["generate", "ArrayPrinter", "CodegenError", "data_plates", "BLOCK"]
+
+BLOCK = 1 << 17  # bytes of one (K, block) work array of a blocked pass (stays in the L2 cache)
+
+
+class CodegenError(ValueError):
+    """The model uses a construct the NumPy printer does not support (named in the message)."""
+
+
+# ============================================================================ index bookkeeping
+class _Plates:
+    """Which plate an index ranges over, and which plates hold data points."""
+
+    def __init__(self, model):
+        self.model = model
+        self.plates = list(model.plates)
+        self.data = data_plates(model)
+
+    def of(self, idx):
+        try:
+            from .model import plate_of
+            p = plate_of(idx)
+            if p in self.plates:
+                return p
+        except Exception:
+            pass
+        getter = getattr(self.model, "plate_of", None)
+        if callable(getter):
+            try:
+                return getter(idx)
+            except Exception:
+                pass
+        name = str(idx.label)
+        cands = [p for p in self.plates if sp.simplify(idx.upper + 1 - p.size) == 0]
+        for p in cands:
+            if name == p.index_name or name.startswith(p.index_name + "_") or name.startswith(p.index_name + "'"):
+                return p
+        if len(cands) == 1:
+            return cands[0]
+        raise CodegenError(f"cannot tell which plate the index {idx} ranges over")
+
+    def sort(self, labels):
+        """Indices in the order of their plates in the model (then by name)."""
+        return sorted(labels, key=lambda l: (self.plates.index(self.of(l)), str(l)))
+
+    def is_data(self, idx):
+        return self.of(idx) in self.data
+
+    def order(self, labels):
+        """Internal axis order: the given order with data-plate indices moved last."""
+        labels = list(dict.fromkeys(labels))
+        return tuple([l for l in labels if not self.is_data(l)] + [l for l in labels if self.is_data(l)])
+
+
+def data_plates(model):
+    """The plates of data points: the first plate of each observed variable, if its size is a symbol."""
+    out = []
+    for v in model.variables.values():
+        if v.kind == "observed" and v.plates and not v.plates[0].size.is_Integer and v.plates[0] not in out:
+            out.append(v.plates[0])
+    return out
+
+
+def _free_idx(e):
+    return {s for s in sp.sympify(e).free_symbols if isinstance(s, Idx)}
+
+
+def _ident(name):
+    return name + "_" if keyword.iskeyword(name) else name
+
+
+# ============================================================================ rewriting
+_EXPAND = dict(deep=False, mul=True, multinomial=True, power_exp=False, power_base=False, log=False, basic=False)
+
+
+class _Rewriter:
+    """Distribute sums over additions, pull out factors, take data-plate sums first."""
+
+    def __init__(self, plates, hook=None):
+        self.P = plates
+        self.hook = hook or (lambda red: red)
+
+    def __call__(self, e):
+        e = sp.sympify(e)
+        if isinstance(e, Sum):
+            return self._sum(e)
+        if isinstance(e, (Indexed, Idx, IndexedBase, sp.Symbol, sp.Number)) or not e.args:
+            return e
+        if isinstance(e, (MatrixInverse, LogDet, KroneckerDelta, NotEqual)):
+            if isinstance(e, MatrixInverse):
+                return e.func(self(e.args[0]), *e.args[1:])
+            return e
+        return e.func(*[self(a) for a in e.args])
+
+    def _sum(self, e):
+        idxs = [lim[0] for lim in e.limits]
+        body = self(e.function)
+        out = []
+        for t in sp.Add.make_args(sp.expand(body, **_EXPAND)):
+            out.append(self._factorize(list(sp.Mul.make_args(t)), idxs))
+        return sp.Add(*out)
+
+    def _factorize(self, factors, idxs):
+        outside = []
+        inner = []
+        for f in factors:
+            (inner if _free_idx(f) & set(idxs) else outside).append(f)
+        coeff = sp.Integer(1)
+        used = set().union(*[_free_idx(f) for f in inner]) if inner else set()
+        rest = []
+        for s in idxs:
+            if s not in used:
+                coeff *= (s.upper - s.lower + 1)
+            else:
+                rest.append(s)
+        for s in [s for s in rest if self.P.is_data(s)]:
+            g = [f for f in inner if s in _free_idx(f)]
+            inner = [f for f in inner if s not in _free_idx(f)]
+            red = self.hook(Sum(sp.Mul(*g), (s, s.lower, s.upper)))
+            # a reduction that no longer carries any other summed index leaves the remaining sums
+            inner.append(red)
+            rest.remove(s)
+        if rest:
+            keep = [f for f in inner if _free_idx(f) & set(rest)]
+            out = [f for f in inner if not (_free_idx(f) & set(rest))]
+            inner = out + [Sum(sp.Mul(*keep), *[(s, s.lower, s.upper) for s in rest])]
+        return coeff * sp.Mul(*outside) * sp.Mul(*inner)
+
+
+# ============================================================================ the printer
+class ArrayPrinter(SciPyPrinter):
+    """SciPy printer for indexed expressions: each node is printed as an array whose axes are
+    the current labels ``self.labels`` (absent labels are length-1 axes, so broadcasting lines
+    them up); a ``Sum`` of a product prints as ``np.einsum`` with the plates' index letters."""
+
+    def __init__(self, plates, layout, names, sizes, floored=()):
+        super().__init__({"fully_qualified_modules": False, "allow_unknown_functions": False})
+        self.P = plates
+        self.layout = layout      # array name -> permutation (internal axis order of its indices)
+        self.names = names        # array / symbol name -> name in the generated code
+        self.sizes = sizes        # plate-size Symbol -> name in the generated code
+        self.floored = set(floored)
+        self.labels = ()
+        self.used = set()         # code names the printed text reads
+        self.used_sizes = set()
+
+    # -------------------------------------------------------------- entry point
+    def at(self, expr, labels):
+        """Code for ``expr`` as an array with axes ``labels`` (absent ones of length 1)."""
+        saved, self.labels = self.labels, tuple(labels)
+        try:
+            missing = _free_idx(expr) - set(self.labels)
+            if missing:
+                raise CodegenError(f"free indices {sorted(map(str, missing))} of {expr} have no axis")
+            return self._print(sp.sympify(expr))
+        finally:
+            self.labels = saved
+
+    def _module_format(self, fqn, register=True):
+        if fqn.startswith("numpy."):
+            return "np." + fqn[len("numpy."):]
+        if fqn.startswith("scipy.special."):
+            name = fqn[len("scipy.special."):]
+            self.module_imports["scipy.special"].add(name)
+            return name
+        if fqn == "scipy.constants.pi":
+            return "np.pi"
+        return super()._module_format(fqn, register)
+
+    # -------------------------------------------------------------- alignment
+    @staticmethod
+    def _atomic(code):
+        return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*(\[[^\[\]]*\])?(\.T)?", code) is not None
+
+    def align(self, code, have, want=None):
+        """Reorder axes ``have`` of ``code`` to the order of ``want`` and insert length-1 axes."""
+        want = self.labels if want is None else tuple(want)
+        have = tuple(have)
+        if not have:
+            return code
+        if set(have) - set(want):
+            raise CodegenError(f"axes {have} do not fit in {want}")
+        target = tuple(l for l in want if l in have)
+        if target != have:
+            perm = tuple(have.index(l) for l in target)
+            code = f"{code if self._atomic(code) else '(' + code + ')'}" + (
+                ".T" if len(have) == 2 else "")
+            if len(have) != 2:
+                code = f"np.transpose({code}, {perm})"
+        first = want.index(target[0])
+        slots = [":" if l in have else "None" for l in want[first:]]
+        while slots and slots[-1] == ":":
+            slots.pop()
+        if not slots:
+            return code
+        if not self._atomic(code) or code.endswith("]"):
+            code = f"({code})"
+        return f"{code}[{', '.join(slots)}]"
+
+    # -------------------------------------------------------------- leaves
+    def _array(self, name):
+        code = self.names.get(name, _ident(name))
+        self.used.add(code)
+        return code
+
+    def natural_labels(self, e):
+        """Axis labels of an Indexed array as stored (its internal axis order)."""
+        perm = self.layout.get(str(e.base.label))
+        idx = list(e.indices)
+        if perm is not None:
+            idx = [idx[p] for p in perm]
+        return idx
+
+    def _indexed(self, e):
+        """(code, labels) of an Indexed atom, in its stored axis order."""
+        idx = self.natural_labels(e)
+        code = self._array(str(e.base.label))
+        if any(ix.is_Integer for ix in idx):
+            code += "[" + ", ".join(str(int(ix)) if ix.is_Integer else ":" for ix in idx) + "]"
+            idx = [ix for ix in idx if not ix.is_Integer]
+        if len(set(idx)) < len(idx):
+            uniq = list(dict.fromkeys(idx))
+            letters = "abcdefgh"
+            spec = "".join(letters[uniq.index(l)] for l in idx) + "->" + letters[:len(uniq)]
+            code, idx = f"np.einsum('{spec}', {code})", uniq
+        return code, tuple(idx)
+
+    def _print_Indexed(self, e):
+        code, have = self._indexed(e)
+        return self.align(code, have)
+
+    def _print_Symbol(self, e):
+        if e in self.sizes:
+            self.used_sizes.add(e)
+            return self.sizes[e]
+        if e.name in self.names:
+            return self._array(e.name)
+        return super()._print_Symbol(e)
+
+    def _print_Idx(self, e):
+        size = self._print(e.upper - e.lower + 1)
+        return self.align(f"np.arange({size})", (e,))
+
+    def _print_Pi(self, e):
+        return "np.pi"
+
+    def _print_Exp1(self, e):
+        return "np.e"
+
+    def _print_KroneckerDelta(self, e):
+        a, b = e.args
+        size = self._print(a.upper - a.lower + 1)
+        return self.align(f"np.eye({size})", (a, b))
+
+    def _print_NotEqual(self, e):
+        a, b = e.args
+        size = self._print(a.upper - a.lower + 1)
+        return self.align(f"(1 - np.eye({size}))", (a, b))
+
+    def _print_LogDet(self, e):
+        name = str(e.args[0].label)
+        return f"_logdet({self._array(name)}, {name!r})"
+
+    def _print_MatrixInverse(self, e):
+        expr, a, b, j, l = e.args
+        batch = tuple(x for x in self.P.order(self.P.sort(_free_idx(expr) - {a, b})))
+        inner = self.at(expr, batch + (a, b))
+        shape = ", ".join(self._print(x.upper - x.lower + 1) for x in batch + (a, b))
+        code = f"np.linalg.inv(np.broadcast_to({inner}, ({shape},)))"
+        return self.align(code, batch + (j, l))
+
+    def _print_polygamma(self, e):
+        n, x = e.args
+        if n == 0:
+            return f"{self._module_format('scipy.special.digamma')}({self._print(x)})"
+        return f"{self._module_format('scipy.special.polygamma')}({self._print(n)}, {self._print(x)})"
+
+    def _print_log(self, e):
+        x = e.args[0]
+        if isinstance(x, Indexed) and str(x.base.label) in self.floored:
+            return f"np.log(_floor({self._print(x)}))"
+        return f"np.log({self._print(x)})"
+
+    def _print_Pow(self, e, rational=False):
+        b, x = e.as_base_exp()
+        base = self._print(b)
+        if not (self._atomic(base) or re.fullmatch(r"[0-9.]+", base)):
+            base = f"({base})"
+        if x == -1:
+            return f"1/{base}"
+        if x == sp.Rational(1, 2):
+            return f"np.sqrt({self._print(b)})"
+        if x == -sp.Rational(1, 2):
+            return f"1/np.sqrt({self._print(b)})"
+        if x.is_Integer and x > 0:
+            return f"{base}**{int(x)}"
+        if x.is_Integer and x < 0:
+            return f"1/{base}**{-int(x)}"
+        return f"{base}**{self.parenthesize(x, 100)}"
+
+    # -------------------------------------------------------------- sums
+    def _letters(self, labels):
+        out, taken = {}, set()
+        for l in labels:
+            base = self.P.of(l).index_name[0].lower()
+            cand = [base] + [c for c in "ijklmnopqrstuvwabcdefgh" if c != base]
+            for c in cand:
+                if c not in taken:
+                    out[l] = c
+                    taken.add(c)
+                    break
+        return out
+
+    def _print_Sum(self, e):
+        idxs = [lim[0] for lim in e.limits]
+        factors = sp.Mul.make_args(e.function)
+        scal, ops = [], []
+        for f in factors:
+            fl = _free_idx(f)
+            if not fl:
+                scal.append(f)
+            elif isinstance(f, Indexed) or (isinstance(f, sp.Pow) and isinstance(f.base, Indexed)
+                                            and f.exp.is_Integer and f.exp > 0):
+                ops.append((f, None))
+            else:
+                ops.append((f, self.P.order(self.P.sort(fl))))
+        count = sp.Integer(1)
+        cover = set().union(*[_free_idx(f) for f, _ in ops]) if ops else set()
+        for s in idxs:
+            if s not in cover:
+                count *= (s.upper - s.lower + 1)
+        out = tuple(l for l in self.labels if l in (cover - set(idxs)))
+        codes, specs = [], []
+        labels_all = []
+        prepared = []
+        for f, fl in ops:
+            if fl is None and isinstance(f, sp.Pow):
+                code, have = self._indexed(f.base)
+                code = f"{code if self._atomic(code) else '(' + code + ')'}**{int(f.exp)}"
+            elif fl is None:
+                code, have = self._indexed(f)
+            else:
+                code, have = self.at(f, fl), tuple(fl)
+            prepared.append((code, have))
+            labels_all += list(have)
+        letters = self._letters(list(dict.fromkeys(labels_all)))
+        for code, have in prepared:
+            codes.append(code)
+            specs.append("".join(letters[l] for l in have))
+        spec = ",".join(specs) + "->" + "".join(letters[l] for l in out)
+        opt = ", optimize=True" if len(codes) > 2 else ""
+        if len(codes) == 2 and self._matmul(specs, out, letters):
+            pass
+        body = f"np.einsum('{spec}', {', '.join(codes)}{opt})"
+        extra = sp.Mul(count, *scal)
+        code = self.align(body, out)
+        if extra != 1:
+            code = f"{self._print(extra) if extra.is_Atom else '(' + self._print(extra) + ')'}*{code}"
+        return code
+
+    @staticmethod
+    def _matmul(specs, out, letters):
+        return False
+
+
+# ============================================================================ the generator
+class _LiveNames(dict):
+    """Code names of the model's variables and of the reductions found so far."""
+
+    def __init__(self, gen):
+        super().__init__(gen.names)
+        self.gen = gen
+
+    def get(self, key, default=None):
+        if key in self.gen.names:
+            return self.gen.names[key]
+        if any(r.name == key for r in self.gen.reductions.values()):
+            return key
+        return default
+
+    def __contains__(self, key):
+        return self.get(key) is not None
+
+@dataclass
+class _Reduction:
+    name: str
+    expr: object          # Sum over the data plate, canonical indices
+    labels: tuple         # its axes (canonical indices, internal order)
+    reads: frozenset      # variable names it reads
+    home: str             # "data" | <latent name> | "inline"
+
+
+@dataclass
+class _Fn:
+    name: str
+    args: list
+    lines: list = field(default_factory=list)
+
+
+FAMILY_STATS = {"x": "{z}", "x^2": "{z}2", "log x": "log_{z}", "log(1-x)": "log1m_{z}", "c_k": "{z}",
+                "log x_k": "log_{z}", "w_j": "{z}", "w_j w_l": "{z}{z}"}
+
+
+def _wrap(text, indent, width=100):
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "    ",
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _plain(expr, taken=()):
+    return str(tidy(expr, taken)).replace("**", "^")
+
+
+def _formula(eq):
+    free = {str(s) for s in eq.lhs.free_symbols if isinstance(s, Idx)} if isinstance(eq.lhs, Indexed) else set()
+    return f"{_plain(eq.lhs, free)} = {_plain(eq.rhs, free)}"
+
+
+class _Generator:
+    def __init__(self, model, order=None):
+        model.validate()
+        self.M = model
+        names = list(model.qfactors)
+        order = names if order is None else ([order] if isinstance(order, str) else list(order))
+        if sorted(order) != sorted(names) or len(set(order)) != len(order):
+            raise ValueError(f"order must list every q factor of model {model.name!r} exactly once "
+                             f"({', '.join(names)}), got {order}")
+        self.order = tuple(order)
+        self.P = _Plates(model)
+        self.updates = {n: derive_update(model, n) for n in self.order}
+        kinds = {v.name: v.kind for v in model.variables.values()}
+        self.kinds = kinds
+        self.data_names = [n for n, k in kinds.items() if k not in ("latent", "variational")]
+        self.param_names = [n for n, k in kinds.items() if k == "variational"]
+        # code names: variables keep their names; plate sizes theirs unless taken
+        self.names = {n: _ident(n) for n in model.variables}
+        taken = set(self.names.values()) | {"np", "fit", "elbo", "sweep", "init", "seed", "tol", "max_iter"}
+        self.sizes = {}
+        for p in model.plates:
+            if p.size.is_Integer:
+                continue
+            nm = str(p.size)
+            if nm in taken:
+                nm = f"n_{nm}"
+            self.sizes[p.size] = nm
+        self.layout = {}
+        for v in model.variables.values():
+            if v.plates:
+                pos = range(len(v.plates))
+                self.layout[v.name] = tuple([t for t in pos if v.plates[t] not in self.P.data]
+                                            + [t for t in pos if v.plates[t] in self.P.data])
+        self.local = {}
+        for n, u in self.updates.items():
+            fam = u.family
+            batch = [p for p in fam.var.plates if p not in fam.event_plates]
+            if any(p in self.P.data for p in batch):
+                self.local[n] = self._targets(u)
+        self.reductions = {}
+        self.schedules = {n: self._schedule(n) for n in self.order}
+
+    # -------------------------------------------------------------- helpers
+    def _schedule(self, name):
+        try:
+            from .schedule import update_schedule
+        except ImportError:
+            return ("vectorised", "every element of q(%s) is updated at once: its update reads no other "
+                                  "element of the same factor" % name)
+        s = update_schedule(self.M, name)
+        return (s.kind, s.reason)
+
+    @staticmethod
+    def _targets(u):
+        """The variational parameters the update writes (the left-hand sides of its assignments)."""
+        return [str(eq.lhs.base.label) if isinstance(eq.lhs, Indexed) else str(eq.lhs) for eq in u.assignments]
+
+    def reads(self, expr):
+        expr = sp.sympify(expr)
+        out = set()
+        for a in expr.atoms(Indexed):
+            out.add(str(a.base.label))
+        for a in expr.atoms(IndexedBase):
+            out.add(str(a.label))
+        for s in expr.free_symbols:
+            if isinstance(s, sp.Symbol) and not isinstance(s, Idx) and s.name in self.M.variables:
+                if self.M.var_of(s) is not None:
+                    out.add(s.name)
+        return out
+
+    def _var_reads(self, expr):
+        return {r for r in self.reads(expr) if r in self.M.variables}
+
+    def _home(self, reads):
+        if all(self.kinds.get(r) in ("observed", "hyper", "covariate") for r in reads):
+            return "data"
+        owners = {z for z, ts in self.local.items() if reads & set(ts)}
+        others = {r for r in reads if self.kinds.get(r) == "variational" and not any(r in ts for ts in self.local.values())}
+        if len(owners) == 1 and not others:
+            return owners.pop()
+        return "inline"
+
+    def lift(self, expr):
+        """Rewrite ``expr`` and replace every data-plate sum by a named reduction."""
+        def repl(e):
+            if not (isinstance(e, Sum) and len(e.limits) == 1 and self.P.is_data(e.limits[0][0])):
+                return e
+            s = e.limits[0][0]
+            free = self.P.order(self.P.sort(_free_idx(e)))
+            if any(self.P.of(f) is self.P.of(s) for f in free):
+                return e
+            reads = frozenset(self._var_reads(e))
+            home = self._home(reads)
+            if home == "inline":
+                return e
+            canon, seen = {}, {}
+            for f in free:
+                p = self.P.of(f)
+                n = seen.get(p, 0)
+                seen[p] = n + 1
+                canon[f] = Idx(sp.Symbol(p.index_name + "'" * n, integer=True), (f.lower, f.upper))
+            sp_ = self.P.of(s)
+            cs = Idx(sp.Symbol(sp_.index_name, integer=True), (s.lower, s.upper))
+            body = e.function.xreplace({**canon, s: cs})
+            key = sp.srepr(body)
+            red = self.reductions.get(key)
+            if red is None:
+                name = self._red_name(body, sp_)
+                red = _Reduction(name, Sum(body, (cs, cs.lower, cs.upper)), tuple(canon[f] for f in free),
+                                 reads, home)
+                self.reductions[key] = red
+            if not free:
+                return sp.Symbol(red.name)
+            return IndexedBase(red.name)[tuple(free)]
+
+        return _Rewriter(self.P, repl)(expr)
+
+    def _red_name(self, body, plate):
+        parts = []
+        for f in sp.Mul.make_args(body):
+            if f.is_Number:
+                continue
+            if isinstance(f, Indexed):
+                parts.append(str(f.base.label))
+            elif isinstance(f, sp.Pow) and isinstance(f.base, Indexed) and f.exp.is_Integer:
+                parts.append(f"{f.base.base.label}{int(f.exp)}")
+            elif isinstance(f, sp.Function):
+                inner = [str(a.base.label) for a in f.atoms(Indexed)]
+                parts.append(f"{type(f).__name__}_{'_'.join(inner)}")
+            else:
+                parts.append("t")
+        name = f"sum_{plate.index_name}_" + "_".join(parts)
+        name = re.sub(r"\W", "_", name)
+        taken = {r.name for r in self.reductions.values()} | set(self.names.values())
+        base, n = name, 2
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        return name
+
+    def printer(self, floored=()):
+        return ArrayPrinter(self.P, self.layout, _LiveNames(self), self.sizes, floored)
+
+    def size_code(self, size):
+        return str(int(size)) if size.is_Integer else self.sizes[size]
+
+    # -------------------------------------------------------------- emitting functions
+    def function(self, name, doc, body_fn, comments=(), floored=()):
+        """Print a function: ``body_fn(printer) -> (lines, returns)``; its arguments are what it reads."""
+        pr = self.printer(floored)
+        lines, returns = body_fn(pr)
+        args = self._ordered_args(pr.used)
+        size_lines = []
+        for size in sorted(pr.used_sizes, key=str):
+            src = self._size_source(size, args)
+            if src is None:
+                args.append(self.sizes[size])
+            else:
+                size_lines.append(f"{self.sizes[size]} = {src}")
+        out = list(comments)
+        out.append(f"def {name}({', '.join(args)}):")
+        out.append(_docstring(doc, "    "))
+        out += ["    " + l for l in size_lines + lines]
+        if returns is not None:
+            out.append(f"    return {returns}")
+        self.signatures[name] = args
+        return "\n".join(out)
+
+    def _ordered_args(self, used):
+        order = [self.names[n] for n in self.M.variables] + [r.name for r in self.reductions.values()]
+        return [a for a in order if a in used]
+
+    def _size_source(self, size, args):
+        for a in args:
+            if a in self.names.values():
+                v = self.M.variables[next(n for n, c in self.names.items() if c == a)]
+                ids = [p for p in v.plates]
+                perm = self.layout.get(v.name, tuple(range(len(ids))))
+                internal = [ids[p] for p in perm]
+                for pos, p in enumerate(internal):
+                    if p.size == size:
+                        return f"np.shape({a})[{pos}]"
+            else:
+                r = next((r for r in self.reductions.values() if r.name == a), None)
+                if r is not None:
+                    for pos, l in enumerate(r.labels):
+                        if self.P.of(l).size == size:
+                            return f"np.shape({a})[{pos}]"
+        return None
+
+    def call(self, name, target=None):
+        args = ", ".join(f"state[{a!r}]" for a in self.signatures[name])
+        return f"{target} = {name}({args})" if target else f"{name}({args})"
+
+    # -------------------------------------------------------------- updates
+    def labels_of_target(self, target):
+        if not isinstance(target, Indexed):
+            return ()
+        ids = list(target.indices)
+        perm = self.layout.get(str(target.base.label), tuple(range(len(ids))))
+        return tuple(ids[p] for p in perm)
+
+    def shape_code(self, labels, pr):
+        parts = []
+        for l in labels:
+            size = l.upper - l.lower + 1
+            parts.append(pr._print(size))
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    def update_body(self, z, pr, eta_names, L):
+        u = self.updates[z]
+        fam = u.family
+        lines = []
+        deps = {}
+        zc = self.names[z]
+        for key, expr in u.natural.items():
+            nm = eta_names[key]
+            lab = L if not (fam.name == "MvNormal" and key == "w_j") else L[:-1]
+            lifted = self.lift(expr)
+            deps[key] = _free_idx(expr)
+            code = pr.at(lifted, lab)
+            if fam.name in ("Categorical", "MvNormal") and deps[key] != set(lab):
+                code = f"np.broadcast_to({code}, {self.shape_code(lab, pr)})"
+                deps[key] = set(lab)
+            lines.append(f"{nm} = {code}")
+        outs = {}   # family parameter name -> (code, labels it depends on)
+        where = f"update of q({z})"
+        name = fam.name
+        e = lambda k: eta_names[k]
+        if name == "Normal":
+            lines += [f"if not np.all({e('x^2')} < 0):",
+                      f"    raise ValueError('{where}: the coefficient of {z}^2 must be negative (an improper "
+                      f"Gaussian); check the prior variances and the data')",
+                      f"var = -0.5 / {e('x^2')}",
+                      f"mean = {e('x')} * var" if "x" in eta_names else "mean = 0 * var"]
+            outs["mean"] = ("mean", deps["x^2"] | deps.get("x", set()))
+            outs["var"] = ("var", deps["x^2"])
+            outs["precision"] = ("-2 * " + e("x^2"), deps["x^2"])
+        elif name == "Gamma":
+            lines += [f"shape = {e('log x')} + 1" if "log x" in eta_names else "shape = 1.0",
+                      f"rate = -{e('x')}",
+                      "if not (np.all(shape > 0) and np.all(rate > 0)):",
+                      f"    raise ValueError('{where}: non-positive shape or rate (an improper Gamma); "
+                      f"check the prior shape and rate')"]
+            outs["shape"] = ("shape", deps.get("log x", set()))
+            outs["rate"] = ("rate", deps["x"])
+        elif name == "Beta":
+            lines += [f"a = {e('log x')} + 1" if "log x" in eta_names else "a = 1.0",
+                      f"b = {e('log(1-x)')} + 1" if "log(1-x)" in eta_names else "b = 1.0",
+                      "if not (np.all(a > 0) and np.all(b > 0)):",
+                      f"    raise ValueError('{where}: non-positive parameter (an improper Beta)')"]
+            outs["a"] = ("a", deps.get("log x", set()))
+            outs["b"] = ("b", deps.get("log(1-x)", set()))
+        elif name == "Bernoulli":
+            lines += [f"p = expit({e('x')})"]
+            pr._module_format("scipy.special.expit")
+            outs["p"] = ("p", deps["x"])
+        elif name == "Categorical":
+            ev = u.event_reps[0]
+            ax = L.index(ev)
+            pr._module_format("scipy.special.logsumexp")
+            lines += [f"probs = np.exp({e('c_k')} - logsumexp({e('c_k')}, axis={ax}, keepdims=True))"]
+            outs["probs"] = ("probs", set(L))
+        elif name == "Dirichlet":
+            lines += [f"conc = {e('log x_k')} + 1",
+                      "if not np.all(conc > 0):",
+                      f"    raise ValueError('{where}: non-positive concentration (an improper Dirichlet)')"]
+            outs["conc"] = ("conc", deps["log x_k"])
+        elif name == "MvNormal":
+            lines += [f"precision = -({e('w_j w_l')} + np.swapaxes({e('w_j w_l')}, -1, -2))",
+                      "cov = np.linalg.inv(precision)",
+                      f"mean = np.einsum('...jl,...l->...j', cov, {e('w_j')})" if "w_j" in eta_names
+                      else "mean = np.zeros(cov.shape[:-1])"]
+            outs["mean"] = ("mean", set(L[:-1]))
+            outs["cov"] = ("cov", set(L))
+        else:
+            raise CodegenError(f"q({z}): no NumPy printer for the family {name}")
+        results = []
+        for pname, target in fam.params.items():
+            if pname not in u.params:
+                continue
+            code, dep = outs[pname]
+            T = self.labels_of_target(target)
+            Lp = L if pname != "mean" or name != "MvNormal" else L[:-1]
+            results.append(self._shaped(code, dep, Lp, T, pr))
+        if name == "MvNormal" and "cov" in u.params:
+            results.append(self._shaped("cov", set(L), L, L, pr))
+        return lines, ", ".join(results)
+
+    def _shaped(self, code, dep, L, T, pr):
+        """``code`` (axes L, depending on the labels ``dep``) as the target's array (axes T)."""
+        if not set(T) <= set(dep):
+            code = f"np.broadcast_to({code}, {self.shape_code(L, pr)})"
+        if tuple(T) != tuple(L):
+            if L:
+                code = f"{code if pr._atomic(code) else '(' + code + ')'}[{', '.join(':' if l in T else '0' for l in L)}]"
+            have = tuple(l for l in L if l in T)
+            code = pr.align(code, have, T) if have else code
+        if not T:
+            return f"float({code})"
+        return code if code.startswith("np.array(") or pr._atomic(code) and "broadcast_to" not in code \
+            else f"np.array({code})"
+
+    # -------------------------------------------------------------- the ELBO
+    def elbo_terms(self):
+        """[(label, expression)]: E_q[log p] per model factor and -E_q[log q] per q factor
+        (every constant kept; their sum is the full ELBO)."""
+        by = {}
+        for t in expected_log_joint_terms(self.M):
+            by.setdefault(t.origin, []).append(t)
+        out = [(f"E_q[log {f.label}]", terms_to_expr(by[f.label])) for f in self.M.factors if f.label in by]
+        byq = {}
+        for t in log_var_terms(self.M):
+            byq.setdefault(t.origin, []).append(t)
+        out += [(f"-E_q[log {qf.label}]", -terms_to_expr(byq[qf.label]))
+                for qf in self.M.qfactors.values() if qf.label in byq]
+        return out
+
+    def floored(self):
+        logged = set()
+        full = _elbo_expr(self.M, constants=True)
+        for lg in full.atoms(sp.log):
+            logged |= self._var_reads(lg.args[0])
+        out = []
+        for n in sorted(logged):
+            v = self.M.variables[n]
+            if v.kind == "variational" and bool((v.symbol.label if v.plates else v.symbol).is_positive):
+                out.append(n)
+        return out
+
+
+def _docstring(text, indent):
+    text = text.replace("\\", "\\\\").replace('"""', "'''").strip()
+    body = textwrap.indent(text, indent)
+    return f'{indent}"""{body[len(indent):]}\n{indent}"""'
+
+
+def _latex_comment(eq, indent=""):
+    return _wrap("LaTeX: " + latex(eq), indent + "# ", width=110)
+
+
+# ============================================================================ the module
+_HELPERS = '''
+FitResult = namedtuple("FitResult", "params elbo n_iter converged")
+FitResult.__doc__ = """params: variational parameter name -> final value (array or float); elbo: full ELBO
+after each sweep; n_iter: sweeps run; converged: the relative-change rule stopped the loop."""
+
+
+def _floor(a):
+    """max(a, smallest normal float): 0 log 0 = 0 in the ELBO (a probability that underflowed)."""
+    return np.maximum(a, np.finfo(float).tiny)
+
+
+def _logdet(a, name):
+    """sum of log det over the leading axes of a stack of positive definite matrices."""
+    sign, value = np.linalg.slogdet(a)
+    if np.any(sign <= 0):
+        raise ValueError(f"{name} must be positive definite")
+    return float(np.sum(value))
+
+
+def _internal(name, a):
+    """A declared-layout array in this module's layout (data-point axis last)."""
+    perm = LAYOUT.get(name)
+    return np.ascontiguousarray(np.transpose(a, perm)) if perm else a
+
+
+def _external(name, a):
+    """Back to the declared layout."""
+    perm = LAYOUT.get(name)
+    if np.ndim(a) == 0:
+        return float(a)
+    return np.ascontiguousarray(np.transpose(a, np.argsort(perm))) if perm else np.array(a)
+
+
+def _checked(where, name, value, spec, sizes):
+    """``value`` as a float array with the plates ``spec["plates"]``, finite (and positive if
+    ``spec["positive"]``); plate sizes are read into ``sizes`` or checked against it."""
+    try:
+        a = np.array(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}{name} must be numeric, got {type(value).__name__}") from None
+    plates = spec["plates"]
+    if a.ndim != len(plates):
+        raise ValueError(f"{where}{name} must have {len(plates)} axes ({', '.join(map(str, plates)) or 'a scalar'}), "
+                         f"got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{where}{name} contains NaN or inf")
+    if spec["positive"] and np.any(a <= 0):
+        raise ValueError(f"{where}{name} must be positive, got minimum {a.min()}")
+    for plate, n in zip(plates, a.shape):
+        if isinstance(plate, int):
+            if n != plate:
+                raise ValueError(f"{where}{name}: axis of length {plate} expected, got {n}")
+        elif sizes.get(plate) is None:
+            sizes[plate] = n
+        elif sizes[plate] != n:
+            raise ValueError(f"{where}{name}: plate {plate} has size {sizes[plate]} from another argument, got {n}")
+    return a if a.ndim else float(a)
+
+
+def _default(name, spec, sizes, rng):
+    """Default start of a variational parameter (``init=None``), drawn with ``rng``."""
+    shape = []
+    for plate in spec["plates"]:
+        n = plate if isinstance(plate, int) else sizes.get(plate)
+        if n is None:
+            raise ValueError(f"{plate}: the size of this plate is carried by no argument; "
+                             f"pass {plate}= or give init[{name!r}]")
+        shape.append(n)
+    kind = spec["kind"]
+    if kind == "simplex":
+        a = rng.dirichlet(np.ones(shape[spec["axis"]]), size=[n for t, n in enumerate(shape) if t != spec["axis"]])
+        return np.moveaxis(a, -1, spec["axis"])
+    if kind == "identity":
+        return np.broadcast_to(np.eye(shape[-1]), shape).copy()
+    if kind == "positive":
+        return np.ones(shape) if shape else 1.0
+    a = rng.normal(size=shape)
+    return a if shape else float(a)
+
+
+def _initial(init, sizes, seed):
+    """The start: ``init`` (name -> array, declared layout) completed by defaults drawn with ``seed``."""
+    if init is None:
+        init = {}
+    if not isinstance(init, dict):
+        raise TypeError(f"init must be a dict mapping variational parameter names to arrays, got {type(init).__name__}")
+    for name in init:
+        if name not in PARAMS:
+            raise ValueError(f"init: {name!r} is not a variational parameter; expected some of {', '.join(PARAMS)}")
+    out = {}
+    for name, spec in PARAMS.items():
+        if name in init:
+            out[name] = _checked("init: ", name, init[name], spec, sizes)
+    rng = np.random.default_rng(seed)
+    for name, spec in PARAMS.items():
+        if name not in out:
+            out[name] = _default(name, spec, sizes, rng)
+        if spec["kind"] == "simplex":
+            total = np.sum(out[name], axis=spec["axis"])
+            if np.any(np.abs(total - 1) > 1e-8):
+                raise ValueError(f"init: {name} must sum to one over its axis {spec['axis']}; "
+                                 f"sums range over [{total.min()}, {total.max()}]")
+    return {name: _internal(name, a) for name, a in out.items()}
+'''
+
+
+def generate(model, order=None, command=None):
+    """Source of a standalone NumPy module running the CAVI of ``model`` (see the module docstring).
+
+    ``order``: the q factors in update order within a sweep (default: their declaration order).
+    ``command``: the command line that wrote it (quoted in the module's docstring)."""
+    g = _Generator(model, order)
+    g.signatures = {}
+    M = model
+    fl = g.floored()
+    blocks = {}
+    imports = set()
+
+    def collect(pr):
+        imports.update(pr.module_imports.get("scipy.special", set()))
+
+    # ---- updates
+    for z in g.order:
+        u = g.updates[z]
+        fam = u.family
+        zc = g.names[z]
+        eta_names = {k: "eta_" + FAMILY_STATS.get(k, "{z}").format(z=zc) for k in u.natural}
+        L = g.P.order(u.out_indices)
+        kind, reason = g.schedules[z]
+        doc = [f"q*({z}) = {fam.name}: the CAVI update of q({z}) given the other factors.", ""]
+        doc += [_wrap(_formula(eq), "    ") for eq in u.assignments]
+        doc += ["", f"Natural parameters (coefficients of the sufficient statistics in log q*({z})) are "
+                    f"computed first, then mapped to the {fam.name} parameters.",
+                f"Schedule: {reason}"]
+        comments = [_latex_comment(eq) for eq in u.assignments]
+        if kind != "vectorised":
+            raise CodegenError(f"q({z}): the {kind} schedule is not printed yet ({reason})")
+        holder = {}
+
+        def body(pr, z=z, eta_names=eta_names, L=L):
+            lines, ret = g.update_body(z, pr, eta_names, L)
+            holder["pr"] = pr
+            return lines, ret
+        blocks[f"update_{zc}"] = g.function(f"update_{zc}", "\n".join(doc), body, comments, floored=fl)
+        collect(holder["pr"])
+    # ---- ELBO
+    terms = g.elbo_terms()
+
+    def elbo_body(pr):
+        lines = ["terms = {"]
+        for label, expr in terms:
+            lines.append(f"    {label!r}: {pr.at(g.lift(expr), ())},")
+        lines += ["}",
+                  "value = sum(terms.values())",
+                  "if not np.isfinite(value):",
+                  "    bad = [name for name, v in terms.items() if not np.isfinite(v)]",
+                  "    raise ValueError(f\"the ELBO is not finite: {', '.join(bad)} = \"",
+                  "                     f\"{[terms[name] for name in bad]}; the parameters or data these terms \"",
+                  "                     f\"read are outside the support of their distributions\")"]
+        collect(pr)
+        return lines, "float(value)"
+    edoc = ["Full ELBO = E_q[log p(data, latents)] - E_q[log q(latents)], every constant kept",
+            "(a lower bound on log p(data)), one term per model factor and per q factor:", ""]
+    for label, expr in terms:
+        edoc.append(_wrap(f"{label} = {_plain(expr)}", "    "))
+    if fl:
+        edoc += ["", "0 log 0 = 0: entries of " + ", ".join(fl) + " that underflowed to 0 are raised to the "
+                 "smallest normal float inside the logarithms."]
+    blocks["elbo"] = g.function("elbo", "\n".join(edoc), elbo_body, floored=fl)
+    # ---- reductions
+    homes = {}
+    for r in g.reductions.values():
+        homes.setdefault(r.home, []).append(r)
+    red_fns = {}
+    for home, rs in homes.items():
+        fname = "precompute" if home == "data" else f"reductions_{g.names[home]}"
+
+        def rbody(pr, rs=rs):
+            lines = []
+            for r in rs:
+                lines.append(f"{r.name} = {pr.at(r.expr, r.labels)}")
+            collect(pr)
+            return lines, "{" + ", ".join(f"{r.name!r}: {r.name}" for r in rs) + "}"
+        what = ("Sums over the data points that read only data: computed once, before the first sweep."
+                if home == "data" else
+                f"Sums over the data points that read q({home}): recomputed whenever q({home}) changes.")
+        doc = [what, ""] + [_wrap(f"{r.name}[{', '.join(map(str, r.labels))}] = {_plain(r.expr)}", "    ")
+                            for r in rs]
+        # a reduction must not be recomputed from itself
+        blocks[fname] = g.function(fname, "\n".join(doc), rbody, floored=fl)
+        red_fns[home] = fname
+    # ---- sweep
+    sw = ["def sweep(state):",
+          _docstring(f"One CAVI sweep, in place: q({'), q('.join(g.order)}) in this order.", "    ")]
+    for z in g.order:
+        u = g.updates[z]
+        targets = g._targets(u)
+        sw.append("    " + g.call(f"update_{g.names[z]}", ", ".join(f"state[{g.names[t]!r}]" for t in targets)))
+        if z in red_fns:
+            sw.append("    state.update(" + g.call(red_fns[z]) + ")")
+    sw.append("    return state")
+    blocks["sweep"] = "\n".join(sw)
+    source = _assemble(g, blocks, red_fns, imports, command)
+    return source
+
+
+def _family_repr(dist):
+    if hasattr(dist, "indicator") and hasattr(dist, "component"):
+        return f"Mixture(indicator={dist.indicator.name}, component={dist.component!r})"
+    return repr(dist)
+
+
+def _param_specs(g):
+    """name -> spec dict (plates, positive, kind[, axis]) of every variational parameter."""
+    M = g.M
+    role = {}
+    for u in g.updates.values():
+        fam = u.family
+        for pname, target in fam.params.items():
+            if not isinstance(target, (Indexed, sp.Symbol)):
+                continue
+            n = str(target.base.label) if isinstance(target, Indexed) else str(target)
+            if fam.name == "Categorical" and pname == "probs":
+                ev = fam.event_plates[0]
+                role[n] = ("simplex", list(target.indices).index(ev.index))
+        if hasattr(fam, "matrix"):
+            role[str(fam.matrix.label)] = ("identity", None)
+    specs = {}
+    for v in M.variables.values():
+        if v.kind != "variational":
+            continue
+        pos = bool((v.symbol.label if v.plates else v.symbol).is_positive)
+        kind, axis = role.get(v.name, ("positive" if pos else "real", None))
+        spec = {"plates": tuple(int(p.size) if p.size.is_Integer else g.sizes[p.size] for p in v.plates),
+                "positive": pos, "kind": kind}
+        if axis is not None:
+            spec["axis"] = axis
+        specs[g.names[v.name]] = spec
+    return specs
+
+
+def _data_specs(g):
+    specs = {}
+    for n in g.data_names:
+        v = g.M.variables[n]
+        pos = bool((v.symbol.label if v.plates else v.symbol).is_positive)
+        specs[g.names[n]] = {"plates": tuple(int(p.size) if p.size.is_Integer else g.sizes[p.size] for p in v.plates),
+                             "positive": pos}
+    return specs
+
+
+def _fmt_dict(name, d):
+    lines = [f"{name} = {{"]
+    for k, v in d.items():
+        lines.append(f"    {k!r}: {v!r},")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _assemble(g, blocks, red_fns, imports, command):
+    M = g.M
+    data_args = [g.names[n] for n in g.data_names]
+    dspecs, pspecs = _data_specs(g), _param_specs(g)
+    carried = {pl for s in dspecs.values() for pl in s["plates"] if isinstance(pl, str)}
+    size_args = [s for s in g.sizes.values() if s not in carried]
+    layout = {g.names[n]: perm for n, perm in g.layout.items() if perm != tuple(range(len(perm)))}
+    head = [f"CAVI for the model {M.name!r}: {M.description}", "",
+            f"Written by vi_derivations{' (' + command + ')' if command else ''} from the engine's derivation.",
+            "It needs NumPy and SciPy only; every formula is printed beside the code that computes it.", "",
+            "Model factors:"]
+    head += [f"    {f.label}: {f.var.name} ~ {_family_repr(f.dist)}" for f in M.factors]
+    head += ["Mean-field family:"]
+    head += [f"    {qf.label} = {qf.dist!r}" for qf in M.qfactors.values()]
+    plates = ", ".join(f"{p.name} (index {p.index_name})" for p in M.plates)
+    head += ["", f"Plates: {plates or 'none'}.  Sums over a plate run over the NumPy positions 0..size-1."]
+    if g.P.data:
+        head += [f"Data points run over {', '.join(p.name for p in g.P.data)}: inside this module every array with "
+                 "that plate stores it as its last axis (contiguous), fit() converts on the way in and out."]
+    head += ["", f"One sweep updates q({'), q('.join(g.order)}) in this order; after each sweep the full ELBO",
+             "(every constant kept: a lower bound on log p(data)) is recorded; the loop stops when",
+             "|L_t - L_(t-1)| <= tol |L_t| (tol = 0 runs exactly max_iter sweeps).", "",
+             "Usage:",
+             f"    result = fit({', '.join(f'{a}=...' for a in data_args + size_args)})",
+             "    result.params, result.elbo, result.n_iter, result.converged"]
+    imp = ["import numpy as np"]
+    imp_names = sorted(imports)
+    if imp_names:
+        imp.append(f"from scipy.special import {', '.join(imp_names)}")
+    imp.append("from collections import namedtuple")
+    parts = [_docstring("\n".join(head), "").strip(), "\n".join(imp),
+             "__all__ = ['fit', 'elbo', 'sweep', 'FitResult']",
+             "# The arguments of fit(): plates (size names or fixed lengths) and positivity.\n" + _fmt_dict("DATA", dspecs),
+             "# The variational parameters: plates, positivity and the default start (kind).\n" + _fmt_dict("PARAMS", pspecs),
+             "# Arrays stored in another axis order inside this module (data-point axis last).\n" + _fmt_dict("LAYOUT", layout),
+             _HELPERS.strip()]
+    for name in ["precompute"] + [f for h, f in red_fns.items() if h != "data"]:
+        if name in blocks:
+            parts.append(blocks[name])
+    for z in g.order:
+        parts.append(blocks[f"update_{g.names[z]}"])
+    parts += [blocks["elbo"], blocks["sweep"]]
+    parts.append(_fit_source(g, data_args, size_args, red_fns))
+    return "\n\n\n".join(parts) + "\n"
+
+
+def _fit_source(g, data_args, size_args, red_fns):
+    sig = ", ".join(data_args + [f"{s}=None" for s in size_args] + ["init=None", "max_iter=500", "tol=1e-8", "seed=0"])
+    L = [f"def fit({sig}):",
+         _docstring("Run CAVI from ``init`` (name -> array; parameters it omits start from defaults drawn\n"
+                    "with ``seed``) until the relative ELBO change is <= tol, or max_iter sweeps.\n"
+                    "Returns FitResult(params, elbo, n_iter, converged).", "    "),
+         "    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:",
+         "        raise ValueError(f\"max_iter must be a positive integer, got {max_iter!r}\")",
+         "    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not np.isfinite(tol) or tol < 0:",
+         "        raise ValueError(f\"tol must be a finite number >= 0, got {tol!r}\")",
+         "    sizes = {}"]
+    for s in size_args:
+        L += [f"    if {s} is not None:",
+              f"        if isinstance({s}, bool) or not isinstance({s}, (int, np.integer)) or {s} < 1:",
+              f"            raise ValueError(f\"{s} must be a positive integer, got {{{s}!r}}\")",
+              f"        sizes[{s!r}] = int({s})"]
+    L.append("    state = {}")
+    for a in data_args:
+        L.append(f"    state[{a!r}] = _internal({a!r}, _checked('', {a!r}, {a}, DATA[{a!r}], sizes))")
+    L.append("    state.update(_initial(init, sizes, seed))")
+    for s in g.sizes.values():
+        L.append(f"    state[{s!r}] = sizes.get({s!r})")
+    L += ["    trace, converged = [], False",
+          "    with np.errstate(over='ignore', invalid='ignore', divide='ignore'):   # a non-finite ELBO is an error below"]
+    if "data" in red_fns:
+        L.append("        state.update(" + g.call("precompute") + ")")
+    for z, fname in red_fns.items():
+        if z != "data":
+            L.append("        state.update(" + g.call(fname) + ")")
+    L += ["        for _ in range(max_iter):",
+          "            sweep(state)",
+          "            trace.append(" + g.call("elbo") + ")",
+          "            if tol > 0 and len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * abs(trace[-1]):",
+          "                converged = True",
+          "                break",
+          "    params = {name: _external(name, state[name]) for name in PARAMS}",
+          "    return FitResult(params, np.array(trace), len(trace), converged)"]
+    return "\n".join(L)
