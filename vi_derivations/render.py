@@ -1,10 +1,14 @@
 """LaTeX and Markdown rendering of derived expressions and derivations.
 
-Indexed symbols print with joined subscripts (``m_{kd}``, ``s^{2}_{kd}``, ``\\pi_{ik}``),
-summation dummies are renamed to the plate's own index letter (primed if taken), constant
-factors are pulled out of sums, and E_q[...] prints as ``\\mathbb{E}_{q}\\left[...\\right]``.
-Rendering never changes the value of an expression (``tidy`` is a renaming of bound indices
-plus ``factor_terms``-style extraction of constants).
+Indexed symbols print with joined subscripts (``m_{kd}``, ``s^{2}_{kd}``), summation dummies
+are renamed to the plate's own index letter (primed if taken), constant factors are pulled
+out of sums, and E_q[...] prints as ``\\mathbb{E}_{q}\\left[...\\right]``.  With
+``pretty=True`` :func:`latex` prints the proved textbook form of :mod:`.typeset` (norms, inner
+products, collected constants); the printer itself only chooses a layout: one sum sign per
+plate with a plain subscript, factors as people write them (``\\phi_{ik} \\log \\phi_{ik}``),
+a positive term first in a bracket (``x - \\mu``), ``\\log 2\\pi\\sigma^{2}`` without brackets
+and the letters of the symbol table (:mod:`.typeset.symbols`).  Rendering never changes the
+value of an expression.
 """
 from __future__ import annotations
 
@@ -13,13 +17,14 @@ from sympy import Idx, Indexed, Sum
 from sympy.printing.latex import LatexPrinter
 
 from .model import LATEX_NAMES, default_latex, plate_of
+from .typeset import display_name, typeset
 
-__all__ = ["latex", "tidy", "markdown", "VILatexPrinter"]
+__all__ = ["latex", "raw_latex", "tidy", "markdown", "VILatexPrinter"]
 
 
-def _name_latex(name):
+def _name_latex(name, textbook=True):
     if name in LATEX_NAMES:
-        return LATEX_NAMES[name]
+        return display_name(name) if textbook else LATEX_NAMES[name]
     if "_" in name:
         base, sub = name.split("_", 1)
         if sub.isdigit():
@@ -29,7 +34,7 @@ def _name_latex(name):
 
 class VILatexPrinter(LatexPrinter):
     def _print_Indexed(self, expr):
-        base = _name_latex(str(expr.base.label))
+        base = _name_latex(str(expr.base.label), self.textbook)
         idx = [self._print(i) for i in expr.indices]
         sep = "" if all(len(i.replace("'", "")) == 1 for i in idx) else ","
         if "_" in base and not base.endswith("}"):
@@ -48,7 +53,7 @@ class VILatexPrinter(LatexPrinter):
         return super()._print_Pow(expr)
 
     def _print_IndexedBase(self, expr):
-        return _name_latex(str(expr.label))
+        return _name_latex(str(expr.label), self.textbook)
 
     def _print_polygamma(self, expr, exp=None):
         n, x = expr.args
@@ -61,7 +66,17 @@ class VILatexPrinter(LatexPrinter):
         s = r"\log\Gamma\left(" + self._print(expr.args[0]) + r"\right)"
         return s if exp is None else rf"\left({s}\right)^{{{exp}}}"
 
+    def __init__(self, settings=None, textbook=True):
+        super().__init__(settings)
+        self.textbook = textbook   # False: the engine's raw layout (kept for the length benchmark)
+
     def _print_Sum(self, expr):
+        if self.textbook and all(_full_plate(l) for l in expr.limits):   # one sign per plate, plain subscript
+            signs = "".join(r"\sum_{" + self._print(l[0]) + "} " for l in reversed(expr.limits))
+            body = self._print(expr.function)
+            if isinstance(expr.function, sp.Add):
+                body = r"\left(" + body + r"\right)"
+            return signs + body
         # plate indices run over 0..size-1 internally (NumPy positions); the book writes 1..size
         lims, mapping = [], {}
         for v, lo, hi in expr.limits:
@@ -71,16 +86,131 @@ class VILatexPrinter(LatexPrinter):
             lims.append((v, lo, hi))
         return super()._print_Sum(Sum(expr.function.xreplace(mapping), *lims))
 
+    def _print_log(self, expr, exp=None):
+        if not self.textbook:
+            return super()._print_log(expr, exp)
+        a = expr.args[0]
+        s = self._print(a)
+        s = r"\log " + s if _bare_log_arg(a) else r"\log\left(" + s + r"\right)"
+        return s if exp is None else r"\left(" + s + r"\right)^{" + exp + "}"
+
+    def _print_exp(self, expr, exp=None):
+        a = expr.args[0]
+        if not self.textbook or isinstance(a, (sp.Symbol, Indexed)) or a.is_Number:
+            return self._print_ExpBase(expr, exp)
+        s = r"\exp\left(" + self._print(a) + r"\right)"
+        return s if exp is None else r"\left(" + s + r"\right)^{" + exp + "}"
+
+    def _print_Mul(self, expr):
+        c, rest = expr.as_coeff_Mul()
+        factors = sp.Mul.make_args(rest)
+        ordered = sorted(expr.func(*factors).as_ordered_factors() if len(factors) > 1 else factors,
+                         key=_factor_rank)
+        if len(ordered) < 2 or not self.textbook:
+            return super()._print_Mul(expr)
+        num, den = sp.fraction(expr)
+        if isinstance(num, sp.Add) and den != 1 and not den.atoms(Sum):   # (a + b) / c as one fraction
+            return r"\frac{" + self._print(num) + "}{" + self._print(den) + "}"
+        coef = [f for f in ordered if _factor_rank(f) <= 1 and not f.atoms(Indexed)]
+        rest = [f for f in ordered if f not in coef]
+        if c != 1:
+            coef.insert(0, c)
+        if coef and rest and any(isinstance(n, Sum) or hasattr(n, "unfold") for f in rest
+                                 for n in sp.preorder_traversal(f)) and sp.fraction(sp.Mul(*coef))[1] != 1:
+            # (1/2 sigma^2) sum_k ..., not (sum_k ...) / (2 sigma^2)
+            body = sp.Mul(*rest, evaluate=False) if len(rest) > 1 else rest[0]
+            body_tex = self._print(body)
+            if isinstance(body, sp.Add):
+                body_tex = r"\left(" + body_tex + r"\right)"
+            return self._print(sp.Mul(*coef)) + " " + body_tex
+        new = sp.Mul(*([c] if c != 1 else []), *ordered, evaluate=False)
+        saved = self._settings["order"]
+        self._settings["order"] = "none"
+        try:
+            return super()._print_Mul(new)
+        finally:
+            self._settings["order"] = saved
+
+    def _print_Add(self, expr, order=None):
+        if not self.textbook:
+            return super()._print_Add(expr, order)
+        terms = sorted(self._as_ordered_terms(expr, order=order), key=_term_rank)
+        lead = next((n for n, t in enumerate(terms) if not t.could_extract_minus_sign()), 0)
+        terms.insert(0, terms.pop(lead))   # a positive term first: x - mu, 1 - rho^2
+        tex = ""
+        for n, term in enumerate(terms):
+            if n == 0:
+                pass
+            elif term.could_extract_minus_sign():
+                tex += " - "
+                term = -term
+            else:
+                tex += " + "
+            term_tex = self._print(term)
+            if self._needs_add_brackets(term):
+                term_tex = r"\left(" + term_tex + r"\right)"
+            tex += term_tex
+        return tex
+
     def _print_Idx(self, expr):
         return self._print_Symbol(expr.label)
 
     def _print_Symbol(self, expr, style="plain"):
         name = expr.name
         if name in LATEX_NAMES:
-            return LATEX_NAMES[name]
+            return display_name(name) if self.textbook else LATEX_NAMES[name]
         if "'" in name or "\\" in name or "(" in name:
             return name
         return super()._print_Symbol(expr)
+
+
+def _full_plate(limit):
+    v, lo, hi = limit
+    if not isinstance(v, Idx) or lo != v.lower or hi != v.upper:
+        return False
+    try:
+        plate_of(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _bare_log_arg(a):
+    """log a is printed without brackets when a is a product of symbols, numbers and powers."""
+    for f in sp.Mul.make_args(a):
+        if isinstance(f, sp.Pow):
+            if not (f.exp.is_Integer and f.exp > 0) or not isinstance(f.base, (sp.Symbol, Indexed)):
+                return False
+        elif not (isinstance(f, (sp.Symbol, Indexed)) or f.is_Integer and f > 0 or f is sp.pi):
+            return False
+    return True
+
+
+def _factor_rank(f):
+    """Order of the factors of a product: numbers, quantities, functions, brackets, sums."""
+    if f.is_Number:
+        return 0
+    base = f.base if isinstance(f, sp.Pow) else f
+    if isinstance(base, (sp.Symbol, Indexed)) or base is sp.pi:
+        return 1
+    if isinstance(base, Sum):
+        return 4
+    if isinstance(base, sp.Add):
+        return 3 if base is f else 3.5
+    return 2
+
+
+def _term_rank(t):
+    """Order of the terms of a sum: more plates first, terms without plated quantities last."""
+    idx = set()
+    for node in sp.preorder_traversal(t):
+        if isinstance(node, Sum):
+            idx |= {l[0] for l in node.limits}
+        elif isinstance(node, Indexed):
+            idx |= {i for i in node.indices if isinstance(i, Idx)}
+        elif hasattr(node, "unfold"):
+            idx |= {a for a in node.args if isinstance(a, Idx)}
+    return (not idx, -len(idx))
 
 
 def _pull_constants(e):
@@ -141,19 +271,30 @@ def _rename(expr, taken):
 
 
 _PRINTER = VILatexPrinter({"long_frac_ratio": 2})
+_RAW_PRINTER = VILatexPrinter({"long_frac_ratio": 2}, textbook=False)
 
 
 def latex(expr, pretty=True):
-    """LaTeX of any expression, Eq or derivation object (``pretty``: apply :func:`tidy`)."""
+    """LaTeX of any expression, Eq or derivation object (``pretty``: the proved textbook form of
+    :func:`vi_derivations.typeset.typeset`, else the expression as it is)."""
     if hasattr(expr, "latex") and not isinstance(expr, sp.Basic):
         return expr.latex()
+    expr = sp.sympify(expr)
+    if pretty:
+        expr = typeset(expr).display
     if isinstance(expr, sp.Eq):
-        l, r = expr.lhs, expr.rhs
-        if pretty:
-            free = {str(s) for s in expr.free_symbols if isinstance(s, Idx)}
-            l, r = tidy(l, free), tidy(r, free)
-        return _PRINTER.doprint(l) + " = " + _PRINTER.doprint(r)
-    return _PRINTER.doprint(tidy(expr) if pretty else expr)
+        return _PRINTER.doprint(expr.lhs) + " = " + _PRINTER.doprint(expr.rhs)
+    return _PRINTER.doprint(expr)
+
+
+def raw_latex(expr):
+    """The engine's own layout of ``expr`` (tidied, no typesetting): the baseline of the
+    typesetting benchmark."""
+    expr = sp.sympify(expr)
+    if isinstance(expr, sp.Eq):
+        free = {str(s) for s in expr.free_symbols if isinstance(s, Idx)}
+        return _RAW_PRINTER.doprint(tidy(expr.lhs, free)) + " = " + _RAW_PRINTER.doprint(tidy(expr.rhs, free))
+    return _RAW_PRINTER.doprint(tidy(expr))
 
 
 def markdown(obj):

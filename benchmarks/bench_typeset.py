@@ -1,0 +1,88 @@
+"""Rendered LaTeX length of every displayed equation of every engine model: the engine's raw
+layout against the proved textbook form of ``vi_derivations.typeset``.
+
+Displays: every step of every derivation chain, the ELBO with every constant and each CAVI
+assignment.  Prints the table per model, the ten longest remaining displays, and writes
+``benchmarks/results/typeset.json``.  Usage: ``python benchmarks/bench_typeset.py``.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+
+import vi_derivations as vd
+from vi_derivations.render import latex, raw_latex
+from vi_derivations.typeset import cache_clear, typeset
+
+OUT = pathlib.Path(__file__).parent / "results" / "typeset.json"
+
+
+def displays(model):
+    """(label, expression) of every displayed equation of ``model``."""
+    d = vd.derive(model)
+    for key, ch in d.chains.items():
+        for n, st in enumerate(ch.steps):
+            yield f"{key}[{n}]", st.expr
+    yield "elbo_full", vd.elbo(model, constants=True)
+    for u in d.updates:
+        for n, eq in enumerate(u.assignments):
+            yield f"assign_{u.var}[{n}]", eq
+
+
+def measure():
+    rows, seconds = [], {}
+    for name in vd.models.available():
+        model = vd.models.load(name)
+        items = list(displays(model))        # derivation time is not typesetting time
+        t0 = time.perf_counter()
+        raw = [raw_latex(expr) for _, expr in items]
+        t1 = time.perf_counter()
+        cache_clear()
+        shown = [latex(expr) for _, expr in items]   # typeset (rewrite + proof) and print, cold
+        t2 = time.perf_counter()
+        seconds[name] = (t1 - t0, t2 - t1)
+        for (label, expr), r, s in zip(items, raw, shown):
+            ts = typeset(expr)
+            rows.append({"model": name, "display": label, "raw": len(r), "typeset": len(s),
+                         "rewritten": ts.rewritten, "proved": ts.proved, "latex": s})
+    return rows, seconds
+
+
+def main():
+    rows, seconds = measure()
+    print(f"{'model':24s} {'displays':>8s} {'raw chars':>10s} {'typeset':>8s} {'ratio':>6s} {'unproved':>8s}"
+          f" {'raw s':>6s} {'typeset s':>9s}")
+    models = sorted({r["model"] for r in rows})
+    per_model = {}
+    for m in models:
+        rs = [r for r in rows if r["model"] == m]
+        raw, tys = sum(r["raw"] for r in rs), sum(r["typeset"] for r in rs)
+        unproved = sum(r["rewritten"] and not r["proved"] for r in rs)
+        per_model[m] = {"displays": len(rs), "raw": raw, "typeset": tys, "unproved_rewrites": unproved,
+                        "raw_seconds": round(seconds[m][0], 3), "typeset_seconds": round(seconds[m][1], 3)}
+        print(f"{m:24s} {len(rs):8d} {raw:10d} {tys:8d} {tys / raw:6.2f} {unproved:8d}"
+              f" {seconds[m][0]:6.2f} {seconds[m][1]:9.2f}")
+    raw, tys = sum(r["raw"] for r in rows), sum(r["typeset"] for r in rows)
+    raw_s, total_s = sum(v[0] for v in seconds.values()), sum(v[1] for v in seconds.values())
+    print(f"{'all':24s} {len(rows):8d} {raw:10d} {tys:8d} {tys / raw:6.2f} "
+          f"{sum(v['unproved_rewrites'] for v in per_model.values()):8d} {raw_s:6.2f} {total_s:9.2f}")
+    longest = sorted(rows, key=lambda r: -r["typeset"])[:10]
+    print("\nTen longest remaining displays (typeset chars, raw chars):")
+    for r in longest:
+        print(f"  {r['typeset']:5d} {r['raw']:5d}  {r['model']}:{r['display']}")
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(json.dumps({
+        "what": "rendered LaTeX length, engine raw layout vs proved textbook form, every display of every model",
+        "total": {"displays": len(rows), "raw": raw, "typeset": tys, "ratio": round(tys / raw, 3),
+                  "raw_render_seconds": round(raw_s, 2),
+                  "typeset_render_seconds_cold": round(total_s, 2)},
+        "models": per_model,
+        "longest": [{k: r[k] for k in ("model", "display", "typeset", "raw", "latex")} for r in longest],
+        "displays": [{k: r[k] for k in ("model", "display", "raw", "typeset", "rewritten", "proved")} for r in rows],
+    }, indent=1) + "\n")
+    print(f"\nwrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

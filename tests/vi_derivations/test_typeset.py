@@ -1,0 +1,255 @@
+"""The typesetting layer: textbook shapes of the issue's examples, proofs that can fail, fallback.
+
+Shapes are asserted on the SymPy structure of the display (a squared norm of a difference, one
+log of a product, ...) and every display is re-checked against the engine's expression at fresh
+random points; no LaTeX typed from a derivation is compared.
+"""
+import re
+
+import pytest
+import sympy as sp
+from sympy import Indexed, Sum
+
+import vi_derivations as vd
+from vi_derivations import Model, Normal, Plate
+from vi_derivations.expectation import Expect
+from vi_derivations.render import latex, raw_latex, tidy
+from vi_derivations.typeset import (Inner, SqNorm, cache_clear, proved_equal, symbol_table, typeset,
+                                    unfold)
+from vi_derivations.typeset import _REWRITE
+from vi_derivations.typeset.rewrite import positive_denominators, rewrite
+
+
+def _displays(model):
+    d = vd.derive(model)
+    for key, ch in d.chains.items():
+        for n, st in enumerate(ch.steps):
+            yield f"{key}[{n}]", st.expr
+    for u in d.updates:
+        for n, eq in enumerate(u.assignments):
+            yield f"{u.var}[{n}]", eq
+
+
+@pytest.fixture(scope="module")
+def every_display():
+    out = []
+    for name in vd.models.available():
+        for label, expr in _displays(vd.models.load(name)):
+            out.append((name, label, expr, typeset(expr)))
+    return out
+
+
+def _nodes(expr, kind):
+    return [n for n in sp.preorder_traversal(expr) if isinstance(n, kind)]
+
+
+def _rhs(e):
+    return e.rhs if isinstance(e, sp.Eq) else e
+
+
+def test_every_display_is_a_proved_rewrite_or_the_raw_form(every_display):
+    proved = 0
+    for name, label, expr, ts in every_display:
+        if ts.proved:
+            proved += 1
+            assert ts.display != ts.tidy
+            # an independent check at other random points than the ones used at render time
+            assert proved_equal(unfold(_rhs(ts.display)), _rhs(expr), trials=1, seed=12345), (name, label)
+        else:
+            assert ts.display == ts.tidy, (name, label)
+    assert proved > len(every_display) // 2
+
+
+def test_no_substack_limits_and_one_sum_sign_per_plate(every_display):
+    for name, label, expr, ts in every_display:
+        tex = latex(expr)
+        assert r"\substack" not in tex, (name, label)
+        assert r"\substack" in raw_latex(expr) or "substack" not in tex
+
+
+def test_typeset_is_shorter_in_total(every_display):
+    raw = sum(len(raw_latex(e)) for _, _, e, _ in every_display)
+    new = sum(len(latex(e)) for _, _, e, _ in every_display)
+    assert new < 0.85 * raw
+
+
+def _is_sq_dist(n):
+    return isinstance(n, SqNorm) and isinstance(n.args[0], sp.Add) and len(n.args[0].args) == 2
+
+
+def test_gmm_log_joint_has_squared_distances_and_collected_constants():
+    model = vd.models.load("gmm")
+    chain = vd.derive(model).chains["log_joint"]
+    expanded = chain.steps[1].expr
+    ts = typeset(expanded)
+    assert ts.proved
+    dists = [n for n in sp.preorder_traversal(ts.display) if _is_sq_dist(n)]
+    assert dists and {str(i.base.label) for i in dists[0].args[0].atoms(Indexed)} == {"x", "mu"}
+    sigma2 = model.variables["sigma2"].symbol
+    logs = _nodes(ts.display, sp.log)
+    assert any(sp.pi in l.args[0].atoms() and sigma2 in l.args[0].free_symbols for l in logs)  # log 2 pi sigma^2
+    assert not any(l.args[0] == sp.pi or l.args[0] == 2 for l in logs)
+    assert proved_equal(unfold(ts.display), expanded, trials=2, seed=99)
+    # every sum sign has a plain subscript: one \sum_{letter} per plate
+    tex = latex(expanded)
+    assert r"\lVert" in tex and r"\substack" not in tex and r"\leq" not in tex
+
+
+def test_gmm_responsibility_update_uses_inner_products_and_norms():
+    model = vd.models.load("gmm")
+    (eq,) = [u for u in vd.derive(model).updates if u.var == "c"][0].assignments
+    ts = typeset(eq)
+    assert ts.proved
+    inside_exp = [a for e in _nodes(ts.display.rhs, sp.exp) for a in sp.preorder_traversal(e)]
+    assert any(isinstance(n, Inner) for n in inside_exp) and any(isinstance(n, SqNorm) for n in inside_exp)
+    tex = latex(eq)
+    assert r"^{\top}" in tex and r"\exp" in tex
+    assert proved_equal(unfold(ts.display.rhs), eq.rhs, trials=2, seed=5)
+
+
+def _kl_model():
+    D = Plate("D", "j")
+    j = D.index
+    m = Model("kl_test", "diagonal Gaussians")
+    mu2 = m.hyper("mu2", (D,), latex=r"\mu_{2}", positive=False)
+    v2 = m.hyper("v2", (D,), latex=r"\sigma^{2}_{2}")
+    z = m.latent("z", (D,))
+    m.factor(z, Normal(mu2[j], var=v2[j]))
+    mu1 = m.variational("mu1", (D,), latex=r"\mu_{1}")
+    v1 = m.variational("v1", (D,), latex=r"\sigma^{2}_{1}", positive=True)
+    m.q(z, Normal(mu1[j], var=v1[j]))
+    return m
+
+
+def test_kl_between_diagonal_gaussians_is_one_sum_with_a_log_ratio_and_a_square():
+    kl = -vd.elbo(_kl_model(), constants=True)
+    ts = typeset(kl)
+    assert ts.proved
+    sums = _nodes(ts.display, Sum)
+    assert len(sums) == 1                           # one sum over j, constants inside
+    logs = _nodes(ts.display, sp.log)
+    assert len(logs) == 1 and sp.fraction(logs[0].args[0])[1] != 1   # log of a ratio
+    squares = [p for p in _nodes(ts.display, sp.Pow) if p.exp == 2 and isinstance(p.base, sp.Add)]
+    assert squares and {str(i.base.label) for i in squares[0].base.atoms(Indexed)} == {"mu1", "mu2"}
+    assert len(sp.Add.make_args(sums[0].function)) <= 3 < len(sp.Add.make_args(sp.expand(tidy(kl))))
+    assert proved_equal(unfold(ts.display), kl, trials=2, seed=3)
+
+
+def test_symbol_table_gives_the_constant_pi_its_own_letter():
+    for name in vd.models.available():
+        rows = symbol_table(vd.models.load(name))   # raises if two quantities share a letter
+        shown = [r[3] for r in rows]
+        assert r"\pi" not in shown and len(set(shown)) == len(shown)
+    rows = {r[0]: r for r in symbol_table(vd.models.load("gmm"))}
+    assert rows["pi"][2] == r"\pi" and rows["pi"][3] != r"\pi" and "constant" in rows["pi"][4]
+    model = vd.models.load("gmm")
+    tex = latex(vd.elbo(model, constants=True))
+    assert r"\pi_{" not in tex and r"\pi" in tex     # pi is only the constant
+
+
+def test_log_follows_its_factor_and_brackets_lead_with_a_positive_term(every_display):
+    for name, label, expr, ts in every_display:
+        tex = latex(expr)
+        # never "log(a) a": the factor comes first (a log a)
+        assert not re.search(r"\\log (\\?[A-Za-z]+_\{[a-z']+\}) \1(?![_^{])", tex), (name, label)
+    tex = latex(vd.derive(vd.models.load("gmm")).chains["log_joint"].steps[0].expr)
+    assert r"\left(- \mu" not in tex and r"\left(- x" not in tex
+
+
+def test_negative_denominators_change_sign():
+    rho = sp.Symbol("rho", real=True)
+    a = sp.Symbol("a", positive=True)
+    e = -a / (rho ** 2 - 1)
+    out = positive_denominators(e)
+    dens = [p.base for p in _nodes(out, sp.Pow) if p.exp.is_negative and isinstance(p.base, sp.Add)]
+    assert dens and sp.Integer(1) in dens[0].args and not out.could_extract_minus_sign()
+    assert proved_equal(out, e)
+    assert latex(e).index("1") < latex(e).index(r"\rho")
+
+
+def test_digamma_prints_as_psi():
+    tex = latex(vd.elbo(vd.models.load("linear_regression_ard"), constants=True))
+    assert r"\psi\left(" in tex and "polygamma" not in tex and r"\operatorname{digamma}" not in tex
+
+
+# ---- proofs fail on corrupted forms, and a failed proof shows the raw form ----
+
+def _gmm_expanded():
+    return vd.derive(vd.models.load("gmm")).chains["log_joint"].steps[1].expr
+
+
+def _corruptions(display):
+    """Ways of getting a typeset form wrong."""
+    sq = next(n for n in sp.preorder_traversal(display) if _is_sq_dist(n))
+    u, v = sq.args[0].args
+    yield display.xreplace({sq: SqNorm(u - v, sq.args[1])})                  # (x + mu) for (x - mu)
+    yield display.xreplace({sq: SqNorm(u, sq.args[1])})                      # a term lost
+    yield display.xreplace({sq: 2 * sq})                                      # a coefficient
+    logs = _nodes(display, sp.log)
+    yield display.xreplace({logs[0]: sp.log(logs[0].args[0] * 2)})           # a constant
+    terms = sp.Add.make_args(display)
+    yield sp.Add(*terms[1:])                                                  # a whole term dropped
+
+
+def test_corrupted_forms_are_not_proved():
+    raw = _gmm_expanded()
+    display = typeset(raw).display
+    assert proved_equal(unfold(display), raw)
+    for bad in _corruptions(display):
+        assert bad != display
+        assert not proved_equal(unfold(bad), raw)
+
+
+def test_moving_a_factor_across_an_expectation_is_not_proved():
+    c = sp.IndexedBase(sp.Symbol("c", positive=True))
+    mu = sp.IndexedBase(sp.Symbol("mu", real=True))
+    raw = Expect(c[1] * mu[2])
+    assert proved_equal(Expect(mu[2] * c[1]), raw)
+    assert not proved_equal(Expect(c[1]) * Expect(mu[2]), raw)
+    assert not proved_equal(c[1] * Expect(mu[2]), raw)
+
+
+def test_a_corrupted_rewrite_falls_back_to_the_raw_form(monkeypatch):
+    raw = _gmm_expanded()
+
+    def corrupt(e):
+        good = rewrite(e)
+        return next(_corruptions(good))
+
+    cache_clear()
+    monkeypatch.setitem(_REWRITE, "fn", corrupt)
+    ts = typeset(raw)
+    assert ts.rewritten and not ts.proved and ts.display == ts.tidy
+    assert r"\lVert" not in latex(raw)
+    monkeypatch.setitem(_REWRITE, "fn", rewrite)
+    cache_clear()
+    assert typeset(raw).proved and r"\lVert" in latex(raw)
+
+
+def test_a_failing_rewrite_falls_back_to_the_raw_form(monkeypatch):
+    raw = _gmm_expanded()
+
+    def broken(e):
+        raise ValueError("shape not handled")
+
+    cache_clear()
+    monkeypatch.setitem(_REWRITE, "fn", broken)
+    ts = typeset(raw)
+    assert not ts.proved and ts.display == tidy(raw)
+    cache_clear()
+
+
+def test_unevaluable_display_is_not_proved():
+    x = sp.Symbol("x", positive=True)
+    assert not proved_equal(sp.Function("f")(x) * sp.zoo, x)
+    assert not proved_equal(sp.sqrt(-x - 1), sp.sqrt(x))
+
+
+def test_public_api_keeps_its_names_and_arguments():
+    model = vd.models.load("gmm")
+    d = vd.derive(model)
+    for ch in d.chains.values():
+        assert ch.latex().startswith(r"\begin{aligned}") and ch.markdown().startswith("**")
+    e = vd.elbo(model, constants=False)
+    assert vd.latex(e, pretty=False) and vd.latex(e) and vd.markdown(e).startswith("$$")
+    assert vd.tidy(e) == tidy(e)

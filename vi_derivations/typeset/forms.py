@@ -1,0 +1,91 @@
+"""Structured display forms: squared norms, inner products and matrix products of plated vectors.
+
+Each form is an unevaluated SymPy function that knows its meaning as an index sum
+(:meth:`unfold`) and how a textbook writes it (``_latex``).  A vector is an entry expression
+with its free *vector index* ``d``: ``SqNorm(x[i,d] - mu[k,d], d)`` is
+``sum_d (x_id - mu_kd)^2``, printed ``\\lVert x_{i} - \\mu_{k} \\rVert^{2}``.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy import Indexed, Sum
+
+__all__ = ["SqNorm", "Inner", "unfold", "vector_view", "is_vector_entry"]
+
+
+def is_vector_entry(expr, d):
+    """True when every occurrence of index ``d`` in ``expr`` is the last index of an Indexed."""
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, Indexed):
+            idx = node.indices
+            if d in idx[:-1] or any(d in i.free_symbols and i != d for i in idx):
+                return False
+        elif isinstance(node, (sp.KroneckerDelta, Sum)) and d in node.free_symbols:
+            return False
+    n_idx = sum(1 for n in sp.preorder_traversal(expr) if isinstance(n, Indexed) and n.indices[-1] == d)
+    return n_idx > 0 and d in expr.free_symbols
+
+
+def vector_view(expr, d):
+    """``expr`` with the vector index ``d`` dropped from every Indexed (x[i,d] -> x[i], w[d] -> w)."""
+    def drop(e):
+        if isinstance(e, Indexed) and e.indices and e.indices[-1] == d:
+            rest = e.indices[:-1]
+            return sp.Indexed(e.base, *rest) if rest else sp.Symbol(str(e.base.label))
+        return e
+    return expr.replace(lambda e: isinstance(e, Indexed), drop)
+
+
+def _limits(d):
+    return (d, d.lower, d.upper)
+
+
+class _Form(sp.Function):
+    def unfold(self):  # pragma: no cover - every form overrides it
+        raise NotImplementedError
+
+    @property
+    def free_symbols(self):
+        return self.unfold().free_symbols
+
+
+class SqNorm(_Form):
+    """SqNorm(e, d) = sum_d e^2 = ||e||^2 (``e`` an entry with vector index ``d``)."""
+
+    nargs = 2
+
+    def unfold(self):
+        e, d = self.args
+        return Sum(e ** 2, _limits(d))
+
+    def _latex(self, printer, exp=None):
+        e, d = self.args
+        return _power(r"\lVert " + printer._print(vector_view(e, d)) + r" \rVert^{2}", exp)
+
+
+class Inner(_Form):
+    """Inner(u, v, d) = sum_d u v = u^T v."""
+
+    nargs = 3
+
+    def unfold(self):
+        u, v, d = self.args
+        return Sum(u * v, _limits(d))
+
+    def _latex(self, printer, exp=None):
+        u, v, d = self.args
+        left, right = printer._print(vector_view(u, d)), printer._print(vector_view(v, d))
+        if isinstance(u, sp.Add):
+            left = r"\left(" + left + r"\right)"
+        if isinstance(v, sp.Add):
+            right = r"\left(" + right + r"\right)"
+        return _power(left + r"^{\top} " + right, exp)
+
+
+def _power(tex, exp):
+    return tex if exp is None else r"\left(" + tex + r"\right)^{" + exp + "}"
+
+
+def unfold(expr):
+    """The index-sum meaning of a display: every form replaced by its :meth:`unfold`."""
+    return sp.sympify(expr).replace(lambda e: isinstance(e, _Form), lambda e: e.unfold())
