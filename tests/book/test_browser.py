@@ -9,7 +9,10 @@ Chromium (driven through chromedriver by selenium) must show:
 * every image loaded (naturalWidth > 0);
 * no broken internal link: each local href points to a file of the build and
   each #anchor to an id that exists on the target page;
-* no resource that failed to load (a CDN the machine cannot reach shows here).
+* no resource that failed to load (a CDN the machine cannot reach shows here);
+* no displayed equation overflows its column, at 1280 px and at 400 px wide: a display
+  either fits or scrolls inside its own box (``_static/vi_book.css``), and at 1280 px every
+  display fits without scrolling.
 
 A screenshot of each page is saved to _build/html/_screenshots/ for a person to
 look at. Chromium is installed by `make test` (`make browser`); when it is
@@ -110,6 +113,80 @@ async function inspect(mathjaxState) {
   }
 })();
 """.replace("%TIMEOUT_MS%", str(MATHJAX_TIMEOUT_S * 1000))
+
+
+# Runs in the page at the current viewport width: where each visible displayed equation sits
+# relative to the text column, and whether a box between the two scrolls horizontally.
+OVERFLOW_JS = r"""
+const col = document.querySelector('.bd-article') || document.querySelector('article')
+  || document.querySelector('main') || document.body;
+const cr = col.getBoundingClientRect();
+const right = Math.min(cr.right, document.documentElement.clientWidth);
+const left = Math.max(cr.left, 0);
+const out = [];
+for (const c of document.querySelectorAll('mjx-container[display="true"]')) {
+  const box = c.getBoundingClientRect();
+  if (box.width === 0 || box.height === 0) continue;           // inside a collapsed box
+  const math = c.querySelector('mjx-math') || c;
+  const inner = math.getBoundingClientRect();
+  let scroller = null;
+  for (let el = c; el && el !== col.parentElement; el = el.parentElement) {
+    const ox = getComputedStyle(el).overflowX;
+    if ((ox === 'auto' || ox === 'scroll') && el.scrollWidth > el.clientWidth + 1) { scroller = el; break; }
+  }
+  const sr = scroller ? scroller.getBoundingClientRect() : null;
+  out.push({
+    tex: (c.getAttribute('aria-label') || c.textContent || '').slice(0, 80),
+    width: Math.round(inner.width),
+    column: Math.round(right - left),
+    spills: scroller ? (sr.right > right + 1 || sr.left < left - 1) : (inner.right > right + 1 || inner.left < left - 1),
+    scrolls: !!scroller,
+  });
+}
+return out;
+"""
+
+#: Viewport widths at which every page is measured (a laptop and a phone held upright).
+WIDTHS = (1280, 400)
+#: Pages whose displays may scroll even at 1280 px: the errata appendix quotes statements as the
+#: source documents printed them (a quotation is not re-broken).
+SCROLL_ALLOWED = {"book/appendix_ledger"}
+
+
+def overflow_problems(displays: list[dict], width: int, allow_scroll: bool = False) -> list[str]:
+    """Displays cut off at this width (any width), or needing a scroll bar (1280 px, unless
+    ``allow_scroll``)."""
+    problems = []
+    for d in displays:
+        if d["spills"]:
+            problems.append(f"{width} px: a display {d['width']} px wide runs out of its {d['column']} px column: {d['tex']!r}")
+        elif d["scrolls"] and width >= 1000 and not allow_scroll:
+            problems.append(f"{width} px: a display {d['width']} px wide needs a scroll bar: {d['tex']!r}")
+    return problems
+
+
+def measure_displays(driver, width: int) -> list[dict]:
+    """Set the viewport to ``width`` px (no reload: the layout reflows) and measure every display."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": 1600, "deviceScaleFactor": 1, "mobile": False})
+    driver.execute_script("return document.body.offsetHeight;")   # force the reflow
+    return driver.execute_script(OVERFLOW_JS)
+
+
+def _widest_screenshot(driver, path: Path) -> bool:
+    """Scroll the widest visible display into view and save a PNG; False if the page has none."""
+    found = driver.execute_script(
+        """let best = null, w = -1;
+           for (const c of document.querySelectorAll('mjx-container[display="true"]')) {
+             const r = (c.querySelector('mjx-math') || c).getBoundingClientRect();
+             if (r.height > 0 && r.width > w) { w = r.width; best = c; }
+           }
+           if (!best) return false;
+           best.scrollIntoView({block: 'center'});
+           return true;""")
+    if found:
+        driver.save_screenshot(str(path))
+    return bool(found)
 
 
 class _IdCollector(HTMLParser):
@@ -300,6 +377,33 @@ def test_the_checks_catch_a_broken_page(browser, tmp_path):
     assert "other.html#here" not in text and "example.org" not in text
 
 
+def test_the_overflow_check_catches_a_display_that_runs_off_the_column(browser, tmp_path):
+    """A display wider than the column is reported when nothing scrolls it, accepted (at 400 px)
+    when its own box scrolls, and reported at 1280 px even then."""
+    wide = '<mjx-math style="display:inline-block;width:900px">x</mjx-math>'
+    narrow = '<mjx-math style="display:inline-block;width:120px">y</mjx-math>'
+    (tmp_path / "wide.html").write_text(
+        '<html><body><article class="bd-article" style="max-width:360px;margin:0">'
+        f'<mjx-container display="true" style="display:block">{wide}</mjx-container>'
+        f'<mjx-container display="true" style="display:block;overflow-x:auto">{wide}</mjx-container>'
+        f'<mjx-container display="true" style="display:block">{narrow}</mjx-container>'
+        "</article></body></html>")
+    server = _serve(tmp_path)
+    try:
+        browser.get(f"http://127.0.0.1:{server.server_address[1]}/wide.html")
+        at_400 = measure_displays(browser, 400)
+        problems_400 = overflow_problems(at_400, 400)
+        problems_1280 = overflow_problems(measure_displays(browser, 1280), 1280)
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        server.shutdown()
+        server.server_close()
+    assert [d["spills"] for d in at_400] == [True, False, False]
+    assert [d["scrolls"] for d in at_400] == [False, True, False]
+    assert len(problems_400) == 1 and "runs out" in problems_400[0]
+    assert len(problems_1280) == 2 and "scroll bar" in problems_1280[1]
+
+
 def test_every_page_renders_in_a_real_browser(browser, site):
     root, origin = site
     shots = root / "_screenshots"
@@ -311,6 +415,8 @@ def test_every_page_renders_in_a_real_browser(browser, site):
     failures: dict[str, list[str]] = {}
     typeset_pages = 0
     seconds: dict[str, float] = {}
+    scrolled = {w: 0 for w in WIDTHS}
+    n_displays = {w: 0 for w in WIDTHS}
     t0 = time.monotonic()
     for name in names:
         page_path = root / f"{name}.html"
@@ -323,6 +429,15 @@ def test_every_page_renders_in_a_real_browser(browser, site):
         problems += [f"resource failed: {m}" for m in _failed_resources(browser)]
         typeset_pages += report["mjxCount"] > 0
         _screenshot(browser, shots / (name.replace("/", "__") + ".png"))
+        try:
+            for width in WIDTHS:
+                displays = measure_displays(browser, width)
+                problems += overflow_problems(displays, width, allow_scroll=name in SCROLL_ALLOWED)
+                scrolled[width] += sum(d["scrolls"] for d in displays)
+                n_displays[width] += len(displays)
+            _widest_screenshot(browser, shots / (name.replace("/", "__") + "__400px_widest.png"))
+        finally:
+            browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         seconds[name] = time.monotonic() - t_page
         if problems:
             failures[name] = problems
@@ -331,3 +446,5 @@ def test_every_page_renders_in_a_real_browser(browser, site):
     assert typeset_pages >= 1, "no page showed typeset math"
     slowest = ", ".join(f"{n} {t:.1f} s" for n, t in sorted(seconds.items(), key=lambda kv: -kv[1])[:3])
     print(f"browser check: {len(names)} pages in {elapsed:.1f} s (slowest: {slowest}); screenshots in {shots}")
+    print("displayed equations: " + ", ".join(
+        f"{w} px: {n_displays[w]} visible, {scrolled[w]} scroll inside their box" for w in WIDTHS))

@@ -1,0 +1,112 @@
+"""vi_book.display: long displays broken at top-level signs, chains shown only when checked."""
+import re
+
+import pytest
+import sympy as sp
+
+import vi_book.display as vbd
+from vi_book import Checks, break_latex, show_chain, visual_width
+
+
+def _join(rows):
+    return " ".join(rows)
+
+
+def _strip(tex):
+    return re.sub(r"\s+", "", tex)
+
+
+@pytest.mark.parametrize("tex", [
+    r"a + b - c",
+    r"-\frac{K D}{2} \log 2 \pi \tau^{2} - \frac{1}{2 \tau^{2}} \sum_{k} \lVert \mu_{k} \rVert^{2} - N \log K"
+    r" - \frac{N D}{2} \log 2 \pi - \frac{1}{2} \sum_{i} \sum_{k} c_{ik} \lVert x_{i} - \mu_{k} \rVert^{2}",
+    r"\left(a + b\right) - e^{-x + y} + \frac{a - b}{c + d} - \log\left(1 - \phi_{ik}\right)",
+])
+@pytest.mark.parametrize("budget", [8, 12, 40, 400])
+def test_rows_put_back_together_give_the_display(tex, budget):
+    rows = break_latex(tex, budget)
+    assert _strip(_join(rows)) == _strip(tex)
+
+
+def test_no_sign_inside_a_group_breaks_a_row():
+    tex = r"\left(a + b + c + d + e + f\right) + e^{-x + y - z + w} + \frac{a - b - c}{c + d + e}"
+    rows = break_latex(tex, 8)
+    assert rows == [r"\left(a + b + c + d + e + f\right)", r"+ e^{-x + y - z + w}", r"+ \frac{a - b - c}{c + d + e}"]
+
+
+def test_rows_respect_the_budget_when_every_term_fits():
+    terms = [rf"\frac{{a_{{{n}}}}}{{2}} x_{{{n}}}" for n in range(30)]
+    rows = break_latex(" + ".join(terms), 20)
+    assert len(rows) > 3 and all(visual_width(r) <= 20 for r in rows)
+
+
+def test_a_unary_minus_after_an_operator_is_not_a_break():
+    assert break_latex(r"a = -b", 8) == [r"a = -b"]
+    assert break_latex(r"aaaa \cdot -bbbb + cccc", 8) == [r"aaaa \cdot -bbbb", r"+ cccc"]
+
+
+def test_an_expectation_of_a_long_sum_is_opened_up():
+    inner = " + ".join(rf"x_{{{n}}} y_{{{n}}}" for n in range(20))
+    rows = break_latex(rf"\mathbb{{E}}_{{q}}\left[{inner}\right]", 30)
+    assert len(rows) > 1 and rows[0].startswith(r"\mathbb{E}_{q}\Big[") and rows[-1].endswith(r"\Big]")
+
+
+def test_visual_width_counts_a_fraction_by_its_longer_half():
+    assert visual_width(r"\frac{abc}{d}") == 3
+    assert visual_width(r"\frac{\frac{ab}{c}}{d}") == 2
+    assert visual_width(r"\alpha_{k} + \beta^{2}") == 5   # alpha, k, +, beta, 2
+
+
+@pytest.mark.parametrize("call, name, exc", [
+    (lambda: break_latex(3), "tex", TypeError),
+    (lambda: break_latex("a", 2), "budget", ValueError),
+    (lambda: visual_width(None), "tex", TypeError),
+    (lambda: vbd.show_source(), "functions", ValueError),
+    (lambda: vbd.show_source(3), "functions", TypeError),
+    (lambda: vbd.show_equations([]), "pairs", ValueError),
+])
+def test_bad_input_names_the_argument(call, name, exc):
+    with pytest.raises(exc, match=name):
+        call()
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    out = []
+    monkeypatch.setattr(vbd, "_display", out.append)
+    return out
+
+
+def test_show_chain_checks_then_displays_and_records(shown):
+    import vi_derivations as vd
+    model = vd.models.load("normal_normal")
+    checks = Checks()
+    results = show_chain(model, "log_joint")
+    assert results and all(r.checked and r.ok for r in results)
+    texts = [getattr(o, "data", "") for o in shown]
+    assert texts[0].startswith("**") and "✔" in texts[-1]
+    assert any(r"\begin{aligned}" in t for t in texts)
+    assert checks.chains and checks.chains[0][1] == len(results)
+
+
+def test_show_chain_refuses_a_chain_whose_step_fails(shown, monkeypatch):
+    import vi_derivations as vd
+    from vi_derivations import chain_check
+    model = vd.models.load("normal_normal")
+    derivation = vd.derive(model)
+    chain = derivation.chains["log_joint"]
+    broken = vd.derivation.Chain(chain.title, chain.lhs,
+                                 chain.steps[:-1] + [vd.derivation.Step("wrong", chain.steps[-1].expr + 1, "=")],
+                                 chain.wrt)
+    fake = type("D", (), {"chains": {"log_joint": broken}})()
+    with pytest.raises(AssertionError, match="log_joint"):
+        show_chain(model, "log_joint", derivation=fake)
+    assert not shown   # nothing was displayed
+    with pytest.raises(ValueError, match="name"):
+        show_chain(model, "no_such_chain", derivation=derivation)
+
+
+def test_show_breaks_a_sympy_sum(shown):
+    x = sp.symbols("x0:30")
+    vbd.show("f", sp.Add(*[xi**2 / 3 for xi in x]), budget=20)
+    assert shown[0].data.count(r"\\") >= 3

@@ -1,0 +1,18 @@
+"""The book's helpers: one importable module instead of code copied into every chapter.
+
+* :mod:`vi_book.display` -- lays the engine's LaTeX out on the page: a display broken at its
+  natural terms, a derivation chain with every step checked, a table of equations, the source of
+  an implementation;
+* :mod:`vi_book.verify` -- the bookkeeping of a chapter's checks and the collapsed
+  "What was verified here" box, with the check marks explained in words;
+* :mod:`vi_book.figures` -- the figure style (resolution, font sizes, mathtext) shared by every page;
+* :mod:`vi_book.plotting` -- drawing helpers (data scatter, Gaussian ellipses, ELBO traces).
+
+Nothing here derives or computes a statistical result: these functions format, record and draw.
+"""
+from .display import break_latex, show, show_chain, show_equations, show_source, visual_width
+from .figures import legend_below, panels, setup_figures
+from .verify import Checks
+
+__all__ = ["Checks", "break_latex", "legend_below", "panels", "setup_figures", "show", "show_chain", "show_equations",
+           "show_source", "visual_width"]

@@ -1,0 +1,223 @@
+"""Laying the engine's LaTeX out on the page.
+
+A display is ``lhs rel rhs``. The right-hand side comes from the engine (``vi_derivations.latex``,
+which prints the proved textbook form of an expression) or is a LaTeX string; a long one is broken
+at its top-level ``+`` and ``-`` signs into rows of at most ``budget`` typeset characters, so an
+equation fits a phone's column (about 40 characters at 400 px) instead of running off it.
+:func:`show_chain` prints a derivation chain of the engine and checks every step of it
+(:func:`vi_derivations.chain_check.check_chain`) before anything is shown: a step that fails or
+cannot be checked raises ``AssertionError`` and so fails the build.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+
+__all__ = ["RELATION", "break_latex", "visual_width", "aligned", "show", "show_equations",
+           "show_chain", "show_source", "BUDGET"]
+
+#: The symbol printed between two steps of a chain ("\doteq": equal up to an additive constant).
+RELATION = {"=": "=", "=support": "=", "=E": "=", "+const": r"\doteq"}
+#: Typeset characters per row: what fits a 400 px column at MathJax's display size.
+BUDGET = 38
+
+_OPEN = {"{": "}", "(": ")", "[": "]"}
+_CLOSE = set(_OPEN.values())
+
+
+def visual_width(tex: str) -> int:
+    """A rough count of the characters a LaTeX string occupies when typeset (a fraction counts
+    its longer half, a command one character, braces and scripts nothing)."""
+    if not isinstance(tex, str):
+        raise TypeError(f"tex must be a str, not {type(tex).__name__}")
+    prev = None
+    while prev != tex:   # innermost fractions first
+        prev = tex
+        tex = re.sub(r"\\[dt]?frac\{([^{}]*)\}\{([^{}]*)\}", lambda g: max(g.groups(), key=len), tex)
+    tex = re.sub(r"\\substack\{[^{}]*\}", "xxxxx", tex)
+    tex = re.sub(r"\\(left|right|big|Big|bigg|Bigg)\b\\?.?", "", tex)
+    tex = re.sub(r"\\(quad|qquad)\b", "xx", tex)
+    tex = re.sub(r"\\(,|;|!|:)", "", tex)
+    tex = re.sub(r"\\(operatorname|mathrm|mathbb|mathcal|text|boldsymbol)\{([^{}]*)\}", r"\2", tex)
+    tex = re.sub(r"\\[a-zA-Z]+", "x", tex)
+    return len(re.sub(r"[{}^_ &]", "", tex))
+
+
+def _terms(tex: str) -> list[str]:
+    """The top-level terms of a LaTeX sum, each with its sign (``"- a"``, ``"+ b"``; the first
+    keeps its own sign or none). Signs inside braces, brackets, parentheses or a
+    ``\\left ... \\right`` pair do not split, nor does a unary sign after another operator."""
+    terms, start, depth, i = [], 0, 0, 0
+    n = len(tex)
+    while i < n:
+        ch = tex[i]
+        if tex.startswith(r"\left", i) and not tex[i + 5:i + 6].isalpha():
+            depth += 1
+            i += 6
+            continue
+        if tex.startswith(r"\right", i) and not tex[i + 6:i + 7].isalpha():
+            depth -= 1
+            i += 7
+            continue
+        if ch == "\\":                       # a command or an escaped character: skip it whole
+            j = i + 1
+            while j < n and tex[j].isalpha():
+                j += 1
+            i = max(j, i + 2)
+            continue
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+        elif ch in "+-" and depth == 0:
+            before = tex[start:i].strip()
+            if before and not re.search(r"(=|\\doteq|[-+(,&]|\\cdot|\\times)$", before):
+                terms.append(before)
+                start = i
+        i += 1
+    terms.append(tex[start:].strip())
+    return [t for t in terms if t]
+
+
+def break_latex(tex: str, budget: int = BUDGET) -> list[str]:
+    """Rows of a long LaTeX sum, broken before a top-level ``+``/``-`` so that no row is wider
+    than ``budget`` typeset characters unless a single term is (which then has a row of its own)."""
+    if not isinstance(tex, str):
+        raise TypeError(f"tex must be a str, not {type(tex).__name__}")
+    if not isinstance(budget, int) or budget < 8:
+        raise ValueError(f"budget must be an int >= 8, got {budget!r}")
+    wrapped = re.fullmatch(r"(\\mathbb\{E\}_\{[^{}]*\})\\left\[(.*)\\right\]", tex.strip(), re.S)
+    if wrapped and len(_terms(tex)) == 1 and visual_width(tex) > budget:   # E_q[long sum]: open it up
+        rows = break_latex(wrapped.group(2), budget - 3)
+        rows[0] = wrapped.group(1) + r"\Big[" + rows[0]
+        rows[-1] += r"\Big]"
+        return rows
+    rows, row = [], ""
+    for term in _terms(tex):
+        piece = term if not row else " " + (term if term[0] in "+-" else "+ " + term)
+        if row and visual_width(row + piece) > budget:
+            rows.append(row)
+            row = term
+        else:
+            row += piece
+    rows.append(row)
+    return rows
+
+
+def _tex(obj) -> str:
+    if isinstance(obj, str):
+        return obj
+    from vi_derivations import latex
+    return latex(obj)
+
+
+def aligned(lhs, rhs, rel: str = "=", budget: int = BUDGET) -> str:
+    """``\\begin{aligned} lhs &rel row_1 \\\\ &\\qquad row_2 ... \\end{aligned}``: the LaTeX of one
+    display, the right-hand side broken into rows (``lhs``, ``rhs``: SymPy objects or LaTeX)."""
+    left = _tex(lhs)
+    rows = break_latex(_tex(rhs), max(8, budget - visual_width(left) // 2))
+    return (r"\begin{aligned}" + f"{left} &{rel} {rows[0]}"
+            + "".join(rf"\\ &\qquad {r}" for r in rows[1:]) + r"\end{aligned}")
+
+
+def _display(obj):
+    from IPython.display import display
+    display(obj)
+
+
+def show(lhs, rhs=None, rel: str = "=", budget: int = BUDGET) -> None:
+    """Display ``lhs rel rhs`` (or ``lhs`` alone), a long right-hand side broken into rows."""
+    from IPython.display import Math
+    if rhs is None:
+        tex = _tex(lhs)
+        rows = break_latex(tex, budget)
+        _display(Math(tex if len(rows) == 1 else r"\begin{aligned}" + rows[0]
+                      + "".join(rf"\\ &\qquad {r}" for r in rows[1:]) + r"\end{aligned}"))
+    else:
+        _display(Math(aligned(lhs, rhs, rel, budget)))
+
+
+def show_equations(pairs, rel: str = "=", budget: int = BUDGET) -> None:
+    """Display several ``(lhs, rhs)`` pairs as one aligned block, each right-hand side broken."""
+    from IPython.display import Math
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("pairs must hold at least one (lhs, rhs) pair")
+    body = []
+    for lhs, rhs in pairs:
+        left = _tex(lhs)
+        rows = break_latex(_tex(rhs), max(8, budget - visual_width(left) // 2))
+        body.append(f"{left} &{rel} {rows[0]}" + "".join(rf"\\ &\qquad {r}" for r in rows[1:]))
+    _display(Math(r"\begin{aligned}" + r"\\[2pt] ".join(body) + r"\end{aligned}"))
+
+
+_HOW = {
+    "=": "equal at random points",
+    "=support": "equal at random points where every indicator is one-hot",
+    "=E": "the average of the previous line under draws from q matches it",
+    "+const": "the difference has zero derivative in every variational parameter",
+}
+
+
+def check_words(relations) -> str:
+    """How the steps of a chain were checked, in words (``relations``: the step relations)."""
+    return "; ".join(f"“{RELATION[r].replace(chr(92) + 'doteq', '≐')}” steps: {_HOW[r]}"
+                     for r in sorted(set(relations)) if r in _HOW)
+
+
+def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=None, title: str | None = None):
+    """Check every step of the engine's chain ``name`` for ``model``, then display it: its title,
+    one display per step (a step that leaves the expression unchanged is skipped) and a one-line
+    mark saying how many steps were checked. Returns the step checks."""
+    from IPython.display import Markdown
+
+    import vi_derivations as vd
+    from vi_derivations.chain_check import check_chain
+
+    from .verify import Checks
+
+    derivation = vd.derive(model) if derivation is None else derivation
+    if name not in derivation.chains:
+        raise ValueError(f"name must be one of the derivation's chains {sorted(derivation.chains)}, got {name!r}")
+    chain = derivation.chains[name]
+    results = check_chain(model, name, chain)
+    bad = [r for r in results if not (r.checked and r.ok)]
+    assert not bad, f"chain {name}: " + "; ".join(f"step {r.step} ({r.relation}): {r.detail}" for r in bad)
+    _display(Markdown(f"**{title or chain.title}**"))
+    lhs, previous, shown = _tex(chain.lhs), None, 0
+    for step in chain.steps:
+        tex = _tex(step.expr)
+        if tex == previous:
+            continue
+        previous, shown = tex, shown + 1
+        note = step.text[:1].upper() + step.text[1:] + "." if step.text else ""
+        if note:
+            _display(Markdown(f"*{note}*"))
+        rows = break_latex(tex, max(8, budget - (visual_width(lhs) // 2 if shown == 1 else 2)))
+        left = lhs if shown == 1 else r"\phantom{=}"
+        from IPython.display import Math
+        _display(Math(r"\begin{aligned}" + f"{left} &{RELATION[step.relation]} {rows[0]}"
+                      + "".join(rf"\\ &\qquad {r}" for r in rows[1:]) + r"\end{aligned}"))
+    steps = f"{len(results)} steps" if len(results) != 1 else "one step"
+    _display(Markdown(f"✔ *Checked step by step ({steps}) when this page was built.*"))
+    book = checks if checks is not None else Checks.active
+    if book is not None:
+        book.chain(title or chain.title, results)
+    return results
+
+
+def show_source(*functions) -> None:
+    """Display the source of each function (read from the package, so the page cannot drift from
+    the code the tests run), followed by the private worker ``_name`` it hands over to, if any."""
+    from IPython.display import Markdown
+    if not functions:
+        raise ValueError("functions must name at least one function")
+    blocks = []
+    for f in functions:
+        if not callable(f):
+            raise TypeError(f"functions must be callables, got {type(f).__name__}")
+        blocks.append(inspect.getsource(f).rstrip())
+        worker = getattr(inspect.getmodule(f), "_" + f.__name__, None)
+        if callable(worker):
+            blocks.append(inspect.getsource(worker).rstrip())
+    _display(Markdown("```python\n" + "\n\n\n".join(blocks) + "\n```"))
