@@ -1,0 +1,328 @@
+r"""CAVI as a map-reduce, generated from a model's derivation.
+
+In a conjugate-exponential model whose plates split into a *data plate* (i = 1..N) carrying
+the observed variables and the *local* latent variables (one per data point, e.g. the mixture
+indicators c_i), and *global* latent variables that carry no data plate (e.g. the component
+means), a CAVI sweep that updates the local factors first is
+
+* **map**: each chunk of data points updates its local factors q(z_i) from the current global
+  factors (they depend on nothing else), then returns its *expected sufficient statistics*:
+  the sums over its points i of every data-plate sum that the global updates and the ELBO read;
+* **reduce**: the statistics of all chunks are added (every one is a sum over i, so the total
+  is exact), then the global factors are updated and the ELBO is evaluated from the totals.
+
+:func:`split` finds the split (a public function: natural-gradient SVI needs the same one).
+:func:`map_reduce` builds the plan: it rewrites every derived global update and the full ELBO
+(``constants=True``) so that each sum over the data plate becomes a statistic, pulling the
+factors that do not depend on i out of the sum (the summand is expanded into monomials; a
+monomial whose data-dependent part also holds a global parameter, e.g. exp(x_i m_k), is not
+separable and raises :class:`UnsupportedModelError`). The plate size N itself is the statistic
+sum_i 1. Statistics are compiled with :func:`vi_derivations.to_numpy` and evaluated on one
+chunk at a time; the rewritten updates run through the same exponential-family maps as
+``Update.numeric()``. The result of a sweep equals the engine's in-memory generated CAVI
+(:func:`vi_derivations.cavi` with the local factors first in ``order``) up to rounding.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+from sympy import Idx, Indexed, Sum
+
+from .elbo import elbo as _elbo_expr
+from .errors import UnsupportedModelError
+from .model import Model
+from .numeric import compile_expr
+from .updates import derive_update
+
+__all__ = ["Split", "split", "MapReduce", "map_reduce"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """The global/local split of a model along its data plate.
+
+    ``data_plate``: the plate of the data points; ``data``: observed (and covariate) variables
+    on it; ``local``/``global_``: latent variables with / without the data plate;
+    ``local_params``/``global_params``: variational parameters with / without it; ``fixed``:
+    hyper-parameters (and covariates off the data plate), read by every step.
+    """
+
+    data_plate: object
+    data: tuple
+    local: tuple
+    global_: tuple
+    local_params: tuple
+    global_params: tuple
+    fixed: tuple
+
+
+def split(model, data_plate=None) -> Split:
+    """Split ``model`` into a data plate with local variables, and global variables.
+
+    ``data_plate`` (a Plate or its name) defaults to the first plate of the first observed
+    variable (every model in :mod:`vi_derivations.models` puts the data points on axis 0).
+    Raises :class:`UnsupportedModelError` when some observed variable does not run over the
+    data plate, when no latent variable is global, or when a local factor's CAVI update
+    sums over the data plate (the local factors would then not be independent given the
+    global ones, and a chunk could not update its own).
+    """
+    model.validate()
+    observed = [v for v in model.variables.values() if v.kind == "observed"]
+    if not observed:
+        raise UnsupportedModelError(f"model {model.name!r} has no observed variable to split")
+    if data_plate is None:
+        if not observed[0].plates:
+            raise UnsupportedModelError(
+                f"model {model.name!r}: observed variable {observed[0].name!r} has no plate")
+        plate = observed[0].plates[0]
+    else:
+        name = getattr(data_plate, "name", data_plate)
+        found = [p for p in model.plates if p.name == name]
+        if not found:
+            raise ValueError(f"data_plate {name!r} is not a plate of model {model.name!r} "
+                             f"({', '.join(p.name for p in model.plates)})")
+        plate = found[0]
+    on = lambda v: plate in v.plates  # noqa: E731
+    for v in observed:
+        if not on(v):
+            raise UnsupportedModelError(
+                f"model {model.name!r}: observed variable {v.name!r} does not run over the data "
+                f"plate {plate.name}")
+    latent = [v for v in model.variables.values() if v.kind == "latent"]
+    local = tuple(v.name for v in latent if on(v))
+    global_ = tuple(v.name for v in latent if not on(v))
+    if not global_:
+        raise UnsupportedModelError(
+            f"model {model.name!r}: every latent variable runs over the data plate {plate.name}; "
+            "there is no global factor to reduce into")
+    variational = [v for v in model.variables.values() if v.kind == "variational"]
+    result = Split(
+        data_plate=plate,
+        data=tuple(v.name for v in model.variables.values()
+                   if v.kind in ("observed", "covariate") and on(v)),
+        local=local, global_=global_,
+        local_params=tuple(v.name for v in variational if on(v)),
+        global_params=tuple(v.name for v in variational if not on(v)),
+        fixed=tuple(v.name for v in model.variables.values()
+                    if v.kind in ("hyper", "covariate") and not on(v)))
+    for name in local:
+        for expr in derive_update(model, name).natural.values():
+            if any(plate_of_index(model, ix) == plate for s in sp.sympify(expr).atoms(Sum)
+                   for ix in (lim[0] for lim in s.limits)):
+                raise UnsupportedModelError(
+                    f"model {model.name!r}: the update of q({name}) sums over the data plate "
+                    f"{plate.name}; its elements are coupled, so chunks cannot update them alone")
+    return result
+
+
+def plate_of_index(model, ix):
+    """The plate of ``model`` that the index ``ix`` (canonical or a summation dummy) runs over."""
+    if not isinstance(ix, Idx):
+        return None
+    hits = [p for p in model.plates
+            if sp.simplify(ix.upper - (p.size - 1)) == 0 and ix.lower == 0
+            and str(ix.label).split("_")[0] == p.index_name]
+    return hits[0] if len(hits) == 1 else None
+
+
+class _Rewriter:
+    """Rewrites expressions so that every sum over the data plate is a named statistic."""
+
+    def __init__(self, model, sp_split):
+        self.model = model
+        self.split = sp_split
+        self.plate = sp_split.data_plate
+        self.size = self.plate.size
+        self.chunk_names = set(sp_split.data) | set(sp_split.local_params)
+        self.global_names = set(sp_split.global_params)
+        self.stats = {}            # canonical Sum expression -> (name, plates)
+
+    def _names(self, e):
+        out = set()
+        for a in sp.sympify(e).atoms(Indexed):
+            out.add(str(a.base.label))
+        for s in sp.sympify(e).free_symbols:
+            if isinstance(s, sp.Symbol) and not isinstance(s, Idx):
+                out.add(s.name)
+        return out
+
+    def _on_plate(self, e, i):
+        """e depends on the data plate: it reads the index i or a chunk-local array."""
+        e = sp.sympify(e)
+        return (i is not None and i in e.free_symbols) or bool(self._names(e) & self.chunk_names)
+
+    def rewrite(self, e):
+        e = sp.sympify(e)
+        if isinstance(e, Sum):
+            data_ix = [lim for lim in e.limits if plate_of_index(self.model, lim[0]) == self.plate]
+            if data_ix:
+                others = tuple(lim for lim in e.limits if lim not in data_ix)
+                return self._split_sum(e.function, data_ix[0][0], others)
+            return Sum(self.rewrite(e.function), *e.limits)
+        if e.is_Atom or isinstance(e, Indexed):
+            if e == self.size:
+                return self._stat(sp.Integer(1), None, self.plate.index)
+            if self._on_plate(e, None):
+                raise UnsupportedModelError(
+                    f"model {self.model.name!r}: {e} is used outside a sum over the data plate")
+            return e
+        if not (self._names(e) & self.chunk_names) and self.size not in e.free_symbols:
+            return e
+        return e.func(*[self.rewrite(a) for a in e.args])
+
+    def _split_sum(self, body, i, others):
+        body = sp.expand(body, deep=False, power_exp=False, power_base=False, log=False)
+        total = sp.Integer(0)
+        for mono in sp.Add.make_args(body):
+            local, glob = [], []
+            for f in sp.Mul.make_args(mono):
+                (local if self._on_plate(f, i) else glob).append(f)
+            local = sp.Mul(*local)
+            if self._names(local) & self.global_names:
+                raise UnsupportedModelError(
+                    f"model {self.model.name!r}: the term {mono} mixes data and global "
+                    "parameters in a way that does not factorise; it is not a map-reduce")
+            term = sp.Mul(*glob) * self._stat(local, i, self.plate.index)
+            used = [lim for lim in others if lim[0] in term.free_symbols]
+            # a summation over another plate whose index the term no longer reads multiplies it
+            for lim in others:
+                if lim not in used:
+                    term = term * (lim[2] - lim[1] + 1)
+            total += Sum(self.rewrite(term), *used) if used else self.rewrite(term)
+        return total
+
+    def _stat(self, local, i, canonical_i):
+        """The statistic sum_i local (free indices kept) as an indexed symbol."""
+        if i is not None:
+            local = local.xreplace({i: canonical_i})
+        free = sorted({s for s in local.free_symbols if isinstance(s, Idx) and s != canonical_i},
+                      key=str)
+        plates = [plate_of_index(self.model, ix) for ix in free]
+        if any(p is None for p in plates) or len(set(plates)) < len(plates):
+            raise UnsupportedModelError(
+                f"model {self.model.name!r}: cannot name the axes of the statistic sum over "
+                f"{self.plate.name} of {local}")
+        order = sorted(range(len(free)), key=lambda n: self.model.plates.index(plates[n]))
+        free, plates = [free[n] for n in order], [plates[n] for n in order]
+        canon = local.xreplace({ix: p.index for ix, p in zip(free, plates)})
+        key = Sum(canon, (canonical_i, 0, self.size - 1))
+        if key not in self.stats:
+            self.stats[key] = (f"stat{len(self.stats) + 1}", tuple(plates))
+        name = self.stats[key][0]
+        if not plates:
+            return sp.Symbol(name, real=True)
+        return sp.IndexedBase(sp.Symbol(name, real=True))[tuple(free)]
+
+
+class MapReduce:
+    """The map-reduce form of CAVI for ``model`` (see the module docstring).
+
+    ``split``: the :class:`Split`; ``stats``: statistic name -> its definition, a SymPy sum
+    over the data plate (free indices = the statistic's axes); ``global_natural``: global
+    factor -> natural parameters written in the statistics; ``elbo_expr``: the full ELBO
+    written in the statistics and the global parameters.
+
+    The three numerical steps, arrays passed by the model's names:
+
+    * :meth:`local_step` (one chunk): local parameters and the chunk's statistics;
+    * :meth:`global_step` (summed statistics): updated global parameters;
+    * :meth:`elbo` (summed statistics, new global parameters): the full ELBO.
+    """
+
+    def __init__(self, model, data_plate=None):
+        self.model = model
+        self.split = split(model, data_plate)
+        sp_ = self.split
+        order = [n for n in model.qfactors]
+        self.local_order = tuple(n for n in order if n in sp_.local)
+        self.global_order = tuple(n for n in order if n in sp_.global_)
+        rw = _Rewriter(model, sp_)
+        self._local_fns = {n: derive_update(model, n).numeric() for n in self.local_order}
+        self.global_natural = {}
+        updates = {}
+        for n in self.global_order:
+            u = derive_update(model, n)
+            new = copy.copy(u)
+            new.natural = {k: rw.rewrite(e) for k, e in u.natural.items()}
+            self.global_natural[n] = new.natural
+            updates[n] = new
+        self.elbo_expr = rw.rewrite(_elbo_expr(model, constants=True))
+        self.stats = {name: key for key, (name, _) in rw.stats.items()}
+        # the statistics and the global step's arguments live in a companion model
+        self.stat_model = shadow = Model(f"{model.name}_stats")
+        for v in model.variables.values():
+            if model.plates and sp_.data_plate in v.plates:
+                continue
+            shadow.hyper(v.name, v.plates, latex=v.latex, positive=False)
+        for key, (name, plates) in rw.stats.items():
+            shadow.hyper(name, plates, positive=False)
+        for n, u in updates.items():
+            u.model = shadow
+        self._global_fns = {n: u.numeric() for n, u in updates.items()}
+        self._elbo_fn = compile_expr(self.elbo_expr, shadow)
+        self._stat_fns = {}
+        self._floor = {}
+        for key, (name, plates) in rw.stats.items():
+            self._stat_fns[name] = compile_expr(key, model, tuple(p.index for p in plates))
+            logged = set()
+            for lg in key.atoms(sp.log):
+                logged |= rw._names(lg.args[0])
+            self._floor[name] = tuple(n for n in logged if n in sp_.local_params)
+        self.stat_plates = {name: plates for _, (name, plates) in rw.stats.items()}
+
+    # --------------------------------------------------------------- numerical steps
+    def local_step(self, chunk, params, fixed):
+        """Update the local factors on one chunk, then compute its statistics.
+
+        ``chunk``: the data arrays of these points (data plate on axis 0); ``params``: the
+        global variational parameters; ``fixed``: hyper-parameters. Returns
+        ``(local, stats)``: the chunk's local parameters and statistic name -> array.
+        """
+        args = {**fixed, **params, **chunk}
+        local = {}
+        for n in self.local_order:
+            local.update(self._local_fns[n](**args))
+            args.update(local)
+        stats = {}
+        tiny = np.finfo(float).tiny
+        for name, f in self._stat_fns.items():
+            a = dict(args)
+            for p in self._floor[name]:
+                a[p] = np.maximum(a[p], tiny)
+            stats[name] = f(**a)
+        return local, stats
+
+    def global_step(self, stats, params, fixed):
+        """Global variational parameters from the summed statistics (updated in q order)."""
+        params = dict(params)
+        for n in self.global_order:
+            params.update(self._global_fns[n](**fixed, **params, **stats))
+        return params
+
+    def elbo(self, stats, params, fixed) -> float:
+        """The full ELBO (constants=True) from the summed statistics and global parameters."""
+        return float(self._elbo_fn(**fixed, **params, **stats))
+
+    @staticmethod
+    def add(a, b):
+        """The reduce: statistics of two sets of chunks -> statistics of their union."""
+        return {k: a[k] + b[k] for k in a}
+
+    def sweep(self, chunks, params, fixed):
+        """One serial sweep over a list of chunks (the map-reduce without a scheduler).
+        Returns ``(params, elbo, locals)``."""
+        total, locals_ = None, []
+        for chunk in chunks:
+            local, stats = self.local_step(chunk, params, fixed)
+            locals_.append(local)
+            total = stats if total is None else self.add(total, stats)
+        params = self.global_step(total, params, fixed)
+        return params, self.elbo(total, params, fixed), locals_
+
+
+def map_reduce(model, data_plate=None) -> MapReduce:
+    """The map-reduce plan of CAVI for ``model`` (see :class:`MapReduce`)."""
+    return MapReduce(model, data_plate)

@@ -1,0 +1,61 @@
+"""Chunked data on disk: a ``.npy`` file read as a ``dask.array``, one row block per task.
+
+Each task memory-maps the file, copies its rows and drops the map, so a worker holds only
+the chunks it is working on, and a task's description is (path, first row, last row) — small
+to send to any worker of a cluster that sees the same file system. (``da.from_array`` on a
+``numpy.memmap`` would instead ship the whole array when the graph goes to another process.)
+"""
+from __future__ import annotations
+
+import os
+
+import dask.array as da
+import numpy as np
+from dask import delayed
+
+__all__ = ["open_npy", "write_npy", "row_chunks"]
+
+
+def row_chunks(n_rows: int, chunk_rows: int) -> list:
+    """[(start, stop), ...] covering range(n_rows) in blocks of at most ``chunk_rows``."""
+    return [(a, min(a + chunk_rows, n_rows)) for a in range(0, n_rows, chunk_rows)]
+
+
+def _read_rows(path, start, stop):
+    mm = np.load(path, mmap_mode="r")
+    try:
+        return np.array(mm[start:stop], dtype=np.float64)
+    finally:
+        del mm
+
+
+def open_npy(path, chunk_rows: int):
+    """The 2-D float ``.npy`` file at ``path`` as a dask array chunked by ``chunk_rows`` rows."""
+    path = os.fspath(path)
+    if not isinstance(chunk_rows, (int, np.integer)) or isinstance(chunk_rows, bool) \
+            or chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    mm = np.load(path, mmap_mode="r")
+    shape, dtype, fortran = mm.shape, mm.dtype, np.isfortran(mm)
+    del mm
+    if len(shape) != 2 or not np.issubdtype(dtype, np.number) or fortran:
+        raise ValueError(f"path {path!r} must hold a 2-D numeric C-ordered array, got shape "
+                         f"{shape} of {dtype}{' (Fortran order)' if fortran else ''}")
+    blocks = [da.from_delayed(delayed(_read_rows, pure=True)(path, a, b), shape=(b - a, shape[1]),
+                              dtype=np.float64)
+              for a, b in row_chunks(shape[0], int(chunk_rows))]
+    return da.concatenate(blocks, axis=0)
+
+
+def write_npy(path, n_rows: int, n_cols: int, make_rows, chunk_rows: int = 1_000_000):
+    """Write an (n_rows, n_cols) float64 ``.npy`` file block by block (never all in memory):
+    ``make_rows(start, stop)`` returns the rows start..stop-1."""
+    path = os.fspath(path)
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(n_rows, n_cols))
+    try:
+        for a, b in row_chunks(n_rows, chunk_rows):
+            out[a:b] = make_rows(a, b)
+        out.flush()
+    finally:
+        del out
+    return path

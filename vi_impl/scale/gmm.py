@@ -1,0 +1,186 @@
+r"""The coursework mixture (see :mod:`vi_impl.models.gmm`) fitted by CAVI on a chunked array.
+
+A sweep is a map-reduce (:mod:`vi_impl.scale.driver`). Map: chunk j of X, centred on the data
+mean c, computes its responsibilities pi_ik from the current q(mu) with the in-memory fit's
+fused pass and returns only the statistics
+
+    T_k = sum_{i in chunk} pi_ik [x_i - c, -||x_i - c||^2 / 2, 1]      (K, D + 2)
+    lse = sum_{i in chunk} log sum_k exp(logit_ik)                    (scalar)
+
+Reduce: the chunks' statistics are added; then N_k, S_k - N_k c, the new
+m_k = S_k / (1/sigma2 + N_k), s2_k = 1 / (1/sigma2 + N_k) and the full ELBO (entropy of q(c)
+through sum_ik pi_ik log pi_ik = sum_ik pi_ik logit_ik - lse) follow exactly as in
+:func:`vi_impl.models.gmm.fit`; only the order of the floating-point additions differs, so
+from the same start the two agree to rounding. The (N, K) responsibilities are never held:
+``result.pi`` is a lazy dask array (compute it, or a slice of it, only if you need it).
+
+Before the first sweep one pass computes c (and, without ``init``, draws a uniform subsample
+of rows on which :func:`vi_impl.models.gmm.fit` picks the initial means).
+"""
+from __future__ import annotations
+
+
+import dask.array as da
+import numpy as np
+
+from vi_impl.models import gmm as _gmm
+from vi_impl.result import DEFAULT_TOL, FitResult
+from vi_impl.scale.data import open_npy
+from vi_impl.scale.driver import SweepState, blocks_of, check_chunk, map_stats, sweeps
+from vi_impl.validation import (as_float_array, check_bool, check_int, check_positive_scalar,
+                                check_shape, check_tol)
+
+__all__ = ["fit", "as_chunked"]
+
+# the in-memory fit's fused pass and its ELBO (same module, same formulas; see its docstring)
+_stats_pass = _gmm._responsibility_stats
+_logit_weights = _gmm._logit_weights
+_elbo_from_stats = _gmm._elbo_from_stats
+
+
+def as_chunked(X, chunk_rows: int | None = None):
+    """X as a dask array chunked along rows only: a dask array (rechunked if ``chunk_rows`` is
+    given or its columns are split), a path to a ``.npy`` file (memory-mapped, see
+    :func:`vi_impl.scale.data.open_npy`) or an in-memory array."""
+    if chunk_rows is not None:
+        chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
+    if isinstance(X, da.Array):
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D array (N, D), got shape {X.shape}")
+        if chunk_rows is not None or len(X.chunks[1]) > 1:
+            X = X.rechunk({0: chunk_rows or X.chunks[0][0], 1: -1})
+        return X
+    if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
+        return open_npy(X, chunk_rows or 1_000_000)
+    X = as_float_array("X", X, ndim=2, min_shape=(1, 1))
+    return da.from_array(X, chunks=(chunk_rows or 1_000_000, -1))
+
+
+def _augment(x, c):
+    """Z (D+1, n) of one chunk: columns [x_i - c, -||x_i - c||^2 / 2] (the fused layout)."""
+    D = x.shape[1]
+    Z = np.empty((D + 1, len(x)))
+    np.subtract(x.T, c[:, None], out=Z[:D])
+    np.einsum("dn,dn->n", Z[:D], Z[:D], out=Z[D])
+    Z[D] *= -0.5
+    return Z
+
+
+def _first_pass(j, start, X, seed, frac):
+    """Chunk j's row sum and count, after the data check; and a subsample of its rows."""
+    check_chunk("X", j, start, X)
+    rng = np.random.default_rng([seed, j])
+    take = rng.random(len(X)) < frac
+    return {"sum": X.sum(axis=0), "n": len(X), "sample": [X[take]]}  # a list: the reduce concatenates
+
+
+def _sweep_stats(j, start, X, W, b, c):
+    """The map of one sweep: T and lse of chunk j (see the module docstring)."""
+    check_chunk("X", j, start, X)
+    T, lse = _stats_pass(_augment(X, c), W, b)
+    return {"T": T, "lse": lse}
+
+
+def _chunk_pi(x, W, b, c):
+    out = np.empty((len(x), W.shape[0]))
+    _stats_pass(_augment(x, c), W, b, out=out)
+    return out
+
+
+def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
+        max_iter: int = 500, tol: float = DEFAULT_TOL, seed=0, n_sample: int = 10_000,
+        progress: bool = False, resume: SweepState | None = None) -> FitResult:
+    """Fit q(mu, c) of the coursework mixture by CAVI as a map-reduce over row chunks of X.
+
+    ``X``: dask array, ``.npy`` path or array (see :func:`as_chunked`; ``chunk_rows`` sets the
+    rows per chunk). ``init`` (K, D): initial means (as ``init`` of
+    :func:`vi_impl.models.gmm.fit`; then the result equals that fit's to rounding); without it,
+    :func:`vi_impl.models.gmm.fit` (seeded by ``seed``) on a uniform subsample of about
+    ``n_sample`` rows gives them. ``client``: None, a ``distributed.Client`` or a scheduler
+    address (see :mod:`vi_impl.scale.driver`). ``progress``: Dask's progress bar per sweep.
+    ``resume``: the ``state`` of an earlier result or of a :class:`ChunkError`; the fit goes on
+    from it (same X, K, sigma2) up to ``max_iter`` sweeps in all.
+
+    Returns a :class:`vi_impl.result.FitResult`: params ``m``, ``s2`` (K, D) and ``pi`` (a lazy
+    (N, K) dask array), the full ELBO after each sweep, and extra ``state`` (for ``resume``),
+    ``n_chunks`` and ``c`` (the centring).
+    """
+    X = as_chunked(X, chunk_rows)
+    N, D = X.shape
+    K = check_int("K", K, minimum=1)
+    sigma2 = check_positive_scalar("sigma2", sigma2)
+    max_iter = check_int("max_iter", max_iter, minimum=1)
+    tol = check_tol(tol)
+    progress = check_bool("progress", progress)
+    n_sample = check_int("n_sample", n_sample, minimum=K)
+    blocks = blocks_of({"X": X})
+
+    if resume is None:
+        if init is not None:
+            init = as_float_array("init", init, ndim=2)
+            check_shape("init", init, (K, D), meaning="(K, D)")
+        seed_int = int(np.random.default_rng(seed).integers(2**31)) if not isinstance(seed, int) \
+            else check_int("seed", seed, minimum=0)
+        first = map_stats(blocks, _first_pass, {"seed": seed_int, "frac": min(1.0, n_sample / N)},
+                          client, progress)
+        c = first["sum"] / N
+        if init is None:
+            sample = np.concatenate(first["sample"])
+            if len(sample) < K:
+                sample = np.asarray(X[:K])
+            init = _gmm.fit(sample, K, sigma2, seed=seed_int).m
+        resume = SweepState({"m": init, "s2": np.full((K, D), sigma2)}, (),
+                            {"c": c, "mc": init - c})
+    else:
+        if not isinstance(resume, SweepState) or resume.params["m"].shape != (K, D):
+            raise ValueError("resume must be the SweepState of an earlier fit of the same "
+                             f"(K, D) = ({K}, {D}) mixture, got {type(resume).__name__}")
+
+    def local_args(state):
+        W, b = _logit_weights(state.extra["mc"], state.params["s2"])
+        # the same common shift of every logit as the in-memory fit (changes neither pi nor
+        # the ELBO; keeps the logits <= 0)
+        b = b + 0.5 * state.params["s2"].sum(axis=1).min()
+        return W, b
+
+    def local(j, start, X, m, s2, c, mc, **_):
+        W, b = local_args(SweepState({"s2": s2}, (), {"mc": mc}))
+        return _sweep_stats(j, start, X, W, b, c)
+
+    def update(stats, state):
+        c = state.extra["c"]
+        W_prev, b_prev = local_args(state)
+        T, lse = stats["T"], stats["lse"]
+        precision = 1.0 / sigma2 + T[:, -1]
+        mc = (T[:, :D] - c / sigma2) / precision[:, None]
+        s2 = np.repeat((1.0 / precision)[:, None], D, axis=1)
+        value = _elbo_from_stats(T, lse, W_prev, b_prev, mc, s2, c, sigma2, N)
+        _check_rounding(T, state.extra["mc"], mc, b_prev, N, value)
+        extra = {"c": c, "mc": mc, "W": W_prev, "b": b_prev}
+        return {"m": mc + c, "s2": s2}, extra, value
+
+    state, converged = sweeps(blocks, local, update, resume, max_iter=max_iter, tol=tol,
+                              client=client, progress=progress)
+    extra = state.extra
+    if "W" in extra:
+        pi = X.map_blocks(_chunk_pi, extra["W"], extra["b"], extra["c"], dtype=float,
+                          chunks=(X.chunks[0], (K,)))
+    else:
+        pi = None
+    return FitResult({"m": state.params["m"], "s2": state.params["s2"], "pi": pi},
+                     np.array(state.elbo), len(state.elbo), converged,
+                     {"state": state, "n_chunks": len(blocks), "c": extra["c"]})
+
+
+def _check_rounding(T, mc_prev, mc, b_prev, N, value):
+    """The in-memory fit's guard on the fused ELBO's rounding (see vi_impl.models.gmm)."""
+    spread = -2.0 * T[:, -2].sum()                       # sum_i ||x_i - c||^2
+    far = max((mc_prev**2).sum(axis=1).max(), (mc**2).sum(axis=1).max(), -b_prev.min())
+    eps = np.finfo(float).eps
+    if not (_gmm._ROUNDING * eps * (spread + N * far) <= _gmm._PRECISION * abs(value)):
+        raise ValueError(
+            "X is spread so widely relative to its clusters that the chunked ELBO's rounding "
+            f"could exceed {_gmm._PRECISION:g} of its value; fit it with "
+            "vi_impl.models.gmm.fit (exact squared distances) or rescale X")
+
+
