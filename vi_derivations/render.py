@@ -115,7 +115,7 @@ class VILatexPrinter(LatexPrinter):
         rest = [f for f in ordered if f not in coef]
         if c != 1:
             coef.insert(0, c)
-        if coef and rest and any(isinstance(n, Sum) or hasattr(n, "unfold") for f in rest
+        if coef and rest and any(isinstance(n, Sum) or getattr(n, "is_form", False) for f in rest
                                  for n in sp.preorder_traversal(f)) and sp.fraction(sp.Mul(*coef))[1] != 1:
             # (1/2 sigma^2) sum_k ..., not (sum_k ...) / (2 sigma^2)
             body = sp.Mul(*rest, evaluate=False) if len(rest) > 1 else rest[0]
@@ -208,7 +208,7 @@ def _term_rank(t):
             idx |= {l[0] for l in node.limits}
         elif isinstance(node, Indexed):
             idx |= {i for i in node.indices if isinstance(i, Idx)}
-        elif hasattr(node, "unfold"):
+        elif getattr(node, "is_form", False):
             idx |= {a for a in node.args if isinstance(a, Idx)}
     return (not idx, -len(idx))
 
@@ -283,8 +283,19 @@ def latex(expr, pretty=True):
     if pretty:
         expr = typeset(expr).display
     if isinstance(expr, sp.Eq):
-        return _PRINTER.doprint(expr.lhs) + " = " + _PRINTER.doprint(expr.rhs)
+        return _eq_latex(expr.lhs, expr.rhs)
     return _PRINTER.doprint(expr)
+
+
+def _eq_latex(lhs, rhs):
+    """lhs = rhs; an element-wise matrix update V_{jl} = [M^-1]_{jl} prints as V = M^-1."""
+    forms = [f for f in sp.Mul.make_args(rhs) if hasattr(f, "matrix_latex")]
+    c, form = (rhs / forms[0], forms[0]) if len(forms) == 1 else (None, None)
+    if isinstance(lhs, Indexed) and form is not None and form.element_indices == lhs.indices \
+            and not (c.free_symbols & set(lhs.indices)):
+        head = "" if c == 1 else _PRINTER.doprint(c) + " "
+        return _name_latex(str(lhs.base.label)) + " = " + head + form.matrix_latex(_PRINTER)
+    return _PRINTER.doprint(lhs) + " = " + _PRINTER.doprint(rhs)
 
 
 def raw_latex(expr):

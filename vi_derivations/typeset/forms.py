@@ -41,6 +41,8 @@ def _limits(d):
 
 
 class _Form(sp.Function):
+    is_form = True
+
     def unfold(self):  # pragma: no cover - every form overrides it
         raise NotImplementedError
 

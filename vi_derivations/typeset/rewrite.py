@@ -304,7 +304,9 @@ def _log_of_inverse(f):
 
 def rewrite(expr):
     """The textbook form of ``expr`` (unproved: see :func:`vi_derivations.typeset.typeset`)."""
-    e = merge_plate_sums(expr)
+    from .matrix import matrix_forms
+    e = matrix_forms(expr)
+    e = merge_plate_sums(e)
     e = e.replace(lambda x: isinstance(x, Sum), regroup_sum)
     e = e.replace(lambda x: isinstance(x, sp.Add), merge_logs)
     e = e.replace(lambda x: isinstance(x, sp.log), _log_of_inverse)

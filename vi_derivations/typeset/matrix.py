@@ -1,0 +1,179 @@
+"""Matrix forms for a full-covariance factor: ``V = (diag(a/b) + sigma^-2 X^T X)^-1``,
+``m = sigma^-2 (diag(a/b) + sigma^-2 X^T X)^-1 X^T y``.
+
+The engine writes these element-wise (``MatrixInverse(expr, a, b, j, l)``, a sum over l).  A
+matrix is displayed as a linear combination of :class:`Diag` (``diag(f)``) and :class:`Gram`
+(``X^T X``); :class:`InverseElement` and :class:`Solve` unfold back to ``MatrixInverse`` and
+sums built from that structure (not from the engine's expression), so :mod:`.proof` checks
+that the printed matrix is the engine's.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy import Indexed, KroneckerDelta, Sum
+
+from ..distributions import MatrixInverse
+from ..model import plate_of
+from .forms import _Form, vector_view
+
+__all__ = ["Diag", "Gram", "XtVec", "InverseElement", "Solve", "matrix_forms"]
+
+
+class Diag(sp.Function):
+    """diag(f): the matrix with f (an entry with index a) on its diagonal."""
+    nargs = 2
+    is_form = True
+
+    def element(self, r, c):
+        f, a = self.args
+        return KroneckerDelta(r, c) * f.xreplace({a: r})
+
+    def _latex(self, printer, exp=None):
+        f, a = self.args
+        return r"\operatorname{diag}\left(" + printer._print(vector_view(f, a)) + r"\right)"
+
+
+class Gram(sp.Function):
+    """X^T X for an IndexedBase X over (n, column)."""
+    nargs = 2
+    is_form = True
+
+    def element(self, r, c):
+        X, n = self.args
+        return Sum(X[n, r] * X[n, c], (n, n.lower, n.upper))
+
+    def _latex(self, printer, exp=None):
+        x = printer._print(sp.Symbol(str(self.args[0].label)))
+        return x + r"^{\top} " + x
+
+
+class XtVec(sp.Function):
+    """X^T y for IndexedBases X over (n, column) and y over n."""
+    nargs = 3
+    is_form = True
+
+    def element(self, r):
+        X, y, n = self.args
+        return Sum(X[n, r] * y[n], (n, n.lower, n.upper))
+
+    def _latex(self, printer, exp=None):
+        X, y, _ = self.args
+        return (printer._print(sp.Symbol(str(X.label))) + r"^{\top} " + printer._print(sp.Symbol(str(y.label))))
+
+
+def _element(mat, r, c):
+    return mat.replace(lambda e: isinstance(e, (Diag, Gram)), lambda e: e.element(r, c))
+
+
+def _vec_element(vec, r):
+    return vec.replace(lambda e: isinstance(e, XtVec), lambda e: e.element(r))
+
+
+def _matrix_latex(printer, mat):
+    return r"\left(" + printer._print(mat) + r"\right)^{-1}"
+
+
+class InverseElement(_Form):
+    """Element (j, l) of mat^-1."""
+    nargs = 3
+
+    def unfold(self):
+        mat, j, l = self.args
+        p = plate_of(j)
+        r, c = p.fresh(), p.fresh()
+        return MatrixInverse(_element(mat, r, c), r, c, j, l)
+
+    @property
+    def element_indices(self):
+        return tuple(self.args[1:])
+
+    def matrix_latex(self, printer):
+        return _matrix_latex(printer, self.args[0])
+
+    def _latex(self, printer, exp=None):
+        mat, j, l = self.args
+        return r"\left[" + self.matrix_latex(printer) + r"\right]_{" + printer._print(j) + printer._print(l) + "}"
+
+
+class Solve(_Form):
+    """Element j of mat^-1 vec."""
+    nargs = 3
+
+    def unfold(self):
+        mat, vec, j = self.args
+        p = plate_of(j)
+        r, c, l = p.fresh(), p.fresh(), p.fresh()
+        return Sum(MatrixInverse(_element(mat, r, c), r, c, j, l) * _vec_element(vec, l), (l, l.lower, l.upper))
+
+    @property
+    def element_indices(self):
+        return (self.args[2],)
+
+    def matrix_latex(self, printer):
+        return _matrix_latex(printer, self.args[0]) + " " + printer._print(self.args[1])
+
+    def _latex(self, printer, exp=None):
+        return r"\left[" + self.matrix_latex(printer) + r"\right]_{" + printer._print(self.args[2]) + "}"
+
+
+def _full(n):
+    return (n, n.lower, n.upper)
+
+
+def _as_matrix(expr, a, b):
+    """expr (element (a, b) of a matrix) as a combination of Diag and Gram, or None."""
+    out = []
+    for t in sp.Add.make_args(sp.expand(expr)):
+        c, rest = t.as_independent(KroneckerDelta, Sum, as_Add=False)
+        if isinstance(rest, KroneckerDelta) and set(rest.args) == {a, b} and b not in c.free_symbols:
+            out.append(Diag(c, a))
+            continue
+        if isinstance(rest, Sum) and len(rest.limits) == 1 and not (c.free_symbols & {a, b}):
+            n = rest.limits[0][0]
+            f = sp.Mul.make_args(rest.function)
+            if len(f) == 2 and all(isinstance(g, Indexed) and len(g.indices) == 2 and g.indices[0] == n for g in f) \
+                    and f[0].base == f[1].base and {f[0].indices[1], f[1].indices[1]} == {a, b}:
+                out.append(c * Gram(f[0].base, n))
+                continue
+        return None
+    return sp.Add(*out)
+
+
+def _as_vector(expr, l):
+    """expr (element l of a vector) as c X^T y, or None."""
+    c, rest = expr.as_independent(Sum, as_Add=False)
+    if not isinstance(rest, Sum) or len(rest.limits) != 1 or l in c.free_symbols:
+        return None
+    n = rest.limits[0][0]
+    f = sp.Mul.make_args(rest.function)
+    xs = [g for g in f if isinstance(g, Indexed) and len(g.indices) == 2 and g.indices == (n, l)]
+    ys = [g for g in f if isinstance(g, Indexed) and g.indices == (n,)]
+    if len(f) == 2 and len(xs) == 1 and len(ys) == 1:
+        return c * XtVec(xs[0].base, ys[0].base, n)
+    return None
+
+
+def _inverse(e):
+    expr, a, b, j, l = e.args
+    mat = _as_matrix(expr, a, b)
+    return e if mat is None else InverseElement(mat, j, l)
+
+
+def _solve(s):
+    if len(s.limits) != 1:
+        return s
+    l = s.limits[0][0]
+    inv = [g for g in sp.Mul.make_args(s.function) if isinstance(g, InverseElement) and g.args[2] == l]
+    if len(inv) != 1:
+        return s
+    vec = _as_vector(s.function / inv[0], l)
+    if vec is None:
+        return s
+    c, v = vec.as_independent(XtVec, as_Add=False)
+    return c * Solve(inv[0].args[0], v, inv[0].args[1])
+
+
+def matrix_forms(expr):
+    """Element-wise inverses and solves of the engine written as matrix expressions."""
+    e = expr.replace(lambda x: isinstance(x, MatrixInverse), _inverse)
+    return e.replace(lambda x: isinstance(x, Sum), _solve)
