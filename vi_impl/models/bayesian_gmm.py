@@ -378,22 +378,65 @@ def _seed_r(Xc, K, rng):
     return r
 
 
+def _design(Xc):
+    """Z^T (P, N): the rows x_d x_e (d <= e), x_d and 1, so that log rho^T = coef @ Z^T and
+    the statistics are r^T Z, each one matrix product (P = D(D+1)/2 + D + 1)."""
+    D = Xc.shape[1]
+    iu = np.triu_indices(D)
+    Zt = np.empty((len(iu[0]) + D + 1, Xc.shape[0]))
+    Zt[:len(iu[0])] = Xc.T[iu[0]] * Xc.T[iu[1]]
+    Zt[len(iu[0]):-1] = Xc.T
+    Zt[-1] = 1.0
+    return Zt, iu
+
+
+def _coef(post, iu):
+    """(K, P) coefficients of log rho on the design rows (see :func:`_design`)."""
+    K, D = post.m.shape
+    e_log_pi, e_log_det, _ = _expectations(post)
+    Wm = np.einsum("kde,ke->kd", post.W, post.m)
+    quad_w = post.W[:, iu[0], iu[1]] * np.where(iu[0] == iu[1], 1.0, 2.0)
+    const = (e_log_pi + 0.5 * e_log_det - 0.5 * D * _LOG_2PI - 0.5 * D / post.beta
+             - 0.5 * post.nu * (Wm * post.m).sum(axis=1))
+    return np.hstack([-0.5 * post.nu[:, None] * quad_w, post.nu[:, None] * Wm, const[:, None]])
+
+
+def _unpack_stats(G, iu, D):
+    n_pairs = len(iu[0])
+    Sxx = np.empty((G.shape[0], D, D))
+    Sxx[:, iu[0], iu[1]] = G[:, :n_pairs]
+    Sxx[:, iu[1], iu[0]] = G[:, :n_pairs]
+    return G[:, -1].copy(), G[:, n_pairs:-1].copy(), Sxx
+
+
 def _cavi(Xc, prior, r0, max_iter, tol):
-    """From responsibilities r0: global update, then (local, global, ELBO) per iteration."""
-    post = _update(prior, *_stats(Xc, r0))
+    """From responsibilities r0: global update, then (local, global, ELBO) per iteration.
+
+    Fused route: log rho^T (K, N) = coef @ Z^T; normalised in place (column max, exp, column
+    sum); statistics G = r^T Z; and sum r log r = sum_k G_k . coef_k - sum_n logsumexp_n,
+    because log rho is linear in the design rows. No (N, K) pass beyond those four."""
+    D = Xc.shape[1]
+    Zt, iu = _design(Xc)
+    post = _update(prior, *_unpack_stats(r0.T @ Zt.T, iu, D))
     trace = []
     converged = False
     for _ in range(max_iter):
-        log_rho = _log_rho(Xc, post, *_expectations(post)[:2])
-        log_r = log_rho - logsumexp(log_rho, axis=1, keepdims=True)
-        r = np.exp(log_r)
-        Nk, Sx, Sxx = _stats(Xc, r)
+        coef = _coef(post, iu)
+        A = coef @ Zt                                            # (K, N) log rho
+        amax = A.max(axis=0)
+        A -= amax
+        np.exp(A, out=A)
+        s = A.sum(axis=0)
+        A /= s                                                   # r^T
+        G = A @ Zt.T                                             # (K, P)
+        r_log_r = float((G * coef).sum() - amax.sum() - np.log(s).sum())
+        Nk, Sx, Sxx = _unpack_stats(G, iu, D)
         post = _update(prior, Nk, Sx, Sxx)
-        trace.append(_total(_elbo_parts(prior, post, Nk, Sx, Sxx, float((r * log_r).sum()))))
+        trace.append(_total(_elbo_parts(prior, post, Nk, Sx, Sxx, r_log_r)))
         if elbo_converged(trace, tol):
             converged = True
             break
-    return post, r, np.array(trace), converged
+    return post, A.T, np.array(trace), converged
 
 
 def fit(X, K, *, prior=None, max_iter: int = 500, tol: float = DEFAULT_TOL, n_init: int = 1,
