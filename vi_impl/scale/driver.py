@@ -14,6 +14,7 @@ state; passing it back as ``resume=`` continues the fit exactly where it stopped
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 import dask
@@ -134,12 +135,15 @@ def sweeps(blocks, local, update, state, *, max_iter, tol, client=None, progress
     """Run CAVI sweeps until the shared stopping rule or ``max_iter`` sweeps in all.
 
     ``local(j, start, **blocks_j, **state.params, **state.extra)`` -> statistics of chunk j;
-    ``update(stats, state)`` -> (new params, new extra, ELBO). Returns (state, converged).
+    ``update(stats, state)`` -> (new params, new extra, ELBO). Returns (state, converged,
+    seconds): ``seconds`` lists the wall-clock time of each sweep run here.
     A :class:`ChunkError` leaves with the last completed state attached.
     """
     converged = elbo_converged(list(state.elbo), tol) if state.elbo else False
+    seconds = []
     with _scheduler(client) as c:
         while not converged and len(state.elbo) < max_iter:
+            tic = time.perf_counter()
             try:
                 stats = map_stats(blocks, local, {**state.params, **state.extra}, c, progress)
             except ChunkError as e:
@@ -147,4 +151,5 @@ def sweeps(blocks, local, update, state, *, max_iter, tol, client=None, progress
             params, extra, value = update(stats, state)
             state = SweepState(params, state.elbo + (float(value),), extra)
             converged = elbo_converged(list(state.elbo), tol)
-    return state, converged
+            seconds.append(time.perf_counter() - tic)
+    return state, converged, seconds

@@ -79,7 +79,7 @@ def fit_model(model, data, fixed, init, *, chunk_rows: int | None = None, client
         params = plan.global_step(stats, state.params, fixed)
         return params, {}, plan.elbo(stats, params, fixed)
 
-    state, converged = sweeps(blocks, local, update, resume, max_iter=max_iter, tol=tol,
+    state, converged, seconds = sweeps(blocks, local, update, resume, max_iter=max_iter, tol=tol,
                               client=client, progress=progress)
     return FitResult(dict(state.params), np.array(state.elbo), len(state.elbo), converged,
-                     {"state": state, "plan": plan})
+                     {"state": state, "plan": plan, "sweep_seconds": np.array(seconds)})

@@ -26,8 +26,8 @@ import numpy as np
 from vi_impl.models import gmm as _gmm
 from vi_impl.result import DEFAULT_TOL, FitResult
 from vi_impl.scale.data import open_npy
-from vi_impl.scale.driver import SweepState, blocks_of, check_chunk, map_stats, sweeps
-from vi_impl.validation import (as_float_array, check_bool, check_int, check_positive_scalar,
+from vi_impl.scale.driver import ChunkError, SweepState, blocks_of, check_chunk, map_stats, sweeps
+from vi_impl.validation import (MAX_ABS, as_float_array, check_bool, check_int, check_positive_scalar,
                                 check_shape, check_tol)
 
 __all__ = ["fit", "as_chunked"]
@@ -36,6 +36,8 @@ __all__ = ["fit", "as_chunked"]
 _stats_pass = _gmm._responsibility_stats
 _logit_weights = _gmm._logit_weights
 _elbo_from_stats = _gmm._elbo_from_stats
+_block_columns = _gmm._block_columns
+_FAR = 2 * MAX_ABS                 # |x_id - c_d| above this cannot come from checked data
 
 
 def as_chunked(X, chunk_rows: int | None = None):
@@ -56,14 +58,30 @@ def as_chunked(X, chunk_rows: int | None = None):
     return da.from_array(X, chunks=(chunk_rows or 1_000_000, -1))
 
 
-def _augment(x, c):
-    """Z (D+1, n) of one chunk: columns [x_i - c, -||x_i - c||^2 / 2] (the fused layout)."""
-    D = x.shape[1]
-    Z = np.empty((D + 1, len(x)))
-    np.subtract(x.T, c[:, None], out=Z[:D])
-    np.einsum("dn,dn->n", Z[:D], Z[:D], out=Z[D])
-    Z[D] *= -0.5
-    return Z
+def _chunk_pass(x, W, b, c, out=None):
+    """The fused pass of the in-memory fit over one chunk x (n, D), a cache-sized block of
+    rows at a time: each block is centred on c and laid out as Z = [x_i - c, -||x_i - c||^2/2]
+    (columns), then :func:`vi_impl.models.gmm._responsibility_stats` turns it into T and lse
+    (and the responsibilities, into ``out``, if given). Also returns the smallest
+    -||x_i - c||^2 / 2 (NaN or -inf flag bad data)."""
+    n, D = x.shape
+    K = W.shape[0]
+    rows = _block_columns(n, K)
+    T, lse, low = np.zeros((K, D + 2)), 0.0, np.inf
+    Z = np.empty((D + 1, min(n, rows)))
+    for a in range(0, n, rows):
+        xb = x[a:a + rows]
+        z = Z[:, :len(xb)]
+        np.subtract(xb.T, c[:, None], out=z[:D])
+        np.einsum("dn,dn->n", z[:D], z[:D], out=z[D])
+        z[D] *= -0.5
+        block_low = z[D].min()
+        if block_low < low or np.isnan(block_low):           # a NaN stays
+            low = block_low
+        t, l_sum = _stats_pass(z, W, b, out=None if out is None else out[a:a + rows])
+        T += t
+        lse += l_sum
+    return T, lse, low
 
 
 def _first_pass(j, start, X, seed, frac):
@@ -71,19 +89,22 @@ def _first_pass(j, start, X, seed, frac):
     check_chunk("X", j, start, X)
     rng = np.random.default_rng([seed, j])
     take = rng.random(len(X)) < frac
-    return {"sum": X.sum(axis=0), "n": len(X), "sample": [X[take]]}  # a list: the reduce concatenates
+    return {"sum": X.sum(axis=0), "n": len(X), "sample": [X[take]]}  # a list: concatenated
 
 
 def _sweep_stats(j, start, X, W, b, c):
     """The map of one sweep: T and lse of chunk j (see the module docstring)."""
-    check_chunk("X", j, start, X)
-    T, lse = _stats_pass(_augment(X, c), W, b)
+    T, lse, low = _chunk_pass(X, W, b, c)
+    if not low >= -0.5 * X.shape[1] * _FAR**2:        # NaN, inf, or a point absurdly far away
+        check_chunk("X", j, start, X)
+        raise ChunkError(f"X chunk {j} (rows {start}:{start + len(X)}) holds a point farther "
+                         f"than {_FAR:g} from the data mean", j, "X")
     return {"T": T, "lse": lse}
 
 
 def _chunk_pi(x, W, b, c):
     out = np.empty((len(x), W.shape[0]))
-    _stats_pass(_augment(x, c), W, b, out=out)
+    _chunk_pass(x, W, b, c, out=out)
     return out
 
 
@@ -103,7 +124,7 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
 
     Returns a :class:`vi_impl.result.FitResult`: params ``m``, ``s2`` (K, D) and ``pi`` (a lazy
     (N, K) dask array), the full ELBO after each sweep, and extra ``state`` (for ``resume``),
-    ``n_chunks`` and ``c`` (the centring).
+    ``n_chunks``, ``c`` (the centring) and ``sweep_seconds`` (wall clock of each sweep).
     """
     X = as_chunked(X, chunk_rows)
     N, D = X.shape
@@ -159,7 +180,7 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
         extra = {"c": c, "mc": mc, "W": W_prev, "b": b_prev}
         return {"m": mc + c, "s2": s2}, extra, value
 
-    state, converged = sweeps(blocks, local, update, resume, max_iter=max_iter, tol=tol,
+    state, converged, seconds = sweeps(blocks, local, update, resume, max_iter=max_iter, tol=tol,
                               client=client, progress=progress)
     extra = state.extra
     if "W" in extra:
@@ -169,7 +190,8 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
         pi = None
     return FitResult({"m": state.params["m"], "s2": state.params["s2"], "pi": pi},
                      np.array(state.elbo), len(state.elbo), converged,
-                     {"state": state, "n_chunks": len(blocks), "c": extra["c"]})
+                     {"state": state, "n_chunks": len(blocks), "c": extra["c"],
+                      "sweep_seconds": np.array(seconds)})
 
 
 def _check_rounding(T, mc_prev, mc, b_prev, N, value):
