@@ -66,6 +66,8 @@ __all__ = [
     "predictive_logpdf",
     "log_evidence_k1",
     "fit",
+    "svi_parts",
+    "fit_svi",
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -481,3 +483,86 @@ def fit(X, K, *, prior=None, max_iter: int = 500, tol: float = DEFAULT_TOL, n_in
                      dict(final_elbos=np.array(finals), prior=prior,
                           posterior=Posterior(post.alpha, post.beta, post.m + c, post.W,
                                               post.nu)))
+
+
+# --------------------------------------------------------------------------- stochastic VI
+def svi_parts(X, prior):
+    """(prior_natural, local_step, batch_stats, to_posterior) for :func:`vi_impl.svi.svi`.
+
+    Global parameter (affine in the natural parameters of q(pi), q(mu_k, Lambda_k)):
+    alpha, beta, bm = beta m, C = W^-1 + beta m m^T, nu; its prior value is alpha0, beta0,
+    beta0 m0, W0^-1 + beta0 m0 m0^T, nu0 and a minibatch adds N_k, N_k, Sx_k, Sxx_k, N_k
+    (module docstring). The local step is the optimal q(z_n) of the minibatch's points.
+    Data are centred internally; ``to_posterior(lam)`` returns a :class:`Posterior` in the
+    original coordinates."""
+    X = _check_X(X)
+    N, D = X.shape
+    prior = _check_prior(prior, D)
+    K = prior.K
+    c = X.mean(axis=0)
+    Xc = X - c
+    pc = _shifted(prior, c)
+    prior_nat = dict(alpha=pc.alpha0.copy(), beta=np.full(K, pc.beta0),
+                     bm=np.tile(pc.beta0 * pc.m0, (K, 1)),
+                     C=np.tile(np.linalg.inv(pc.W0) + pc.beta0 * np.outer(pc.m0, pc.m0),
+                               (K, 1, 1)),
+                     nu=np.full(K, pc.nu0))
+
+    def centred_posterior(lam):
+        m = lam["bm"] / lam["beta"][:, None]
+        Winv = lam["C"] - lam["beta"][:, None, None] * m[:, :, None] * m[:, None, :]
+        W = np.linalg.inv(0.5 * (Winv + np.swapaxes(Winv, 1, 2)))
+        return Posterior(lam["alpha"], lam["beta"], m, 0.5 * (W + np.swapaxes(W, 1, 2)),
+                         lam["nu"])
+
+    def local_step(idx, lam):
+        post = centred_posterior(lam)
+        log_rho = _log_rho(Xc[idx], post, *_expectations(post)[:2])
+        return np.exp(log_rho - logsumexp(log_rho, axis=1, keepdims=True))
+
+    def batch_stats(idx, r):
+        Nk, Sx, Sxx = _stats(Xc[idx], r)
+        return dict(alpha=Nk, beta=Nk, bm=Sx, C=Sxx, nu=Nk)
+
+    def to_posterior(lam):
+        post = centred_posterior(lam)
+        return Posterior(post.alpha, post.beta, post.m + c, post.W, post.nu)
+
+    return prior_nat, local_step, batch_stats, to_posterior
+
+
+def fit_svi(X, K, *, prior=None, batch_size=100, n_steps=500, tau0=1.0, kappa=0.7, seed=0,
+            init=None, monitor_every=0) -> FitResult:
+    """Stochastic VI for the full Bayesian mixture through the generic :func:`vi_impl.svi.svi`.
+
+    Start: the global update from ``init`` (N, K) responsibilities (default k-means++ hard
+    assignments). With ``monitor_every`` > 0 the full ELBO (with the optimal q(z) of all
+    points) is recorded every that many steps. Params: the final :class:`Posterior` fields."""
+    from vi_impl.svi import svi
+
+    X = _check_X(X)
+    N, D = X.shape
+    K = check_int("K", K)
+    rng = check_rng("seed", seed)
+    if prior is None:
+        prior = make_prior(K, D, m0=X.mean(axis=0),
+                           W0=np.linalg.inv(np.atleast_2d(np.cov(X.T)) + 1e-6 * np.eye(D)) / D)
+    prior = _check_prior(prior, D)
+    prior_nat, local_step, batch_stats, to_posterior = svi_parts(X, prior)
+    c = X.mean(axis=0)
+    r0 = _seed_r(X - c, K, rng) if init is None else _check_r(init, N, K, name="init")
+    all_idx = np.arange(N)
+    stats = batch_stats(all_idx, r0)
+    lam0 = {key: prior_nat[key] + stats[key] for key in prior_nat}
+
+    def monitor(lam):
+        post = to_posterior(lam)
+        r = responsibilities(X, post)
+        return elbo(X, prior, post, r)
+
+    res = svi(prior_nat, local_step, batch_stats, N, init=lam0, batch_size=batch_size,
+              n_steps=n_steps, tau0=tau0, kappa=kappa, seed=rng,
+              monitor=monitor if monitor_every else None, monitor_every=monitor_every)
+    post = to_posterior(res.params)
+    return FitResult(dict(alpha=post.alpha, beta=post.beta, m=post.m, W=post.W, nu=post.nu),
+                     res.elbo, res.n_iter, False, dict(res.extra, posterior=post, prior=prior))

@@ -1,0 +1,265 @@
+r"""Latent Dirichlet allocation by batch CAVI (Blei, Ng & Jordan 2003) and by stochastic VI
+(Hoffman et al. 2013, through the generic loop :func:`vi_impl.svi.svi`).
+
+Model, documents d = 1..M, word positions n, topics k = 1..K, vocabulary w = 1..V::
+
+    beta_k ~ Dir(eta 1_V),   theta_d ~ Dir(alpha 1_K),   z_dn ~ Cat(theta_d),   w_dn ~ Cat(beta_{z_dn})
+
+Family q(beta_k) = Dir(lambda_k), q(theta_d) = Dir(gamma_d), q(z_dn) = Cat(phi_dn); the counts
+n_dw of a document-term matrix are enough (positions holding the same word share phi_dw).
+With E[log theta_dk] = psi(gamma_dk) - psi(sum_j gamma_dj), E[log beta_kw] likewise::
+
+    phi_dwk  propto exp(E[log theta_dk] + E[log beta_kw])
+    gamma_dk = alpha + sum_w n_dw phi_dwk
+    lambda_kw = eta + sum_d n_dw phi_dwk
+
+The local step (phi, gamma of every document) iterates the first two lines for all documents
+at once on the sparse counts (no Python loop over documents). The ELBO is the full one, with
+phi at its optimum given (gamma, lambda), where sum_k phi (E log theta + E log beta - log phi)
+= log sum_k exp(E[log theta_dk] + E[log beta_kw])::
+
+    L = sum_dw n_dw log sum_k exp(E log theta_dk + E log beta_kw)
+        + sum_d [log Gamma(K alpha) - K log Gamma(alpha) + sum_k (alpha - gamma_dk) E log theta_dk
+                 + sum_k log Gamma(gamma_dk) - log Gamma(sum_k gamma_dk)]
+        + sum_k [log Gamma(V eta) - V log Gamma(eta) + sum_w (eta - lambda_kw) E log beta_kw
+                 + sum_w log Gamma(lambda_kw) - log Gamma(sum_w lambda_kw)]
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import digamma, gammaln
+
+from vi_impl.result import FitResult
+from vi_impl.svi import svi
+from vi_impl.validation import (
+    as_float_array,
+    check_int,
+    check_positive_scalar,
+    check_rng,
+    check_tol,
+)
+
+__all__ = ["e_step", "elbo", "fit_batch", "fit_svi", "svi_parts", "init_lambda",
+           "split_heldout", "heldout_log_predictive"]
+
+_TINY = 1e-100
+
+
+def _check_counts(X, name="X") -> sp.csr_matrix:
+    """A document-term count matrix (dense or scipy.sparse) as CSR float64, entries >= 0."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=np.float64)
+        data = as_float_array(name, X.data, ndim=1)
+    else:
+        X = sp.csr_matrix(as_float_array(name, X, ndim=2, min_shape=(1, 1)))
+        data = X.data
+    if data.size and data.min() < 0:
+        raise ValueError(f"{name} must hold counts >= 0, got {data.min()!r}")
+    X.sum_duplicates()
+    return X
+
+
+def _check_lambda(lam, V):
+    lam = as_float_array("lam", lam, ndim=2, min_shape=(1, 1))
+    if lam.shape[1] != V:
+        raise ValueError(f"lam must have shape (K, {V}) (V = columns of X), got {lam.shape}")
+    if lam.min() <= 0:
+        raise ValueError("lam must be > 0 (Dirichlet parameters)")
+    return lam
+
+
+def _dirichlet_expectation(a):
+    return digamma(a) - digamma(a.sum(axis=1, keepdims=True))
+
+
+def init_lambda(K, V, seed=0) -> np.ndarray:
+    """Random start lambda_kw ~ Gamma(100, 1/100) (Hoffman et al.; scikit-learn does the same)."""
+    K = check_int("K", K)
+    V = check_int("V", V)
+    return check_rng("seed", seed).gamma(100.0, 0.01, (K, V))
+
+
+def _local(X, exp_elog_beta, alpha, gamma, max_iter, tol):
+    """Vectorised local CAVI: returns gamma (M, K) and sstats (K, V) = sum_d n_dw phi_dwk."""
+    M = X.shape[0]
+    K = exp_elog_beta.shape[0]
+    rows = np.repeat(np.arange(M), np.diff(X.indptr))
+    cols, cnt = X.indices, X.data
+    beta_cols = np.ascontiguousarray(exp_elog_beta[:, cols].T)          # (nnz, K)
+    gamma = (alpha + np.asarray(X.sum(axis=1)) / K * np.ones((1, K)) if gamma is None
+             else gamma.copy())
+    lengths = np.diff(X.indptr)
+    active = np.arange(M)                       # documents whose gamma still moves
+    for _ in range(max_iter):
+        if active.size == M:
+            a_rows, a_cols, a_cnt, a_beta, a_ptr = rows, cols, cnt, beta_cols, X.indptr
+            local_rows = rows
+        else:
+            keep = np.zeros(M, dtype=bool)
+            keep[active] = True
+            sel = keep[rows]
+            a_rows, a_cols, a_cnt, a_beta = rows[sel], cols[sel], cnt[sel], beta_cols[sel]
+            a_ptr = np.concatenate([[0], np.cumsum(lengths[active])])
+            local_rows = np.repeat(np.arange(active.size), lengths[active])
+        g = gamma[active]
+        exp_elog_theta = np.exp(_dirichlet_expectation(g))
+        phinorm = np.einsum("ik,ik->i", exp_elog_theta[local_rows], a_beta) + _TINY
+        S = sp.csr_matrix((a_cnt / phinorm, a_cols, a_ptr), shape=(active.size, X.shape[1]))
+        new = alpha + exp_elog_theta * (S @ exp_elog_beta.T)
+        change = np.abs(new - g).mean(axis=1)
+        gamma[active] = new
+        active = active[change >= tol]
+        if active.size == 0:
+            break
+        del a_rows
+    exp_elog_theta = np.exp(_dirichlet_expectation(gamma))
+    phinorm = np.einsum("ik,ik->i", exp_elog_theta[rows], beta_cols) + _TINY
+    S = sp.csr_matrix((cnt / phinorm, cols, X.indptr), shape=X.shape)
+    sstats = exp_elog_beta * np.asarray((S.T @ exp_elog_theta).T)
+    return gamma, sstats
+
+
+def e_step(X, lam, alpha, *, gamma=None, max_iter: int = 100, tol: float = 1e-3):
+    """Local CAVI with lambda fixed: (gamma (M, K), sstats (K, V)). Iterates phi and gamma for
+    every document until the largest mean absolute change of a gamma row is below ``tol``
+    (or ``max_iter`` sweeps; converged documents stop early, as in scikit-learn); ``gamma`` warm-starts (default alpha + n_d / K)."""
+    X = _check_counts(X)
+    lam = _check_lambda(lam, X.shape[1])
+    alpha = check_positive_scalar("alpha", alpha)
+    if gamma is not None:
+        gamma = as_float_array("gamma", gamma, ndim=2)
+        if gamma.shape != (X.shape[0], lam.shape[0]) or gamma.min() <= 0:
+            raise ValueError(f"gamma must be positive with shape ({X.shape[0]}, {lam.shape[0]})")
+    max_iter = check_int("max_iter", max_iter)
+    tol = check_tol(tol)
+    return _local(X, np.exp(_dirichlet_expectation(lam)), alpha, gamma, max_iter, tol)
+
+
+def _elbo(X, gamma, lam, alpha, eta):
+    M, K = gamma.shape
+    V = lam.shape[1]
+    elog_theta = _dirichlet_expectation(gamma)
+    elog_beta = _dirichlet_expectation(lam)
+    rows = np.repeat(np.arange(M), np.diff(X.indptr))
+    a = elog_theta[rows] + elog_beta[:, X.indices].T                     # (nnz, K)
+    amax = a.max(axis=1)
+    words = X.data @ (amax + np.log(np.exp(a - amax[:, None]).sum(axis=1)))
+    docs = (M * (gammaln(K * alpha) - K * gammaln(alpha)) + ((alpha - gamma) * elog_theta).sum()
+            + gammaln(gamma).sum() - gammaln(gamma.sum(axis=1)).sum())
+    topics = (K * (gammaln(V * eta) - V * gammaln(eta)) + ((eta - lam) * elog_beta).sum()
+              + gammaln(lam).sum() - gammaln(lam.sum(axis=1)).sum())
+    return float(words + docs + topics)
+
+
+def elbo(X, gamma, lam, alpha, eta) -> float:
+    """The full ELBO with phi at its optimum given gamma and lambda (module docstring)."""
+    X = _check_counts(X)
+    lam = _check_lambda(lam, X.shape[1])
+    gamma = as_float_array("gamma", gamma, ndim=2)
+    if gamma.shape != (X.shape[0], lam.shape[0]) or gamma.min() <= 0:
+        raise ValueError(f"gamma must be positive with shape ({X.shape[0]}, {lam.shape[0]})")
+    return _elbo(X, gamma, lam, check_positive_scalar("alpha", alpha),
+                 check_positive_scalar("eta", eta))
+
+
+def fit_batch(X, K, *, alpha, eta, n_passes: int = 50, init=None, seed=0,
+              local_max_iter: int = 100, local_tol: float = 1e-3, monitor=None) -> FitResult:
+    """Batch CAVI: each pass runs the local step on every document (warm-started from the
+    previous gamma) and then sets lambda = eta + sstats; the full ELBO after each pass is the
+    trace (it never decreases). ``monitor(lam)`` (optional) is evaluated after every pass and
+    returned in ``extra['monitor']`` with the wall time spent outside it (``extra['wall']``)."""
+    X = _check_counts(X)
+    K = check_int("K", K)
+    alpha = check_positive_scalar("alpha", alpha)
+    eta = check_positive_scalar("eta", eta)
+    n_passes = check_int("n_passes", n_passes)
+    lam = init_lambda(K, X.shape[1], seed) if init is None else _check_lambda(init, X.shape[1])
+    local_max_iter = check_int("local_max_iter", local_max_iter)
+    local_tol = check_tol(local_tol)
+    gamma, trace, mon, walls = None, [], [], []
+    spent, t_start = 0.0, time.perf_counter()
+    for _ in range(n_passes):
+        gamma, sstats = _local(X, np.exp(_dirichlet_expectation(lam)), alpha, gamma,
+                               local_max_iter, local_tol)
+        lam = eta + sstats
+        t0 = time.perf_counter()
+        trace.append(_elbo(X, gamma, lam, alpha, eta))
+        if monitor is not None:
+            walls.append(t0 - t_start - spent)
+            mon.append(float(monitor(lam)))
+        spent += time.perf_counter() - t0
+    return FitResult(dict(lam=lam, gamma=gamma), np.array(trace), n_passes, False,
+                     dict(monitor=np.array(mon), wall=np.array(walls)))
+
+
+def svi_parts(X, K, alpha, eta, *, local_max_iter: int = 100, local_tol: float = 1e-3):
+    """(prior, local_step, batch_stats) of LDA for :func:`vi_impl.svi.svi`: the global
+    parameter is {'lam': lambda} (affine in the Dirichlet natural parameter lambda - 1);
+    a minibatch is a set of document indices."""
+    X = _check_counts(X)
+    K = check_int("K", K)
+    alpha = check_positive_scalar("alpha", alpha)
+    eta = check_positive_scalar("eta", eta)
+
+    def local_step(idx, lam):
+        return _local(X[idx], np.exp(_dirichlet_expectation(lam["lam"])), alpha, None,
+                      local_max_iter, local_tol)
+
+    def batch_stats(idx, local):
+        return {"lam": local[1]}
+
+    return {"lam": np.full((K, X.shape[1]), eta)}, local_step, batch_stats
+
+
+def fit_svi(X, K, *, alpha, eta, batch_size, n_steps, tau0=1.0, kappa=0.7, init=None,
+            seed=0, monitor=None, monitor_every=0, local_max_iter=100,
+            local_tol=1e-3) -> FitResult:
+    """Stochastic VI for LDA through the generic :func:`vi_impl.svi.svi` loop."""
+    X = _check_counts(X)
+    K = check_int("K", K)
+    rng = check_rng("seed", seed)
+    lam0 = init_lambda(K, X.shape[1], rng) if init is None else _check_lambda(init, X.shape[1])
+    prior, local_step, batch_stats = svi_parts(X, K, alpha, eta,
+                                               local_max_iter=local_max_iter,
+                                               local_tol=local_tol)
+    mon = None if monitor is None else (lambda lam: monitor(lam["lam"]))
+    res = svi(prior, local_step, batch_stats, X.shape[0], init={"lam": lam0},
+              batch_size=batch_size, n_steps=n_steps, tau0=tau0, kappa=kappa, seed=rng,
+              monitor=mon, monitor_every=monitor_every)
+    return FitResult(dict(lam=res["lam"]), res.elbo, res.n_iter, False, res.extra)
+
+
+def split_heldout(X, fraction=0.5, seed=0):
+    """Split each document's word occurrences into an observed part and a test part (each
+    count n_dw -> Binomial(n_dw, fraction) observed, the rest test)."""
+    X = _check_counts(X)
+    rng = check_rng("seed", seed)
+    obs = X.copy()
+    obs.data = rng.binomial(X.data.astype(np.int64), fraction).astype(float)
+    test = X.copy()
+    test.data = X.data - obs.data
+    obs.eliminate_zeros()
+    test.eliminate_zeros()
+    return obs, test
+
+
+def heldout_log_predictive(X_obs, X_test, lam, alpha, *, local_max_iter=100,
+                           local_tol=1e-3) -> float:
+    """Average log predictive probability per held-out word (Hoffman et al. 2013, sec. 4):
+    gamma from the observed part with lambda fixed, then
+    sum_dw n^test_dw log sum_k E[theta_dk] E[beta_kw] / sum_dw n^test_dw."""
+    X_obs = _check_counts(X_obs, "X_obs")
+    X_test = _check_counts(X_test, "X_test")
+    lam = _check_lambda(lam, X_obs.shape[1])
+    alpha = check_positive_scalar("alpha", alpha)
+    gamma, _ = _local(X_obs, np.exp(_dirichlet_expectation(lam)), alpha, None,
+                      local_max_iter, local_tol)
+    e_theta = gamma / gamma.sum(axis=1, keepdims=True)
+    e_beta = lam / lam.sum(axis=1, keepdims=True)
+    rows = np.repeat(np.arange(X_test.shape[0]), np.diff(X_test.indptr))
+    p = np.einsum("ik,ik->i", e_theta[rows], e_beta[:, X_test.indices].T)
+    return float(X_test.data @ np.log(p) / X_test.data.sum())
