@@ -1,8 +1,9 @@
 """Chunked data on disk: a ``.npy`` file read as a ``dask.array``, one row block per task.
 
-Each task memory-maps the file, copies its rows and drops the map, so a worker holds only
-the chunks it is working on, and a task's description is (path, first row, last row) — small
-to send to any worker of a cluster that sees the same file system. (``da.from_array`` on a
+Each task reads its rows straight from the file (one ``read`` at the block's byte offset: the
+array is C-ordered, so a block of rows is one contiguous byte range), so a worker holds only
+the chunks it is working on, and a task's description is (path, offset, rows) — small to send
+to any worker of a cluster that sees the same file system. (``da.from_array`` on a
 ``numpy.memmap`` would instead ship the whole array when the graph goes to another process.)
 """
 from __future__ import annotations
@@ -21,12 +22,25 @@ def row_chunks(n_rows: int, chunk_rows: int) -> list:
     return [(a, min(a + chunk_rows, n_rows)) for a in range(0, n_rows, chunk_rows)]
 
 
-def _read_rows(path, start, stop):
-    mm = np.load(path, mmap_mode="r")
-    try:
-        return np.array(mm[start:stop], dtype=np.float64)
-    finally:
-        del mm
+def _read_rows(path, offset, start, stop, n_cols, dtype):
+    """Rows start..stop-1 of the C-ordered array whose data begin at byte ``offset``."""
+    dtype = np.dtype(dtype)
+    with open(path, "rb") as fh:
+        fh.seek(offset + start * n_cols * dtype.itemsize)
+        block = np.fromfile(fh, dtype=dtype, count=(stop - start) * n_cols)
+    if block.size != (stop - start) * n_cols:
+        raise ValueError(f"path {path!r} is shorter than its header says (rows {start}:{stop})")
+    return block.reshape(stop - start, n_cols).astype(np.float64, copy=False)
+
+
+def _header(path):
+    """(shape, dtype, fortran_order, byte offset of the data) of a ``.npy`` file."""
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read(fh)
+        return shape, dtype, fortran, fh.tell()
 
 
 def open_npy(path, chunk_rows: int):
@@ -35,14 +49,14 @@ def open_npy(path, chunk_rows: int):
     if not isinstance(chunk_rows, (int, np.integer)) or isinstance(chunk_rows, bool) \
             or chunk_rows < 1:
         raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
-    mm = np.load(path, mmap_mode="r")
-    shape, dtype, fortran = mm.shape, mm.dtype, np.isfortran(mm)
-    del mm
-    if len(shape) != 2 or not np.issubdtype(dtype, np.number) or fortran:
-        raise ValueError(f"path {path!r} must hold a 2-D numeric C-ordered array, got shape "
+    shape, dtype, fortran, offset = _header(path)
+    if len(shape) != 2 or not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)) \
+            or fortran:
+        raise ValueError(f"path {path!r} must hold a 2-D real (integer or float) C-ordered array, got shape "
                          f"{shape} of {dtype}{' (Fortran order)' if fortran else ''}")
-    blocks = [da.from_delayed(delayed(_read_rows, pure=True)(path, a, b), shape=(b - a, shape[1]),
-                              dtype=np.float64)
+    blocks = [da.from_delayed(delayed(_read_rows, pure=True)(path, offset, a, b, shape[1],
+                                                             dtype.str),
+                              shape=(b - a, shape[1]), dtype=np.float64)
               for a, b in row_chunks(shape[0], int(chunk_rows))]
     return da.concatenate(blocks, axis=0)
 

@@ -125,10 +125,10 @@ def _compute(graph, client, progress):
 def map_stats(blocks, local, args, client=None, progress=False):
     """One map-reduce pass: ``local(j, start, **blocks_j, **args)`` on every chunk, added."""
     shared = {k: delayed(v) if isinstance(v, (dict, np.ndarray)) else v for k, v in args.items()}
-    parts = [delayed(local, pure=True)(j, start, **blk, **shared)
+    parts = [delayed(local, pure=False)(j, start, **blk, **shared)
              for j, (start, blk) in enumerate(blocks)]
     with _scheduler(client) as c:
-        return _compute(delayed(_add_all, pure=True)(parts), c, progress)
+        return _compute(delayed(_add_all, pure=False)(parts), c, progress)
 
 
 def sweeps(blocks, local, update, state, *, max_iter, tol, client=None, progress=False):
