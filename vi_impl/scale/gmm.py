@@ -87,9 +87,8 @@ def _chunk_pass(x, W, b, c, out=None):
 def _first_pass(j, start, X, seed, frac):
     """Chunk j's row sum and count, after the data check; and a subsample of its rows."""
     check_chunk("X", j, start, X)
-    rng = np.random.default_rng([seed, j])
-    take = rng.random(len(X)) < frac
-    return {"sum": X.sum(axis=0), "n": len(X), "sample": [X[take]]}  # a list: concatenated
+    sample = X[np.random.default_rng([seed, j]).random(len(X)) < frac] if frac else X[:0]
+    return {"sum": X.sum(axis=0), "n": len(X), "sample": [sample]}  # a list: concatenated
 
 
 def _sweep_stats(j, start, X, W, b, c):
@@ -142,7 +141,8 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
             check_shape("init", init, (K, D), meaning="(K, D)")
         seed_int = int(np.random.default_rng(seed).integers(2**31)) if not isinstance(seed, int) \
             else check_int("seed", seed, minimum=0)
-        first = map_stats(blocks, _first_pass, {"seed": seed_int, "frac": min(1.0, n_sample / N)},
+        frac = 0.0 if init is not None else min(1.0, n_sample / N)
+        first = map_stats(blocks, _first_pass, {"seed": seed_int, "frac": frac},
                           client, progress)
         c = first["sum"] / N
         if init is None:
