@@ -136,14 +136,15 @@ def sweeps(blocks, local, update, state, *, max_iter, tol, client=None, progress
 
     ``local(j, start, **blocks_j, **state.params, **state.extra)`` -> statistics of chunk j;
     ``update(stats, state)`` -> (new params, new extra, ELBO). Returns (state, converged,
-    seconds): ``seconds`` lists the wall-clock time of each sweep run here.
+    seconds): ``seconds`` lists (wall clock, CPU time of this process) of each sweep run here
+    (the CPU time includes the workers' only when they run in this process).
     A :class:`ChunkError` leaves with the last completed state attached.
     """
     converged = elbo_converged(list(state.elbo), tol) if state.elbo else False
     seconds = []
     with _scheduler(client) as c:
         while not converged and len(state.elbo) < max_iter:
-            tic = time.perf_counter()
+            tic = time.perf_counter(), time.process_time()
             try:
                 stats = map_stats(blocks, local, {**state.params, **state.extra}, c, progress)
             except ChunkError as e:
@@ -151,5 +152,5 @@ def sweeps(blocks, local, update, state, *, max_iter, tol, client=None, progress
             params, extra, value = update(stats, state)
             state = SweepState(params, state.elbo + (float(value),), extra)
             converged = elbo_converged(list(state.elbo), tol)
-            seconds.append(time.perf_counter() - tic)
+            seconds.append((time.perf_counter() - tic[0], time.process_time() - tic[1]))
     return state, converged, seconds

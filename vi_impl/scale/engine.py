@@ -82,4 +82,5 @@ def fit_model(model, data, fixed, init, *, chunk_rows: int | None = None, client
     state, converged, seconds = sweeps(blocks, local, update, resume, max_iter=max_iter, tol=tol,
                               client=client, progress=progress)
     return FitResult(dict(state.params), np.array(state.elbo), len(state.elbo), converged,
-                     {"state": state, "plan": plan, "sweep_seconds": np.array(seconds)})
+                     {"state": state, "plan": plan, "sweep_seconds": np.array([w for w, _ in seconds]),
+                      "sweep_cpu_seconds": np.array([c for _, c in seconds])})

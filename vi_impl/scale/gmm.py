@@ -123,7 +123,7 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
 
     Returns a :class:`vi_impl.result.FitResult`: params ``m``, ``s2`` (K, D) and ``pi`` (a lazy
     (N, K) dask array), the full ELBO after each sweep, and extra ``state`` (for ``resume``),
-    ``n_chunks``, ``c`` (the centring) and ``sweep_seconds`` (wall clock of each sweep).
+    ``n_chunks``, ``c`` (the centring) and ``sweep_seconds`` / ``sweep_cpu_seconds`` (wall clock / CPU time of this process, each sweep).
     """
     X = as_chunked(X, chunk_rows)
     N, D = X.shape
@@ -191,7 +191,8 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
     return FitResult({"m": state.params["m"], "s2": state.params["s2"], "pi": pi},
                      np.array(state.elbo), len(state.elbo), converged,
                      {"state": state, "n_chunks": len(blocks), "c": extra["c"],
-                      "sweep_seconds": np.array(seconds)})
+                      "sweep_seconds": np.array([w for w, _ in seconds]),
+                      "sweep_cpu_seconds": np.array([c for _, c in seconds])})
 
 
 def _check_rounding(T, mc_prev, mc, b_prev, N, value):
