@@ -44,7 +44,7 @@ from .updates import derive_update
 
 __all__ = ["generate", "ArrayPrinter", "CodegenError", "data_plates", "BLOCK"]
 
-BLOCK = 1 << 17  # bytes of one (K, block) work array of a blocked pass (stays in the L2 cache)
+BLOCK = 1 << 18  # bytes of one (K, block) work array of a blocked pass (stays in the L2 cache)
 
 
 class CodegenError(ValueError):
@@ -158,12 +158,17 @@ class _Rewriter:
             else:
                 rest.append(s)
         for s in [s for s in rest if self.P.is_data(s)]:
+            if s not in rest:
+                continue
             g = [f for f in inner if s in _free_idx(f)]
             inner = [f for f in inner if s not in _free_idx(f)]
-            red = self.hook(Sum(sp.Mul(*g), (s, s.lower, s.upper)))
-            # a reduction that no longer carries any other summed index leaves the remaining sums
+            # with it, the summed indices that only this group carries (sum_ik pi log pi: a scalar)
+            outside_idx = set().union(*[_free_idx(f) for f in inner]) if inner else set()
+            private = [t for t in rest if t != s and t not in outside_idx
+                       and any(t in _free_idx(f) for f in g)]
+            red = self.hook(Sum(sp.Mul(*g), *[(t, t.lower, t.upper) for t in [s] + private]))
             inner.append(red)
-            rest.remove(s)
+            rest = [t for t in rest if t != s and t not in private]
         if rest:
             keep = [f for f in inner if _free_idx(f) & set(rest)]
             out = [f for f in inner if not (_free_idx(f) & set(rest))]
@@ -187,6 +192,7 @@ class ArrayPrinter(SciPyPrinter):
         self.labels = ()
         self.used = set()         # code names the printed text reads
         self.used_sizes = set()
+        self.override = {}        # array name -> code name (the block of an array inside a blocked loop)
 
     # -------------------------------------------------------------- entry point
     def at(self, expr, labels):
@@ -243,7 +249,7 @@ class ArrayPrinter(SciPyPrinter):
 
     # -------------------------------------------------------------- leaves
     def _array(self, name):
-        code = self.names.get(name, _ident(name))
+        code = self.override.get(name) or self.names.get(name, _ident(name))
         self.used.add(code)
         return code
 
@@ -393,18 +399,35 @@ class ArrayPrinter(SciPyPrinter):
             specs.append("".join(letters[l] for l in have))
         spec = ",".join(specs) + "->" + "".join(letters[l] for l in out)
         opt = ", optimize=True" if len(codes) > 2 else ""
-        if len(codes) == 2 and self._matmul(specs, out, letters):
-            pass
-        body = f"np.einsum('{spec}', {', '.join(codes)}{opt})"
+        mm = self._matmul(prepared, idxs, out) if len(prepared) == 2 else None
+        if mm is not None:
+            code = self.align(*mm)
+        else:
+            code = self.align(f"np.einsum('{spec}', {', '.join(codes)}{opt})", out)
         extra = sp.Mul(count, *scal)
-        code = self.align(body, out)
-        if extra != 1:
+        if extra == -1:
+            code = f"-{code}"
+        elif extra != 1:
             code = f"{self._print(extra) if extra.is_Atom else '(' + self._print(extra) + ')'}*{code}"
         return code
 
-    @staticmethod
-    def _matmul(specs, out, letters):
-        return False
+    def _matmul(self, prepared, idxs, out):
+        """``A @ B`` (code, labels) when the sum of the two operands is one matrix product:
+        one shared, summed index and every other index kept (BLAS instead of einsum's loop)."""
+        (ca, ha), (cb, hb) = prepared
+        shared = set(ha) & set(hb)
+        if len(ha) > 2 or len(hb) > 2 or len(set(ha)) < len(ha) or len(set(hb)) < len(hb) or len(shared) != 1:
+            return None
+        (c,) = shared
+        if tuple(l for l in hb if l != c) + tuple(l for l in ha if l != c) == tuple(out) and len(out) == 2:
+            (ca, ha), (cb, hb) = (cb, hb), (ca, ha)      # so that the product needs no transpose
+        others = [l for l in ha + hb if l != c]
+        if c not in idxs or any(l in idxs for l in others) or set(others) != set(out):
+            return None
+        wrap = lambda code: code if self._atomic(code) else f"({code})"
+        a = wrap(ca) + (".T" if len(ha) == 2 and ha[0] == c else "")
+        b = wrap(cb) + (".T" if len(hb) == 2 and hb[1] == c else "")
+        return f"({a} @ {b})", tuple(l for l in ha if l != c) + tuple(l for l in hb if l != c)
 
 
 # ============================================================================ the generator
@@ -544,9 +567,10 @@ class _Generator:
     def lift(self, expr):
         """Rewrite ``expr`` and replace every data-plate sum by a named reduction."""
         def repl(e):
-            if not (isinstance(e, Sum) and len(e.limits) == 1 and self.P.is_data(e.limits[0][0])):
+            if not (isinstance(e, Sum) and self.P.is_data(e.limits[0][0])):
                 return e
             s = e.limits[0][0]
+            others = [lim[0] for lim in e.limits[1:]]
             free = self.P.order(self.P.sort(_free_idx(e)))
             if any(self.P.of(f) is self.P.of(s) for f in free):
                 return e
@@ -562,13 +586,18 @@ class _Generator:
                 canon[f] = Idx(sp.Symbol(p.index_name + "'" * n, integer=True), (f.lower, f.upper))
             sp_ = self.P.of(s)
             cs = Idx(sp.Symbol(sp_.index_name, integer=True), (s.lower, s.upper))
-            body = e.function.xreplace({**canon, s: cs})
-            key = sp.srepr(body)
+            summed = {s: cs}
+            for t in others:      # the other summed indices: canonical names not used by the free ones
+                p, n = self.P.of(t), seen.get(self.P.of(t), 0)
+                seen[p] = n + 1
+                summed[t] = Idx(sp.Symbol(p.index_name + "'" * n, integer=True), (t.lower, t.upper))
+            body = e.function.xreplace({**canon, **summed})
+            limits = [(summed[t], summed[t].lower, summed[t].upper) for t in [s] + others]
+            key = sp.srepr(Sum(body, *limits))
             red = self.reductions.get(key)
             if red is None:
                 name = self._red_name(body, sp_)
-                red = _Reduction(name, Sum(body, (cs, cs.lower, cs.upper)), tuple(canon[f] for f in free),
-                                 reads, home)
+                red = _Reduction(name, Sum(body, *limits), tuple(canon[f] for f in free), reads, home)
                 self.reductions[key] = red
             if not free:
                 return sp.Symbol(red.name)
@@ -618,12 +647,14 @@ class _Generator:
             else:
                 size_lines.append(f"{self.sizes[size]} = {src}")
         out = list(comments)
-        out.append(f"def {name}({', '.join(args)}):")
+        extra = getattr(pr, "extra_args", {})
+        out.append(f"def {name}({', '.join(args + [f'{k}=None' for k in extra])}):")
         out.append(_docstring(doc, "    "))
         out += ["    " + l for l in size_lines + lines]
         if returns is not None:
             out.append(f"    return {returns}")
         self.signatures[name] = args
+        self.extra[name] = extra
         return "\n".join(out)
 
     def _ordered_args(self, used):
@@ -649,7 +680,8 @@ class _Generator:
         return None
 
     def call(self, name, target=None):
-        args = ", ".join(f"state[{a!r}]" for a in self.signatures[name])
+        args = ", ".join([f"state[{a!r}]" for a in self.signatures[name]]
+                         + [f"{k}=state[{v!r}]" for k, v in self.extra.get(name, {}).items() if v is not None])
         return f"{target} = {name}({args})" if target else f"{name}({args})"
 
     # -------------------------------------------------------------- updates
@@ -746,6 +778,108 @@ class _Generator:
         if name == "MvNormal" and "cov" in u.params:
             results.append(self._shaped("cov", set(L), L, L, pr))
         return lines, ", ".join(results)
+
+    # -------------------------------------------------------------- blocked pass of a local factor
+    def blockable(self, z):
+        """A local Categorical factor whose data-point axis is the last axis of its probabilities."""
+        u = self.updates[z]
+        if z not in self.local or u.family.name != "Categorical" or self.schedules[z][0] != "vectorised":
+            return False
+        L = self.P.order(u.out_indices)
+        return bool(L) and self.P.is_data(L[-1]) and sum(self.P.is_data(l) for l in L) == 1
+
+    def fresh(self, name):
+        taken = set(self.names.values()) | set(self.sizes.values()) | {r.name for r in self.reductions.values()}
+        while name in taken:
+            name += "_"
+        return name
+
+    def blocked_body(self, z, pr, L):
+        """Lines of the one-pass update of a local Categorical q(z): for each block of data points,
+        the log-potentials, the probabilities (log-sum-exp shifted by the block's maximum), and the
+        block's share of every data-point sum that reads q(z)."""
+        u = self.updates[z]
+        (key,) = list(u.natural)
+        target = u.family.params["probs"]
+        probs_name = str(target.base.label)
+        ev = u.event_reps[0]
+        ax = L.index(ev)
+        dl = L[-1]
+        lifted = self.lift(u.natural[key])
+        terms = sp.Add.make_args(lifted)
+        with_data = sp.Add(*[t for t in terms if dl in _free_idx(t)])
+        without = sp.Add(*[t for t in terms if dl not in _free_idx(t)])
+        mine = [r for r in self.reductions.values() if r.home == z]
+        nm = {k: self.fresh(k) for k in ("eta0", "probs", "block", "lo", "hi", "eta", "p", "total", "lse", "out",
+                                         "keep", "buffer")}
+        n_code = pr._print(dl.upper - dl.lower + 1)
+        shape = self.shape_code(L, pr)
+        rows = " * ".join(pr._print(l.upper - l.lower + 1) for l in L[:-1]) or "1"
+        pr.extra_args = {nm["out"]: self.names[probs_name], nm["keep"]: None}
+        lines = [f"# the log-potentials without the data-point index {dl}: once for all blocks",
+                 f"{nm['eta0']} = {pr.at(without, L) if without != 0 else '0.0'}",
+                 f"# {nm['out']}: an array to overwrite (no new N-sized array); {nm['keep']}=False: the sums only",
+                 f"{nm['probs']} = (np.empty({shape}) if {nm['out']} is None else {nm['out']}) "
+                 f"if {nm['keep']} is not False else None"]
+        for r in mine:
+            lines.append(f"{r.name} = np.zeros({self.shape_code(r.labels, pr)})" if r.labels else f"{r.name} = 0.0")
+        lines += [f"{nm['block']} = max(1024, BLOCK_BYTES // (8 * {rows}))   # data points per block: "
+                  f"the block's arrays stay in the CPU cache",
+                  f"{nm['buffer']} = np.empty({self.shape_code(L[:-1], pr)[:-1]}{',' if len(L) > 2 else ''} {nm['block']}))"
+                  if len(L) > 1 else f"{nm['buffer']} = np.empty({nm['block']})",
+                  f"for {nm['lo']} in range(0, {n_code}, {nm['block']}):",
+                  f"    {nm['hi']} = min({nm['lo']} + {nm['block']}, {n_code})"]
+        # every array with the data plate, sliced to the block
+        sliced = {}
+        for name in sorted(self._var_reads(with_data) | set().union(*[self._var_reads(r.expr) for r in mine])):
+            v = self.M.variables[name]
+            if any(p in self.P.data for p in v.plates) and name != probs_name:
+                sliced[name] = self.fresh(f"{self.names[name]}_b")
+        body = []
+        for name, code in sliced.items():
+            pr.used.add(self.names[name])
+            body.append(f"{code} = {self.names[name]}[..., {nm['lo']}:{nm['hi']}]")
+        pr.override = dict(sliced)
+        code = pr.at(with_data, L) if with_data != 0 else "0.0"
+        body += ([f"{nm['eta']} = {code}", f"{nm['eta']} += {nm['eta0']}"] if not pr._atomic(code) and "@" in code
+                 or "np.einsum" in code else [f"{nm['eta']} = {code} + {nm['eta0']}"])
+        body += [
+                 f"{nm['p']} = {nm['buffer']}[..., :{nm['hi']} - {nm['lo']}] if {nm['probs']} is None "
+                 f"else {nm['probs']}[..., {nm['lo']}:{nm['hi']}]",
+                 f"np.exp({nm['eta']}, out={nm['p']})",
+                 f"{nm['total']} = {nm['p']}.sum(axis={ax}, keepdims=True)",
+                 f"if not np.all((1e-200 < {nm['total']}) & ({nm['total']} < 1e200)):   "
+                 f"# exp under- or overflowed: shift by the largest",
+                 f"    {nm['eta']} -= {nm['eta']}.max(axis={ax}, keepdims=True)",
+                 f"    np.exp({nm['eta']}, out={nm['p']})",
+                 f"    {nm['total']} = {nm['p']}.sum(axis={ax}, keepdims=True)",
+                 f"{nm['p']} *= 1 / {nm['total']}"]
+        if mine:
+            body.append(f"# this block's share of the data-point sums that read q({z}) "
+                        f"(q({z}) stays fixed until its next update)")
+            body.append(f"{nm['lse']} = np.log({nm['total']}[{', '.join('0' if t == ax else ':' for t in range(len(L)))}])"
+                        f"   # log of the normaliser: log {probs_name} = eta - lse")
+        pr.override[probs_name] = nm["p"]
+        eta_b, lse_b = IndexedBase(nm["eta"]), IndexedBase(nm["lse"])
+        ppos = list(target.indices).index(ev)
+        for r in mine:
+            expr = r.expr
+
+            def no_log(e):
+                a = e.args[0]
+                if isinstance(a, Indexed) and str(a.base.label) == probs_name:
+                    lab = pr.natural_labels(a)
+                    evi = a.indices[ppos]
+                    return eta_b[tuple(lab)] - lse_b[tuple(l for l in lab if l != evi)]
+                return e
+            expr = expr.replace(lambda e: isinstance(e, sp.log), no_log)
+            if expr != r.expr:
+                expr = Sum(sp.expand(expr.function, **_EXPAND), *expr.limits)
+                expr = sp.Add(*[Sum(t, *expr.limits) for t in sp.Add.make_args(expr.function)])
+            body.append(f"{r.name} += {pr.at(expr, r.labels)}")
+        pr.override = {}
+        lines += ["    " + b for b in body]
+        return lines, ", ".join([nm["probs"]] + [r.name for r in mine])
 
     def _shaped(self, code, dep, L, T, pr):
         """``code`` (axes L, depending on the labels ``dep``) as the target's array (axes T)."""
@@ -912,7 +1046,7 @@ def generate(model, order=None, command=None):
     ``order``: the q factors in update order within a sweep (default: their declaration order).
     ``command``: the command line that wrote it (quoted in the module's docstring)."""
     g = _Generator(model, order)
-    g.signatures = {}
+    g.signatures, g.extra = {}, {}
     M = model
     fl = g.floored()
     blocks = {}
@@ -921,8 +1055,8 @@ def generate(model, order=None, command=None):
     def collect(pr):
         imports.update(pr.module_imports.get("scipy.special", set()))
 
-    # ---- updates
-    for z in g.order:
+    # ---- updates (a blocked pass last: it accumulates the data-point sums the others read)
+    def print_update(z):
         u = g.updates[z]
         fam = u.family
         zc = g.names[z]
@@ -933,14 +1067,24 @@ def generate(model, order=None, command=None):
         doc += [_wrap(_formula(eq), "    ") for eq in u.assignments]
         doc += ["", f"Natural parameters (coefficients of the sufficient statistics in log q*({z})) are "
                     f"computed first, then mapped to the {fam.name} parameters.",
-                f"Schedule: {reason}"]
+                f"Schedule: {reason}."]
+        blocked = g.blockable(z)
+        if blocked:
+            doc += ["", f"One pass over the data points, in blocks: for each block the log-potentials eta, "
+                        f"the probabilities exp(eta - logsumexp(eta)) (shifted by the block's maximum), and "
+                        f"the block's share of every sum over the data points that reads q({z}); these sums are "
+                        f"returned with the probabilities.  In them sum p log p = sum p (eta - lse), lse the log "
+                        f"of the normaliser."]
         comments = [_latex_comment(eq) for eq in u.assignments]
         if kind != "vectorised":
             raise CodegenError(f"q({z}): the {kind} schedule is not printed yet ({reason})")
         holder = {}
 
-        def body(pr, z=z, eta_names=eta_names, L=L):
-            lines, ret = g.update_body(z, pr, eta_names, L)
+        def body(pr, z=z, eta_names=eta_names, L=L, blocked=blocked):
+            if blocked:
+                lines, ret = g.blocked_body(z, pr, L)
+            else:
+                lines, ret = g.update_body(z, pr, eta_names, L)
             holder["pr"] = pr
             return lines, ret
         blocks[f"update_{zc}"] = g.function(f"update_{zc}", "\n".join(doc), body, comments, floored=fl)
@@ -968,7 +1112,13 @@ def generate(model, order=None, command=None):
     if fl:
         edoc += ["", "0 log 0 = 0: entries of " + ", ".join(fl) + " that underflowed to 0 are raised to the "
                  "smallest normal float inside the logarithms."]
+    for z in g.order:        # the updates, the ELBO, then any blocked pass: it accumulates the sums the others read
+        if not g.blockable(z):
+            print_update(z)
     blocks["elbo"] = g.function("elbo", "\n".join(edoc), elbo_body, floored=fl)
+    for z in g.order:
+        if g.blockable(z):
+            print_update(z)
     # ---- reductions
     homes = {}
     for r in g.reductions.values():
@@ -992,17 +1142,30 @@ def generate(model, order=None, command=None):
         blocks[fname] = g.function(fname, "\n".join(doc), rbody, floored=fl)
         red_fns[home] = fname
     # ---- sweep
+    lazy = {}
     sw = ["def sweep(state):",
           _docstring(f"One CAVI sweep, in place: q({'), q('.join(g.order)}) in this order.", "    ")]
     for z in g.order:
         u = g.updates[z]
-        targets = g._targets(u)
-        sw.append("    " + g.call(f"update_{g.names[z]}", ", ".join(f"state[{g.names[t]!r}]" for t in targets)))
-        if z in red_fns:
+        targets = [g.names[t] for t in g._targets(u)]
+        if g.blockable(z):
+            targets += [r.name for r in g.reductions.values() if r.home == z]
+        fname = f"update_{g.names[z]}"
+        if g.blockable(z) and not any(targets[0] in args for f, args in g.signatures.items()
+                                      if f not in (fname, red_fns.get(z))):
+            saved = f"_last_{fname}"
+            lazy[z] = (fname, saved, targets[0])
+            sw.append(f"    # only the sums over the data points of q({z}) are read: they are kept, and fit() "
+                      f"recomputes {targets[0]} from the last update's arguments")
+            sw.append(f"    state[{saved!r}] = ({', '.join(f'state[{a!r}]' for a in g.signatures[fname])},)")
+            sw.append(f"    _, {', '.join(f'state[{t!r}]' for t in targets[1:])} = {fname}(*state[{saved!r}], keep=False)")
+            continue
+        sw.append("    " + g.call(fname, ", ".join(f"state[{t!r}]" for t in targets)))
+        if z in red_fns and not g.blockable(z):
             sw.append("    state.update(" + g.call(red_fns[z]) + ")")
     sw.append("    return state")
     blocks["sweep"] = "\n".join(sw)
-    source = _assemble(g, blocks, red_fns, imports, command)
+    source = _assemble(g, blocks, red_fns, imports, command, lazy)
     return source
 
 
@@ -1059,7 +1222,7 @@ def _fmt_dict(name, d):
     return "\n".join(lines)
 
 
-def _assemble(g, blocks, red_fns, imports, command):
+def _assemble(g, blocks, red_fns, imports, command, lazy):
     M = g.M
     data_args = [g.names[n] for n in g.data_names]
     dspecs, pspecs = _data_specs(g), _param_specs(g)
@@ -1094,6 +1257,7 @@ def _assemble(g, blocks, red_fns, imports, command):
              "# The arguments of fit(): plates (size names or fixed lengths) and positivity.\n" + _fmt_dict("DATA", dspecs),
              "# The variational parameters: plates, positivity and the default start (kind).\n" + _fmt_dict("PARAMS", pspecs),
              "# Arrays stored in another axis order inside this module (data-point axis last).\n" + _fmt_dict("LAYOUT", layout),
+             f"BLOCK_BYTES = {BLOCK}   # size of one work array of a pass over the data points in blocks",
              _HELPERS.strip()]
     for name in ["precompute"] + [f for h, f in red_fns.items() if h != "data"]:
         if name in blocks:
@@ -1101,11 +1265,11 @@ def _assemble(g, blocks, red_fns, imports, command):
     for z in g.order:
         parts.append(blocks[f"update_{g.names[z]}"])
     parts += [blocks["elbo"], blocks["sweep"]]
-    parts.append(_fit_source(g, data_args, size_args, red_fns))
+    parts.append(_fit_source(g, data_args, size_args, red_fns, lazy))
     return "\n\n\n".join(parts) + "\n"
 
 
-def _fit_source(g, data_args, size_args, red_fns):
+def _fit_source(g, data_args, size_args, red_fns, lazy):
     sig = ", ".join(data_args + [f"{s}=None" for s in size_args] + ["init=None", "max_iter=500", "tol=1e-8", "seed=0"])
     L = [f"def fit({sig}):",
          _docstring("Run CAVI from ``init`` (name -> array; parameters it omits start from defaults drawn\n"
@@ -1140,6 +1304,10 @@ def _fit_source(g, data_args, size_args, red_fns):
           "            if tol > 0 and len(trace) > 1 and abs(trace[-1] - trace[-2]) <= tol * abs(trace[-1]):",
           "                converged = True",
           "                break",
-          "    params = {name: _external(name, state[name]) for name in PARAMS}",
+          ]
+    for z, (fname, saved, target) in lazy.items():
+        L += [f"    if {saved!r} in state:   # the probabilities of the last update of q({z})",
+              f"        state[{target!r}] = {fname}(*state[{saved!r}])[0]"]
+    L += ["    params = {name: _external(name, state[name]) for name in PARAMS}",
           "    return FitResult(params, np.array(trace), len(trace), converged)"]
     return "\n".join(L)

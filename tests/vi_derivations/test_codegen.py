@@ -258,8 +258,13 @@ def test_printer_writes_sums_as_einsum_with_plate_letters():
     i = M.variables["x"].plates[0].index
     m, x = M.variables["m"].symbol, M.variables["x"].symbol
     import sympy as sp
-    code = pr.at(sp.Sum(m[k, d] * x[i, d], (d, 0, d.upper)), g.P.order((i, k)))
-    assert code == "np.einsum('kd,di->ki', m, x)"       # x is stored (D, N): data points last
+    pi = M.variables["pi"].symbol
+    # x is stored (D, N) and pi (K, N): data points last
+    assert pr.at(sp.Sum(m[k, d] * x[i, d], (d, 0, d.upper)), g.P.order((i, k))) == "(m @ x)"
+    code = pr.at(sp.Sum(pi[i, k] * m[k, d] * x[i, d], (i, 0, i.upper), (k, 0, k.upper), (d, 0, d.upper)), ())
+    assert code == "np.einsum('kd,di,ki->', m, x, pi, optimize=True)"
+    assert pr.at(sp.log(pi[i, k]), (k, i)) == "np.log(pi)"
+    assert pr.at(m[k, d] + x[i, d], (k, d, i)) == "m[:, :, None] + x"
     assert isinstance(pr, ArrayPrinter)
 
 
