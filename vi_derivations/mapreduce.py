@@ -139,6 +139,9 @@ class _Rewriter:
         self.chunk_names = set(sp_split.data) | set(sp_split.local_params)
         self.global_names = set(sp_split.global_params)
         self.stats = {}            # canonical Sum expression -> (name, plates)
+        taken = set(model.variables)
+        self.prefix = next(p for p in ("T", "Tstat", "Tmr") if not any(
+            n.startswith(p) and n[len(p):].isdigit() for n in taken))
 
     def _names(self, e):
         out = set()
@@ -210,7 +213,7 @@ class _Rewriter:
         canon = local.xreplace({ix: p.index for ix, p in zip(free, plates)})
         key = Sum(canon, (canonical_i, 0, self.size - 1))
         if key not in self.stats:
-            self.stats[key] = (f"stat{len(self.stats) + 1}", tuple(plates))
+            self.stats[key] = (f"{self.prefix}{len(self.stats) + 1}", tuple(plates))
         name = self.stats[key][0]
         if not plates:
             return sp.Symbol(name, real=True)
@@ -220,10 +223,13 @@ class _Rewriter:
 class MapReduce:
     """The map-reduce form of CAVI for ``model`` (see the module docstring).
 
-    ``split``: the :class:`Split`; ``stats``: statistic name -> its definition, a SymPy sum
-    over the data plate (free indices = the statistic's axes); ``global_natural``: global
-    factor -> natural parameters written in the statistics; ``elbo_expr``: the full ELBO
-    written in the statistics and the global parameters.
+    ``split``: the :class:`Split`; ``stats``: statistic name (T1, T2, ...) -> its definition,
+    a SymPy sum over the data plate (free indices = the statistic's axes); ``stat_symbols``:
+    name -> the statistic as it appears in the rewritten expressions (e.g. ``T1[k, d]``);
+    ``global_natural``: global factor -> natural parameters written in the statistics;
+    ``global_updates``: global factor -> its family's parameters (the update) written in
+    the statistics; ``elbo_expr``: the full ELBO written in the statistics and the global
+    parameters.
 
     The three numerical steps, arrays passed by the model's names:
 
@@ -249,6 +255,8 @@ class MapReduce:
             new.natural = {k: rw.rewrite(e) for k, e in u.natural.items()}
             self.global_natural[n] = new.natural
             updates[n] = new
+        self.global_updates = {n: u.family.natural_to_params(u.natural, u.event_reps)
+                               for n, u in updates.items()}
         self.elbo_expr = rw.rewrite(_elbo_expr(model, constants=True))
         self.stats = {name: key for key, (name, _) in rw.stats.items()}
         # the statistics and the global step's arguments live in a companion model
@@ -258,7 +266,7 @@ class MapReduce:
                 continue
             shadow.hyper(v.name, v.plates, latex=v.latex, positive=False)
         for key, (name, plates) in rw.stats.items():
-            shadow.hyper(name, plates, positive=False)
+            shadow.hyper(name, plates, latex=f"T_{{{name[len(rw.prefix):]}}}", positive=False)
         for n, u in updates.items():
             u.model = shadow
         self._global_fns = {n: u.numeric() for n, u in updates.items()}
@@ -272,6 +280,10 @@ class MapReduce:
                 logged |= rw._names(lg.args[0])
             self._floor[name] = tuple(n for n in logged if n in sp_.local_params)
         self.stat_plates = {name: plates for _, (name, plates) in rw.stats.items()}
+        self.stat_symbols = {
+            name: (shadow.variables[name].symbol[tuple(p.index for p in plates)] if plates
+                   else shadow.variables[name].symbol)
+            for _, (name, plates) in rw.stats.items()}
 
     # --------------------------------------------------------------- numerical steps
     def local_step(self, chunk, params, fixed):
