@@ -18,6 +18,7 @@ from sympy.printing.latex import LatexPrinter
 
 from .model import LATEX_NAMES, default_latex, plate_of
 from .typeset import display_name, typeset
+from .typeset.proof import free_indices
 
 __all__ = ["latex", "raw_latex", "tidy", "markdown", "VILatexPrinter"]
 
@@ -106,7 +107,11 @@ class VILatexPrinter(LatexPrinter):
         factors = sp.Mul.make_args(rest)
         ordered = sorted(expr.func(*factors).as_ordered_factors() if len(factors) > 1 else factors,
                          key=_factor_rank)
-        if len(ordered) < 2 or not self.textbook:
+        if not self.textbook:
+            return super()._print_Mul(expr)
+        if len(ordered) == 1 and c.is_Rational and not c.is_Integer and isinstance(ordered[0], sp.log):
+            return self._print(c) + " " + self._print(ordered[0])   # (1/2) log a, not log(a)/2
+        if len(ordered) < 2:
             return super()._print_Mul(expr)
         num, den = sp.fraction(expr)
         if isinstance(num, sp.Add) and den != 1 and not den.atoms(Sum):   # (a + b) / c as one fraction
@@ -115,7 +120,7 @@ class VILatexPrinter(LatexPrinter):
         rest = [f for f in ordered if f not in coef]
         if c != 1:
             coef.insert(0, c)
-        if coef and rest and any(isinstance(n, Sum) or getattr(n, "is_form", False) for f in rest
+        if coef and rest and any(isinstance(n, (Sum, sp.log)) or getattr(n, "is_form", False) for f in rest
                                  for n in sp.preorder_traversal(f)) and sp.fraction(sp.Mul(*coef))[1] != 1:
             # (1/2 sigma^2) sum_k ..., not (sum_k ...) / (2 sigma^2)
             body = sp.Mul(*rest, evaluate=False) if len(rest) > 1 else rest[0]
@@ -139,17 +144,17 @@ class VILatexPrinter(LatexPrinter):
         terms.insert(0, terms.pop(lead))   # a positive term first: x - mu, 1 - rho^2
         tex = ""
         for n, term in enumerate(terms):
-            if n == 0:
-                pass
-            elif term.could_extract_minus_sign():
-                tex += " - "
-                term = -term
-            else:
-                tex += " + "
+            sign = ""
+            if n > 0 and term.could_extract_minus_sign():
+                sign, term = " - ", -term
             term_tex = self._print(term)
             if self._needs_add_brackets(term):
                 term_tex = r"\left(" + term_tex + r"\right)"
-            tex += term_tex
+            if n > 0 and not sign:
+                sign = " + "
+                if term_tex.startswith("- "):   # an unevaluated product printed with its sign
+                    sign, term_tex = " - ", term_tex[2:]
+            tex += sign + term_tex
         return tex
 
     def _print_Idx(self, expr):
@@ -225,11 +230,15 @@ def _pull_constants(e):
     return e
 
 
+def rename_indices(expr, taken=()):
+    """Summation dummies renamed to readable plate letters (primed if taken)."""
+    expr = sp.sympify(expr)
+    return _rename(expr, set(taken) | {str(s) for s in free_indices(expr)})
+
+
 def tidy(expr, taken=()):
     """Rename summation dummies to readable plate letters and pull constants out of sums."""
-    expr = sp.sympify(expr)
-    expr = _rename(expr, set(taken) | {str(s) for s in expr.free_symbols if isinstance(s, Idx)})
-    return expr.replace(lambda e: isinstance(e, Sum), _pull_constants)
+    return rename_indices(expr, taken).replace(lambda e: isinstance(e, Sum), _pull_constants)
 
 
 def _names(expr):
@@ -238,7 +247,7 @@ def _names(expr):
 
 def _rename(expr, taken):
     if isinstance(expr, Sum):
-        taken = set(taken) | {str(s) for s in expr.free_symbols if isinstance(s, Idx)}
+        taken = set(taken) | {str(s) for s in free_indices(expr)}
         mapping = {}
         new_limits = []
         for lim in expr.limits:
@@ -249,7 +258,7 @@ def _rename(expr, taken):
                 new_limits.append(lim)
                 taken.add(str(v))
                 continue
-            inner_free = {str(s) for s in expr.function.free_symbols if isinstance(s, Idx)} - {str(v)}
+            inner_free = {str(s) for s in free_indices(expr.function)} - {str(v)}
             cand = [p.index_name, p.index_name + "'", p.index_name + "''", p.index_name + "'''"]
             cand += [f"{p.index_name}_{n}" for n in range(2, 50)]
             for c in cand:

@@ -7,13 +7,13 @@ sizes, else the engine's own (tidied) expression.  Results are cached per expres
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import sympy as sp
 from sympy import Idx
 
 from .forms import Inner, SqNorm, unfold
-from .proof import evaluate_at, proved_equal
+from .proof import evaluate_at, free_indices, proved_equal
 from .rewrite import rewrite
 from .symbols import RESERVED, display_name, symbol_table
 
@@ -21,13 +21,22 @@ __all__ = ["Typeset", "typeset", "unfold", "SqNorm", "Inner", "proved_equal", "e
            "symbol_table", "display_name", "RESERVED", "cache_clear"]
 
 
-@dataclass(frozen=True)
 class Typeset:
-    raw: sp.Basic         # the engine's expression
-    tidy: sp.Basic        # the raw form as displayed before this layer (renamed dummies)
-    display: sp.Basic     # what is printed: the rewritten form if proved, else ``tidy``
-    rewritten: bool       # a rewrite was attempted (differs from ``tidy``)
-    proved: bool          # the rewrite was proved equal to ``raw`` (display is the rewrite)
+    """raw: the engine's expression; display: what is printed (the rewritten form if proved,
+    else ``tidy``); tidy: the raw form as displayed before this layer (renamed dummies, constants
+    out of sums); rewritten: a rewrite differed from the raw form; proved: it was proved equal."""
+
+    def __init__(self, raw, display, rewritten, proved, taken=()):
+        self.raw, self.rewritten, self.proved, self._taken = raw, rewritten, proved, taken
+        self.display = display if proved else self.tidy
+
+    @cached_property
+    def tidy(self):
+        from ..render import tidy
+        if isinstance(self.raw, sp.Eq):
+            free = set(self._taken) | _free_idx(self.raw)
+            return sp.Eq(tidy(self.raw.lhs, free), tidy(self.raw.rhs, free), evaluate=False)
+        return tidy(self.raw, self._taken)
 
 
 _CACHE: dict = {}
@@ -39,12 +48,12 @@ def cache_clear():
 
 
 def _free_idx(expr):
-    return {str(s) for s in expr.free_symbols if isinstance(s, Idx)}
+    return {str(s) for s in free_indices(expr)}
 
 
 def typeset(expr, taken=()):
     """The proved textbook form of ``expr`` (an expression or an ``Eq``)."""
-    from ..render import tidy   # render imports this package
+    from ..render import rename_indices   # render imports this package
     expr = sp.sympify(expr)
     key = (expr, tuple(sorted(taken)), _REWRITE["fn"])
     if key in _CACHE:
@@ -52,17 +61,16 @@ def typeset(expr, taken=()):
     if isinstance(expr, sp.Eq):
         free = set(taken) | _free_idx(expr)
         rhs = typeset(expr.rhs, tuple(sorted(free)))
-        lhs = tidy(expr.lhs, free)
-        out = Typeset(expr, sp.Eq(lhs, rhs.tidy, evaluate=False), sp.Eq(lhs, rhs.display, evaluate=False),
-                      rhs.rewritten, rhs.proved)
+        lhs = rename_indices(expr.lhs, free)
+        out = Typeset(expr, sp.Eq(lhs, rhs.display, evaluate=False), rhs.rewritten, rhs.proved, taken)
     else:
-        t = tidy(expr, taken)
+        t = rename_indices(expr, taken)
         try:
             d = _REWRITE["fn"](t)
         except (TypeError, ValueError, AttributeError):  # a shape the rewrites do not know
             d = t
         rewritten = d != t
         ok = rewritten and proved_equal(unfold(d), expr)
-        out = Typeset(expr, t, d if ok else t, rewritten, ok)
+        out = Typeset(expr, d, rewritten, ok, taken)
     _CACHE[key] = out
     return out

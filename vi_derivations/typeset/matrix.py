@@ -128,9 +128,12 @@ def _as_matrix(expr, a, b):
         if isinstance(rest, KroneckerDelta) and set(rest.args) == {a, b} and b not in c.free_symbols:
             out.append(Diag(c, a))
             continue
-        if isinstance(rest, Sum) and len(rest.limits) == 1 and not (c.free_symbols & {a, b}):
+        if isinstance(rest, Sum) and len(rest.limits) == 1 and not (c.free_symbols & {a, b}) \
+                and not (rest.function.as_independent(rest.limits[0][0], as_Add=False)[0].free_symbols & {a, b}):
             n = rest.limits[0][0]
-            f = sp.Mul.make_args(rest.function)
+            c2, body = rest.function.as_independent(n, as_Add=False)   # constants out of the sum
+            c = c * c2
+            f = sp.Mul.make_args(body)
             if len(f) == 2 and all(isinstance(g, Indexed) and len(g.indices) == 2 and g.indices[0] == n for g in f) \
                     and f[0].base == f[1].base and {f[0].indices[1], f[1].indices[1]} == {a, b}:
                 out.append(c * Gram(f[0].base, n))
@@ -145,7 +148,9 @@ def _as_vector(expr, l):
     if not isinstance(rest, Sum) or len(rest.limits) != 1 or l in c.free_symbols:
         return None
     n = rest.limits[0][0]
-    f = sp.Mul.make_args(rest.function)
+    c2, body = rest.function.as_independent(n, as_Add=False)
+    c = c * c2
+    f = sp.Mul.make_args(body)
     xs = [g for g in f if isinstance(g, Indexed) and len(g.indices) == 2 and g.indices == (n, l)]
     ys = [g for g in f if isinstance(g, Indexed) and g.indices == (n,)]
     if len(f) == 2 and len(xs) == 1 and len(ys) == 1:

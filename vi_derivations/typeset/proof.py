@@ -1,7 +1,7 @@
 """Equality of a typeset display and the engine's expression, checked at random points.
 
 Both expressions are evaluated with plain floats on concrete plate sizes (each size symbol
-drawn in 2..3): every plated quantity gets a random value per element (positive symbols in
+drawn in 2..3): every plated quantity gets a pseudo-random value per element (positive symbols in
 [0.3, 1.7], real ones in [-1.5, 1.5]), free plate indices a random position, sums are
 iterated, ``MatrixInverse`` is inverted with NumPy and any other unevaluated function
 (``Expect``, ``LogDet``) is an opaque random value of its evaluated arguments (``Expect``
@@ -11,7 +11,7 @@ Two displays are *proved equal* when they agree to 1e-9 relative at every trial.
 from __future__ import annotations
 
 import math
-import random
+import zlib
 
 import numpy as np
 import sympy as sp
@@ -19,39 +19,66 @@ from sympy import Idx, Indexed, Sum
 
 from ..distributions import MatrixInverse
 
-__all__ = ["evaluate_at", "proved_equal", "Point"]
+__all__ = ["evaluate_at", "proved_equal", "Point", "free_indices"]
 
 _TOL = 1e-9
 
 
 class Point:
-    """One random assignment: plate sizes, element values, free-index positions."""
+    """One random assignment: plate sizes, element values, free-index positions.  Every value is
+    a hash of (seed, what it is for), so it does not depend on the order of evaluation and
+    sums can be memoised across expressions."""
 
     def __init__(self, seed):
-        self.rng = random.Random(seed)
-        self.values = {}
-        self.sizes = {}
-        self.free = {}
+        self.seed = seed
+
+    def uniform(self, key):
+        return zlib.crc32(repr((self.seed, key)).encode()) / 2.0 ** 32
 
     def size(self, sym):
-        if sym not in self.sizes:
-            self.sizes[sym] = self.rng.randint(2, 3)
-        return self.sizes[sym]
+        return 2 + int(2 * self.uniform(("size", sym.name)))
+
+    def position(self, idx, upper):
+        return int((upper + 1) * self.uniform(("free", str(idx.label))))
 
     def value(self, key, positive):
-        if key not in self.values:
-            self.values[key] = self.rng.uniform(0.3, 1.7) if positive else self.rng.uniform(-1.5, 1.5)
-        return self.values[key]
+        u = self.uniform(key)
+        return 0.3 + 1.4 * u if positive else -1.5 + 3.0 * u
 
 
 def _is_size(sym):
     return sym.is_integer and sym.is_positive
 
 
+_FREE: dict = {}
+_MEMO: dict = {}
+
+
+def free_indices(e):
+    """Plate indices free in ``e`` (memoised; SymPy's free_symbols is slow on sums)."""
+    r = _FREE.get(e)
+    if r is None:
+        if isinstance(e, Idx):
+            r = frozenset([e])
+        elif isinstance(e, Sum):
+            r = free_indices(e.function).union(*[free_indices(x) for l in e.limits for x in l[1:]]) \
+                - {l[0] for l in e.limits}
+        elif isinstance(e, MatrixInverse):
+            expr, a, b, j, l = e.args
+            r = (free_indices(expr) - {a, b}) | free_indices(j) | free_indices(l)
+        elif not e.args:
+            r = frozenset()
+        else:
+            r = frozenset().union(*[free_indices(a) for a in e.args])
+        if len(_FREE) > 500_000:
+            _FREE.clear()
+        _FREE[e] = r
+    return r
+
+
 class _Eval:
     def __init__(self, point):
         self.p = point
-        self.inv_cache = {}
 
     def num(self, e, env):
         """Float value of ``e`` with plate indices bound by ``env``."""
@@ -64,16 +91,16 @@ class _Eval:
         if isinstance(e, Idx):
             if e in env:
                 return env[e]
-            free = self.p.free   # a free index: one random position per point, shared by both sides
-            if e not in free:
-                free[e] = self.p.rng.randint(0, int(self.num(e.upper, env)))
-            return free[e]
+            # a free index: one random position per point, shared by both sides
+            return self.p.position(e, int(self.num(e.upper, env)))
         if isinstance(e, sp.Symbol):
             if e in env:
                 return env[e]
             if _is_size(e):
                 return self.p.size(e)
             return self.p.value(e.name, bool(e.is_positive))
+        if isinstance(e, sp.IndexedBase):   # a whole array (LogDet(V)): one opaque value
+            return self.p.value(("array", str(e.label)), True)
         if isinstance(e, Indexed):
             pos = tuple(int(round(self.num(i, env))) for i in e.indices)
             return self.p.value((str(e.base.label), pos), bool(e.base.label.is_positive))
@@ -90,10 +117,14 @@ class _Eval:
             if isinstance(out, complex):
                 raise ValueError(f"complex power {e}")
             return out
-        if isinstance(e, Sum):
-            return self._sum(e.function, list(e.limits), env)
-        if isinstance(e, MatrixInverse):
-            return self._inverse(e, env)
+        if isinstance(e, (Sum, MatrixInverse)):
+            key = (self.p.seed, e, tuple(sorted((str(i), env[i]) for i in free_indices(e) if i in env)))
+            if key not in _MEMO:
+                if len(_MEMO) > 200_000:
+                    _MEMO.clear()
+                _MEMO[key] = (self._sum(e.function, list(e.limits), env) if isinstance(e, Sum)
+                              else self._inverse(e, env))
+            return _MEMO[key]
         if isinstance(e, sp.KroneckerDelta):
             return float(round(self.num(e.args[0], env)) == round(self.num(e.args[1], env)))
         if hasattr(e, "unfold"):
@@ -125,12 +156,8 @@ class _Eval:
     def _inverse(self, e, env):
         expr, a, b, j, l = e.args
         size = int(round(self.num(a.upper, env))) + 1
-        outer = tuple(sorted(((str(k), v) for k, v in env.items() if k in expr.free_symbols), key=str))
-        key = (expr, a, b, outer)
-        if key not in self.inv_cache:
-            mat = np.array([[self.num(expr, {**env, a: r, b: c}) for c in range(size)] for r in range(size)])
-            self.inv_cache[key] = np.linalg.inv(mat)
-        return float(self.inv_cache[key][int(round(self.num(j, env))), int(round(self.num(l, env)))])
+        mat = np.array([[self.num(expr, {**env, a: r, b: c}) for c in range(size)] for r in range(size)])
+        return float(np.linalg.inv(mat)[int(round(self.num(j, env))), int(round(self.num(l, env)))])
 
 
 def evaluate_at(expr, seed, env=None):
@@ -146,6 +173,8 @@ def proved_equal(display, raw, trials=2, seed=0):
         try:
             a = ev.num(raw, {})
             b = ev.num(display, {})  # same point: sizes, values and free-index positions
+            if isinstance(a, complex) or isinstance(b, complex):
+                return False
         except (TypeError, ValueError, ZeroDivisionError, OverflowError, np.linalg.LinAlgError):
             return False
         if not (math.isfinite(a) and math.isfinite(b)):

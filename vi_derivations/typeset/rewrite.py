@@ -97,11 +97,14 @@ def _vector_sum(poly, d):
 
 
 def _vector_index(terms, idxs):
+    """An index that is the last index of every quantity it appears in, with at most two such
+    quantities per term (so that each term is a norm, an inner product or a plain sum)."""
     for d in reversed(idxs):
         ok = True
         for t in terms:
             dep = [g for g in sp.Mul.make_args(t) if d in g.free_symbols]
-            if dep and not all(_entries(g) is not None and is_vector_entry(g, d) for g in dep):
+            ents = _entries(sp.Mul(*dep))
+            if dep and (ents is None or len(ents) > 2 or not all(is_vector_entry(g, d) for g in dep)):
                 ok = False
                 break
         if ok and any(d in t.free_symbols for t in terms):
@@ -159,8 +162,9 @@ def complete_squares(add):
     return sp.Add(*out, *[t for t in add.args if t not in drop])
 
 
-def over_common_denominator(add):
-    """Terms sharing a symbolic denominator written (a + b + ...)/den, squares completed."""
+def over_common_denominator(add, require_square=False):
+    """Terms sharing a symbolic denominator written (a + b + ...)/den, squares completed
+    (``require_square``: only where a square is completed)."""
     if not isinstance(add, sp.Add):
         return add
     groups, keep = defaultdict(list), []
@@ -172,11 +176,32 @@ def over_common_denominator(add):
         if len(ts) < 2:
             keep += ts
             continue
-        num = complete_squares(sp.expand(sp.Add(*[t * den for t in ts])))
+        expanded = sp.expand(sp.Add(*[t * den for t in ts]))
+        num = complete_squares(expanded)
+        if require_square and num == expanded:
+            keep += ts
+            continue
         c, prim = num.primitive() if isinstance(num, sp.Add) else (sp.S.One, num)
+        if all(t.could_extract_minus_sign() for t in sp.Add.make_args(prim)):
+            c, prim = -c, -prim
         keep.append(sp.Mul(c, prim, sp.Pow(den, -1), evaluate=False) if c != 1 else sp.Mul(prim, sp.Pow(den, -1), evaluate=False))
         changed = True
     return sp.Add(*keep) if changed else add
+
+
+def _common_factor(add):
+    """a x + a y -> a (x + y) for the non-numeric factors a shared by every term."""
+    if not isinstance(add, sp.Add):
+        return add
+    common = None
+    for t in add.args:
+        fs = {g for g in sp.Mul.make_args(t) if not g.is_Number}
+        common = fs if common is None else common & fs
+    if not common:
+        return add
+    c = sp.Mul(*common)
+    inner = over_common_denominator(sp.Add(*[t / c for t in add.args]), require_square=True)
+    return sp.Mul(c, inner, evaluate=False)
 
 
 def _scalar_body(body):
@@ -219,15 +244,28 @@ def merge_plate_sums(add):
     return sp.Add(*outside, Sum(_scalar_body(sp.Add(*body)), (v, lo, hi)))
 
 
+_REGROUPED: dict = {}
+
+
 def regroup_sum(s):
-    """A plate sum in textbook form (vector index as norms / inner products, grouped terms)."""
+    """A plate sum in textbook form (vector index as norms / inner products, grouped terms);
+    memoised, as the same sums recur in every chain of a model."""
+    if s not in _REGROUPED:
+        if len(_REGROUPED) > 50_000:
+            _REGROUPED.clear()
+        _REGROUPED[s] = _regroup_sum(s)
+    return _REGROUPED[s]
+
+
+def _regroup_sum(s):
     if not all(_full_plate(l) for l in s.limits):
         return s
     idxs = [l[0] for l in s.limits]
     terms = sp.Add.make_args(sp.expand(s.function, log=False, power_exp=False, power_base=False))
     d = _vector_index(terms, idxs)
     if d is None:
-        return _sum_of(_scalar_body(s.function) if len(s.limits) == 1 else s.function, list(s.limits))
+        body = _scalar_body(s.function) if len(s.limits) == 1 else _common_factor(sp.Add(*terms))
+        return _sum_of(body, list(s.limits))
     outer_idx = set(idxs) - {d}
     groups = defaultdict(list)
     for t in terms:   # grouped by the factor over the other plates; constants go inside
@@ -311,4 +349,5 @@ def rewrite(expr):
     e = e.replace(lambda x: isinstance(x, sp.Add), merge_logs)
     e = e.replace(lambda x: isinstance(x, sp.log), _log_of_inverse)
     e = e.replace(lambda x: isinstance(x, sp.exp), _group_args)
+    e = e.replace(lambda x: isinstance(x, sp.Add), lambda a: over_common_denominator(a, require_square=True))
     return positive_denominators(e)
