@@ -21,8 +21,12 @@ import numpy as np
 __all__ = [
     "PROB_ATOL",
     "MAX_ABS",
+    "MAX_COUNT",
+    "MAX_COMPONENTS",
     "as_float_array",
     "as_positive_array",
+    "as_log_array",
+    "LOG_MAX",
     "check_vector",
     "check_probability_vector",
     "check_probability_level",
@@ -30,6 +34,7 @@ __all__ = [
     "check_shape",
     "check_positive_array",
     "check_probability_rows",
+    "check_real",
     "check_positive_scalar",
     "check_nonnegative_scalar",
     "check_int",
@@ -46,6 +51,13 @@ PROB_ATOL = 1e-8
 #: squares (1e200), divided by a variance (>= 1e-100) and summed over up to 1e8 terms, stay
 #: far below float64's largest number (~1.8e308), so no update or ELBO overflows.
 MAX_ABS = 1e100
+
+#: Largest count accepted by :func:`check_int` unless a caller says otherwise (a count of
+#: iterations, draws or components beyond this is a mistake, not a request).
+MAX_COUNT = 10**9
+
+#: Largest number of mixture components accepted by the fit loops.
+MAX_COMPONENTS = 10**5
 
 
 def as_float_array(name: str, value, *, ndim: int | None = None,
@@ -86,18 +98,42 @@ def as_float_array(name: str, value, *, ndim: int | None = None,
     return arr
 
 
+#: exp overflows above this (log of the largest float64)
+LOG_MAX = float(np.log(np.finfo(np.float64).max))
+
+
+def as_log_array(name: str, value, *, ndim: int | None = None, min_size: int = 0,
+                 upper: float | None = LOG_MAX) -> np.ndarray:
+    """A float array of logarithms (log densities, log weights): like :func:`as_float_array`,
+    except that -inf is allowed (the log of an exact zero); NaN and +inf are refused, and so
+    is any entry above ``upper`` (where exp overflows; ``None``: no limit)."""
+    if isinstance(value, (str, bytes)) or np.iscomplexobj(value):
+        as_float_array(name, value)                      # raises, naming the argument
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        as_float_array(name, value)                      # raises, naming the argument
+        raise
+    as_float_array(name, np.where(arr == -np.inf, 0.0, arr), ndim=ndim, min_size=min_size)
+    if upper is not None and arr.size and arr.max() > upper:
+        raise ValueError(f"{name} has an entry {arr.max():.4g} above {upper:.4g}: exp of it"
+                         f" overflows")
+    return arr
+
+
 def as_positive_array(name: str, value, *, ndim: int | None = None) -> np.ndarray:
     """A finite, non-empty float array whose entries are all > 0 (variances, scales)."""
     return check_positive_array(name, as_float_array(name, value, ndim=ndim, min_size=1))
 
 
 def check_vector(name: str, value, size: int | None = None, *, positive: bool = False,
-                 min_size: int = 1) -> np.ndarray:
+                 min_size: int = 1, against: str = "") -> np.ndarray:
     """A finite 1-D float array of length ``size`` (any length >= ``min_size`` if None);
-    with ``positive=True`` every entry must be > 0."""
+    with ``positive=True`` every entry must be > 0. ``against`` names where ``size`` comes
+    from (another argument), for the message."""
     arr = as_float_array(name, value, ndim=1, min_size=min_size)
     if size is not None:
-        check_shape(name, arr, (size,))
+        check_shape(name, arr, (size,), meaning=f"to match {against}" if against else "")
     return check_positive_array(name, arr) if positive else arr
 
 
@@ -185,6 +221,11 @@ def _as_real_scalar(name: str, value) -> float:
     return out
 
 
+def check_real(name: str, value) -> float:
+    """A finite real number (not a bool, not complex), as a Python float."""
+    return _as_real_scalar(name, value)
+
+
 def check_positive_scalar(name: str, value) -> float:
     """A finite real number > 0 whose reciprocal is also finite (a variance, a precision)."""
     out = _as_real_scalar(name, value)
@@ -212,7 +253,7 @@ def check_tol(value, name: str = "tol") -> float:
     return out
 
 
-def check_int(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> int:
+def check_int(name: str, value, *, minimum: int = 1, maximum: int | None = MAX_COUNT) -> int:
     """An integer (Python or NumPy; not bool, and not a float such as 3.0: as in scikit-learn,
     a float where a count is expected is refused) with ``minimum <= value (<= maximum)``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):

@@ -58,6 +58,7 @@ from scipy.special import xlogy
 
 from vi_impl.result import DEFAULT_TOL, FitResult, elbo_converged
 from vi_impl.validation import (
+    MAX_COMPONENTS,
     as_float_array,
     check_bool,
     check_int,
@@ -104,7 +105,7 @@ def _check_s2(s2, K: int, D: int) -> np.ndarray:
 
 def _check_pi(pi, N: int | None, K: int | None) -> np.ndarray:
     pi = as_float_array("pi", pi, ndim=2, min_shape=(1, 1))
-    check_shape("pi", pi, (N, K), meaning="(N, K): one row of responsibilities per data point")
+    check_shape("pi", pi, (N, K), meaning="(N, K): one row per row of X, one column per row of m")
     return check_probability_rows("pi", pi)
 
 
@@ -521,7 +522,7 @@ def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = DEFAULT_TOL, n_init: 
     """
     X = _check_X(X)
     N, D = X.shape
-    K = check_int("K", K, minimum=1)
+    K = check_int("K", K, maximum=MAX_COMPONENTS)
     sigma2 = check_positive_scalar("sigma2", sigma2)
     max_iter = check_int("max_iter", max_iter, minimum=1)
     tol = check_tol(tol)

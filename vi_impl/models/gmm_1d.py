@@ -37,6 +37,7 @@ from scipy.special import logsumexp, xlogy
 
 from vi_impl.result import DEFAULT_TOL, FitResult, elbo_converged
 from vi_impl.validation import (
+    MAX_COMPONENTS,
     as_float_array, check_int, check_positive_scalar, check_probability_rows, check_rng,
     check_tol, check_vector,
 )
@@ -53,16 +54,27 @@ def _check_x(x):
     return check_vector("x", x)
 
 
-def _check_simplex(name, P, N=None, K=None, ndim=2):
-    """Probability vectors: a (K,) vector (ndim=1) or an (N, K) array of rows (ndim=2)."""
+def _check_simplex(name, P, N=None, K=None, ndim=2, against=""):
+    """Probability vectors: a (K,) vector (ndim=1) or an (N, K) array of rows (ndim=2);
+    ``against`` names the arguments N and K come from (for the message)."""
     P = as_float_array(name, P, ndim=ndim, min_size=1)
     want = (K,) if ndim == 1 else (N, K)
     if any(w is not None and h != w for h, w in zip(P.shape, want)):
         shape = "(" + ", ".join("any" if w is None else str(w) for w in want) + \
             ("," if ndim == 1 else "") + ")"
-        raise ValueError(f"{name} must have shape {shape}, got {P.shape}")
+        where = f" to match {against}" if against else ""
+        raise ValueError(f"{name} must have shape {shape}{where}, got {P.shape}")
     check_probability_rows(name, P if ndim == 2 else P[None, :])
     return P
+
+
+def _check_support(phi, weights, wname="weights"):
+    """q(z) may not put mass on a component of zero prior weight (the ELBO would be -inf)."""
+    bad = (weights == 0) & (phi.max(axis=0) > 0)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(f"{wname}[{k}] is 0 but phi puts mass on component {k}: the ELBO is -inf"
+                         f" (q(z) must vanish where p(z) does)")
 
 
 def _softmax_rows(logits):
@@ -78,8 +90,8 @@ def expectations(mu_tilde, s2_tilde, phi):
     """The slides' table of expectations under q, as a dict of arrays (see module docstring)."""
     mu_tilde = check_vector("mu_tilde", mu_tilde)
     K = mu_tilde.shape[0]
-    s2_tilde = check_vector("s2_tilde", s2_tilde, K, positive=True)
-    phi = _check_simplex("phi", phi, K=K)
+    s2_tilde = check_vector("s2_tilde", s2_tilde, K, positive=True, against="mu_tilde")
+    phi = _check_simplex("phi", phi, K=K, against="mu_tilde")
     Emu2 = mu_tilde ** 2 + s2_tilde
     return {
         "E[mu_k]": mu_tilde.copy(),
@@ -96,9 +108,10 @@ def _validate(x, mu_tilde, s2_tilde, phi, weights, tau2, sigma2):
     x = _check_x(x)
     mu_tilde = check_vector("mu_tilde", mu_tilde)
     K = mu_tilde.shape[0]
-    s2_tilde = check_vector("s2_tilde", s2_tilde, K, positive=True)
-    phi = _check_simplex("phi", phi, N=x.shape[0], K=K)
-    weights = _check_simplex("weights", weights, K=K, ndim=1)
+    s2_tilde = check_vector("s2_tilde", s2_tilde, K, positive=True, against="mu_tilde")
+    phi = _check_simplex("phi", phi, N=x.shape[0], K=K, against="x and mu_tilde")
+    weights = _check_simplex("weights", weights, K=K, ndim=1, against="mu_tilde")
+    _check_support(phi, weights)
     return (x, mu_tilde, s2_tilde, phi, weights, check_positive_scalar("tau2", tau2),
             check_positive_scalar("sigma2", sigma2))
 
@@ -135,8 +148,8 @@ def update_phi(x, mu_tilde, s2_tilde, weights, sigma2):
     x = _check_x(x)
     mu_tilde = check_vector("mu_tilde", mu_tilde)
     K = mu_tilde.shape[0]
-    s2_tilde = check_vector("s2_tilde", s2_tilde, K, positive=True)
-    weights = _check_simplex("weights", weights, K=K, ndim=1)
+    s2_tilde = check_vector("s2_tilde", s2_tilde, K, positive=True, against="mu_tilde")
+    weights = _check_simplex("weights", weights, K=K, ndim=1, against="mu_tilde")
     sigma2 = check_positive_scalar("sigma2", sigma2)
     return _update_phi(x, mu_tilde, s2_tilde, weights, sigma2)
 
@@ -158,7 +171,7 @@ def update_s2(phi, tau2, sigma2):
 def update_mu(x, phi, tau2, sigma2):
     """q*(mu_k) mean: mu_tilde_k = s2_tilde_k sum_n phi_nk x_n / sigma2; (K,)."""
     x = _check_x(x)
-    phi = _check_simplex("phi", phi, N=x.shape[0])
+    phi = _check_simplex("phi", phi, N=x.shape[0], against="x")
     return update_s2(phi, tau2, sigma2) * (phi.T @ x) / check_positive_scalar("sigma2", sigma2)
 
 
@@ -197,7 +210,7 @@ def _restarts(seed, n_init):
 def _run(x, K, weights, tau2, sigma2, learn_weights, max_iter, tol, n_init, seed, init):
     max_iter, tol = check_int("max_iter", max_iter), check_tol(tol)
     if init is not None:
-        init = check_vector("init", init, K)
+        init = check_vector("init", init, K, against="K")
     best = None
     for rng in _restarts(seed, n_init):
         mu = init.copy() if init is not None else _init_means(x, K, rng)
@@ -232,8 +245,8 @@ def fit(x, K, weights, tau2, sigma2, *, max_iter=200, tol=DEFAULT_TOL, n_init=1,
     sweeps); with n_init restarts the run with the highest final ELBO is returned.
     """
     x = _check_x(x)
-    K = check_int("K", K)
-    weights = _check_simplex("weights", weights, K=K, ndim=1)
+    K = check_int("K", K, maximum=MAX_COMPONENTS)
+    weights = _check_simplex("weights", weights, K=K, ndim=1, against="K")
     return _run(x, K, weights, check_positive_scalar("tau2", tau2),
                 check_positive_scalar("sigma2", sigma2), False, max_iter, tol, n_init, seed, init)
 
@@ -247,9 +260,9 @@ def vbem(x, K, tau2, sigma2, *, weights_init=None, max_iter=200, tol=DEFAULT_TOL
     the weights start uniform unless ``weights_init`` is given.
     """
     x = _check_x(x)
-    K = check_int("K", K)
+    K = check_int("K", K, maximum=MAX_COMPONENTS)
     w0 = (np.full(K, 1.0 / K) if weights_init is None
-          else _check_simplex("weights_init", weights_init, K=K, ndim=1))
+          else _check_simplex("weights_init", weights_init, K=K, ndim=1, against="K"))
     return _run(x, K, w0, check_positive_scalar("tau2", tau2),
                 check_positive_scalar("sigma2", sigma2), True, max_iter, tol, n_init, seed, init)
 
@@ -265,7 +278,7 @@ def _log_comp(x, mu, weights, sigma2):
 def _check_em(x, mu, weights, sigma2):
     x = _check_x(x)
     mu = check_vector("mu", mu)
-    weights = _check_simplex("weights", weights, K=mu.shape[0], ndim=1)
+    weights = _check_simplex("weights", weights, K=mu.shape[0], ndim=1, against="mu")
     return x, mu, weights, check_positive_scalar("sigma2", sigma2)
 
 
@@ -287,7 +300,8 @@ def em_free_energy(x, mu, weights, phi, sigma2):
     F <= log p(x | mu, weights), with equality when phi is the exact posterior (E-step).
     """
     x, mu, weights, sigma2 = _check_em(x, mu, weights, sigma2)
-    phi = _check_simplex("phi", phi, N=x.shape[0], K=mu.shape[0])
+    phi = _check_simplex("phi", phi, N=x.shape[0], K=mu.shape[0], against="x and mu")
+    _check_support(phi, weights)
     lc = _log_comp(x, mu, weights, sigma2)
     with np.errstate(invalid="ignore"):
         val = np.where(phi > 0, phi * lc, 0.0).sum()
@@ -299,7 +313,7 @@ def em_m_step(x, phi, tau2=None, sigma2=1.0):
     mu_k = sum_n phi_nk x_n / (N_k + sigma2/tau2) if ``tau2`` is given (MAP under N(0, tau2)).
     A component with N_k = 0 under maximum likelihood keeps mu_k = 0 (it carries no weight)."""
     x = _check_x(x)
-    phi = _check_simplex("phi", phi, N=x.shape[0])
+    phi = _check_simplex("phi", phi, N=x.shape[0], against="x")
     sigma2 = check_positive_scalar("sigma2", sigma2)
     ridge = 0.0 if tau2 is None else sigma2 / check_positive_scalar("tau2", tau2)
     return _em_m_step(x, phi, ridge)
@@ -320,7 +334,7 @@ def em(x, K, sigma2, *, tau2=None, max_iter=200, tol=DEFAULT_TOL, n_init=1, seed
     when ``tau2`` is given: MAP-EM) -- the ELBO at the exact E-step, where the bound is
     tight -- which never decreases. Stopping rule, seeding and restarts as in ``fit``."""
     x = _check_x(x)
-    K = check_int("K", K)
+    K = check_int("K", K, maximum=MAX_COMPONENTS)
     sigma2 = check_positive_scalar("sigma2", sigma2)
     ridge = 0.0
     if tau2 is not None:
@@ -328,7 +342,7 @@ def em(x, K, sigma2, *, tau2=None, max_iter=200, tol=DEFAULT_TOL, n_init=1, seed
         ridge = sigma2 / tau2
     max_iter, tol = check_int("max_iter", max_iter), check_tol(tol)
     if init is not None:
-        init = check_vector("init", init, K)
+        init = check_vector("init", init, K, against="K")
     best = None
     for rng in _restarts(seed, n_init):
         mu = init.copy() if init is not None else _init_means(x, K, rng)

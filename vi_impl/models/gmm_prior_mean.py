@@ -38,6 +38,7 @@ from scipy.special import xlogy
 
 from vi_impl.result import DEFAULT_TOL, FitResult, elbo_converged
 from vi_impl.validation import (
+    MAX_COMPONENTS,
     as_float_array, check_int, check_positive_array, check_positive_scalar,
     check_probability_rows, check_rng, check_shape, check_tol,
 )
@@ -56,19 +57,19 @@ def _check_X(X):
 def _check_m(m, p):
     m = as_float_array("m", m, ndim=2)
     if m.shape[1] != p or m.shape[0] < 1:
-        raise ValueError(f"m must have shape (K, {p}), got {m.shape}")
+        raise ValueError(f"m must have shape (K, {p}) with {p} the columns of X, got {m.shape}")
     return m
 
 
 def _check_s2(s2, K):
     s2 = as_float_array("s2", s2, ndim=1)
-    check_shape("s2", s2, (K,), meaning="(K,): one isotropic variance per component")
+    check_shape("s2", s2, (K,), meaning="(K,): one isotropic variance per row of m")
     return check_positive_array("s2", s2)
 
 
 def _check_phi(phi, N, K=None):
     phi = as_float_array("phi", phi, ndim=2)
-    check_shape("phi", phi, (N, K), meaning="(N, K): one row of responsibilities per point")
+    check_shape("phi", phi, (N, K), meaning="(N, K): one row per row of X, one column per row of m")
     return check_probability_rows("phi", phi)
 
 
@@ -203,7 +204,7 @@ def fit(X, K, alpha=0.0, sigma2=1.0, lambda2=1.0, *, max_iter=200, tol=DEFAULT_T
     rule is :func:`vi_impl.result.elbo_converged`; ``tol=0`` runs exactly ``max_iter`` sweeps.
     """
     X = _check_X(X)
-    K = check_int("K", K)
+    K = check_int("K", K, maximum=MAX_COMPONENTS)
     alpha = _check_alpha(alpha, X.shape[1])
     sigma2 = check_positive_scalar("sigma2", sigma2)
     lambda2 = check_positive_scalar("lambda2", lambda2)
@@ -242,8 +243,10 @@ def as_coursework(m, s2, phi):
     The coursework model is this model with alpha = 0 and lambda2 = 1, and its q(mu_k) is
     N(m_k, diag(s2_k)); an isotropic q has every coordinate of s2_k equal to s2_k.
     """
-    m = as_float_array("m", m, ndim=2)
+    m = as_float_array("m", m, ndim=2, min_shape=(1, 1))
     s2 = _check_s2(s2, m.shape[0])
+    phi = as_float_array("phi", phi, ndim=2)
+    phi = _check_phi(phi, phi.shape[0], m.shape[0])
     return m, np.repeat(s2[:, None], m.shape[1], axis=1), phi
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from vi_impl.result import DEFAULT_TOL, FitResult, elbo_converged, step_converged
-from vi_impl.theory.mean_field_gaussian import coordinate_update, gauss_seidel_sweep
+from vi_impl.theory.mean_field_gaussian import _coordinate_update, _gauss_seidel_sweep
 from vi_impl.validation import (
     as_float_array, check_int, check_positive_array, check_shape, check_tol, pick_init,
 )
@@ -80,9 +80,9 @@ def _design(x, theta):
 
 def _check_q(m, v, D):
     m = _finite("m", m)
-    check_shape("m", m, (D,))
+    check_shape("m", m, (D,), meaning="(D,) with D the length of theta")
     v = _finite("v", v)
-    check_shape("v", v, (D,))
+    check_shape("v", v, (D,), meaning="(D,) with D the length of theta")
     return m, check_positive_array("v", v)
 
 
@@ -137,9 +137,9 @@ def update_factor(j, m, x, theta):
     D = Theta.shape[1]
     m = _finite("m", m)
     if m.shape != (D,):
-        raise ValueError(f"m must have shape ({D},), got {m.shape}")
+        raise ValueError(f"m must have shape ({D},) with D the length of theta, got {m.shape}")
     j = check_int("j", j, minimum=0, maximum=D - 1)
-    return coordinate_update(j, m, *_natural(x, Theta))
+    return _coordinate_update(j, m, *_natural(x, Theta))
 
 
 def _homework_pair(name, value, x, theta):
@@ -203,7 +203,7 @@ def cavi(x, theta, init=None, *, max_iter=500, tol=DEFAULT_TOL):
     v = 1.0 / np.diag(Lam)
     trace, steps, converged = [], [], False
     for _ in range(max_iter):
-        m_new = gauss_seidel_sweep(m, h, Lam)
+        m_new = _gauss_seidel_sweep(m, h, Lam)
         steps.append(float(np.max(np.abs(m_new - m))))
         m = m_new
         trace.append(elbo(m, v, x, Theta))

@@ -65,17 +65,17 @@ def _check_data(X, y):
 
 
 def _check_pos_vec(name, v, D):
-    return check_vector(name, v, D, positive=True)
+    return check_vector(name, v, D, positive=True, against="the columns of X")
 
 
 def _check_m(m, D):
-    return check_vector("m", m, D)
+    return check_vector("m", m, D, against="the columns of X")
 
 
 def _check_V(V, D):
     V = as_float_array("V", V, ndim=2)
     if V.shape != (D, D):
-        raise ValueError(f"V must have shape ({D}, {D}), got {V.shape}")
+        raise ValueError(f"V must have shape ({D}, {D}) to match m and X, got {V.shape}")
     if not np.allclose(V, V.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(V).max())):
         raise ValueError("V must be symmetric")
     try:
@@ -94,7 +94,7 @@ def expected_alpha(a, b):
 
 def _check_gamma(a, b):
     a = check_vector("a", a, positive=True)
-    return a, check_vector("b", b, a.shape[0], positive=True)
+    return a, check_vector("b", b, a.shape[0], positive=True, against="a")
 
 
 def expected_log_alpha(a, b):
@@ -275,6 +275,8 @@ def gibbs(X, y, sigma2, a0=1e-2, b0=1e-4, *, n_samples=2000, burn_in=500, thin=1
 def batch_means_se(draws, n_batches=20):
     """Monte Carlo standard error of the mean of each column by non-overlapping batch means."""
     draws = as_float_array("draws", draws, min_size=1)
+    if draws.ndim not in (1, 2):
+        raise ValueError(f"draws must be a 1-D or 2-D array (S,) or (S, P), got shape {draws.shape}")
     if draws.ndim == 1:
         draws = draws[:, None]
     n_batches = check_int("n_batches", n_batches, minimum=2)

@@ -20,7 +20,10 @@ import numpy as np
 from scipy.special import gammaln
 from scipy.stats import norm
 
-from vi_impl.validation import as_float_array, as_positive_array, check_int, check_probability_level
+from vi_impl.validation import (
+    as_float_array, check_int, check_nonnegative_scalar, check_positive_scalar,
+    check_probability_level,
+)
 
 __all__ = ["RelevantBins", "gaussian_bin_masses", "relevant_bins", "compositions"]
 
@@ -47,7 +50,7 @@ def gaussian_bin_masses(n_bins: int, half_width: float = 6.0) -> np.ndarray:
     exactly mirror-symmetric.
     """
     n_bins = check_int("n_bins", n_bins, minimum=1)
-    half_width = float(as_positive_array("half_width", half_width))
+    half_width = check_positive_scalar("half_width", half_width)
     edges = np.linspace(-half_width, half_width, n_bins + 1)
     # mass of [a, b] computed from the tail nearer to the bin: symmetric to the last bit.
     a, b = edges[:-1], edges[1:]
@@ -90,6 +93,8 @@ def relevant_bins(masses_1d, dim: int, level: float = 0.99, *, rtol: float = 1e-
         raise ValueError(f"masses_1d must sum to one, got {m.sum()!r}")
     dim = check_int("dim", dim, minimum=1)
     level = check_probability_level("level", level)
+    rtol = check_nonnegative_scalar("rtol", rtol)
+    max_groups = check_int("max_groups", max_groups, minimum=1)
     n_bins = m.size
     m = m[m > 0]
     # group equal 1-D masses (up to rtol): value v_j appears mult_j times on one axis

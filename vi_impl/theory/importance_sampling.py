@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 from scipy.special import logsumexp
 
-from vi_impl.validation import check_int
+from vi_impl.validation import as_log_array, check_int, check_rng
 
 __all__ = [
     "ImportanceEstimate",
@@ -54,18 +54,9 @@ class ImportanceEstimate:
 
 
 def _log_weight_array(name: str, value) -> np.ndarray:
-    """1-D float array; ``-inf`` is allowed (a weight of exactly zero), NaN and ``+inf`` are not."""
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric, got {type(value).__name__}") from exc
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
-    if np.any(np.isnan(arr)) or np.any(arr == np.inf):
-        raise ValueError(f"{name} contains NaN or +inf")
-    return arr
+    """1-D non-empty float array; ``-inf`` is allowed (a weight of exactly zero), NaN and
+    ``+inf`` are not, nor magnitudes above 1e100."""
+    return as_log_array(name, value, ndim=1, min_size=1, upper=None)
 
 
 def log_importance_weights(log_target, log_proposal) -> np.ndarray:
@@ -129,21 +120,33 @@ def importance_estimate(log_weights) -> ImportanceEstimate:
     )
 
 
+def _call(name, fn, z, n):
+    """fn(z) reshaped to one value per draw; the message names ``fn`` when it misbehaves."""
+    try:
+        out = np.asarray(fn(z))
+    except Exception as exc:                                    # noqa: BLE001
+        raise ValueError(f"{name} raised {type(exc).__name__} on the draws: {exc}") from exc
+    if out.size != n:
+        raise ValueError(f"{name} must return one value per draw ({n}), got shape {out.shape}")
+    return out.reshape(-1)
+
+
 def importance_sampling(
     log_joint: Callable[[np.ndarray], np.ndarray],
     sample_proposal: Callable[[np.random.Generator, int], np.ndarray],
     log_proposal: Callable[[np.ndarray], np.ndarray],
     n_samples: int,
-    rng: np.random.Generator,
+    seed,
 ) -> ImportanceEstimate:
     """Estimate the evidence ``p(x) = E_q[p(x, z) / q(z)]`` with ``n_samples`` draws from ``q``.
 
-    ``sample_proposal(rng, n)`` returns ``n`` draws (first axis indexes draws);
+    ``seed``: a non-negative int or a numpy Generator (:func:`vi_impl.validation.check_rng`,
+    None refused). ``sample_proposal(rng, n)`` gets the generator and returns ``n`` draws
+    (first axis indexes draws);
     ``log_joint(z)`` and ``log_proposal(z)`` return one value per draw, shape ``(n,)``.
     """
     n_samples = check_int("n_samples", n_samples, minimum=2)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    rng = check_rng("seed", seed, allow_none=False)
     for name, fn in (("log_joint", log_joint), ("sample_proposal", sample_proposal),
                      ("log_proposal", log_proposal)):
         if not callable(fn):
@@ -152,8 +155,9 @@ def importance_sampling(
     if z.shape[:1] != (n_samples,):
         raise ValueError(f"sample_proposal must return {n_samples} draws along axis 0, "
                          f"got shape {z.shape}")
-    lw = log_importance_weights(np.asarray(log_joint(z)).reshape(-1),
-                                np.asarray(log_proposal(z)).reshape(-1))
+    lt = _log_weight_array("log_joint", _call("log_joint", log_joint, z, n_samples))
+    lq = _log_weight_array("log_proposal", _call("log_proposal", log_proposal, z, n_samples))
+    lw = log_importance_weights(lt, lq)
     if lw.size != n_samples:
         raise ValueError(f"log_joint and log_proposal must return one value per draw "
                          f"({n_samples}), got {lw.size}")

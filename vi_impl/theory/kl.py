@@ -23,7 +23,10 @@ import numpy as np
 from scipy import integrate, optimize
 from scipy.special import logsumexp
 
-from vi_impl.validation import as_float_array, as_positive_array, check_probability_vector
+from vi_impl.validation import (
+    LOG_MAX, MAX_ABS, as_float_array, as_log_array, as_positive_array, check_int,
+    check_probability_vector, check_real,
+)
 
 __all__ = [
     "kl_discrete",
@@ -76,9 +79,20 @@ def kl_diag_gaussians(mu1, var1, mu2, var2) -> np.ndarray:
     return float(out) if out.ndim == 0 else out
 
 
-def gaussian_logpdf(x, mean: float, sd: float) -> np.ndarray:
-    """``log N(x | mean, sd^2)`` elementwise."""
-    x = np.asarray(x, dtype=np.float64)
+def gaussian_logpdf(x, mean, sd) -> np.ndarray:
+    """``log N(x | mean, sd^2)`` elementwise (x, mean and sd broadcast together; sd > 0)."""
+    x = as_float_array("x", x)
+    mean = as_float_array("mean", mean)
+    sd = as_positive_array("sd", sd)
+    try:
+        np.broadcast_shapes(x.shape, mean.shape, sd.shape)
+    except ValueError:
+        raise ValueError(f"x, mean and sd must broadcast together, got shapes {x.shape},"
+                         f" {mean.shape}, {sd.shape}") from None
+    return _gaussian_logpdf(x, mean, sd)
+
+
+def _gaussian_logpdf(x, mean, sd):
     return -0.5 * np.log(2 * np.pi * sd ** 2) - 0.5 * ((x - mean) / sd) ** 2
 
 
@@ -90,9 +104,39 @@ def mixture_logpdf(x, weights, means, sds) -> np.ndarray:
     if not (w.shape == means.shape == sds.shape):
         raise ValueError(f"weights, means and sds must have the same length, got "
                          f"{w.shape}, {means.shape}, {sds.shape}")
-    x = np.asarray(x, dtype=np.float64)
-    comp = gaussian_logpdf(x[..., None], means, sds) + np.log(w)
+    x = as_float_array("x", x)
+    with np.errstate(divide="ignore"):
+        comp = _gaussian_logpdf(x[..., None], means, sds) + np.log(w)
     return logsumexp(comp, axis=-1)
+
+
+def _log_density_value(name, fn, x) -> float:
+    """fn(x) as a float log density: NaN, +inf and values whose exp overflows are refused."""
+    try:
+        value = float(fn(x))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must return a real number, got an error: {exc}") from None
+    if np.isnan(value) or value > LOG_MAX:
+        raise ValueError(f"{name} returned {value!r} at x = {x!r}; a log density must be a"
+                         f" number below {LOG_MAX:.0f} or -inf")
+    return value
+
+
+def _log_density_array(name, value, shape=None, upper=LOG_MAX) -> np.ndarray:
+    """A tabulated log density (:func:`vi_impl.validation.as_log_array`) of the grid's
+    ``shape`` if given."""
+    arr = as_log_array(name, value, upper=upper)
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"{name} must have the grid's shape {shape} (the shape of x), got"
+                         f" {arr.shape}")
+    return arr
+
+
+def _bound(name, value) -> float:
+    """An integration limit: a real number of magnitude <= MAX_ABS, or +-inf."""
+    if isinstance(value, (float, np.floating)) and np.isinf(value):
+        return float(value)
+    return check_real(name, value)
 
 
 def kl_quadrature(log_p: Callable[[float], float], log_q: Callable[[float], float],
@@ -105,14 +149,18 @@ def kl_quadrature(log_p: Callable[[float], float], log_q: Callable[[float], floa
     for name, fn in (("log_p", log_p), ("log_q", log_q)):
         if not callable(fn):
             raise ValueError(f"{name} must be callable")
+    lower, upper = _bound("lower", lower), _bound("upper", upper)
     if not lower < upper:
         raise ValueError(f"lower must be below upper, got {lower!r} and {upper!r}")
 
     def integrand(x: float) -> float:
-        lp = float(log_p(x))
+        lp = _log_density_value("log_p", log_p, x)
         if lp == -np.inf:
             return 0.0
-        return float(np.exp(lp) * (lp - float(log_q(x))))
+        lq = _log_density_value("log_q", log_q, x)
+        if lq == -np.inf:
+            raise ValueError(f"log_q is -inf at x = {x!r} where p > 0: KL(p || q) is infinite")
+        return float(np.exp(lp) * (lp - lq))
 
     quad_kwargs.setdefault("limit", 200)
     value, _ = integrate.quad(integrand, lower, upper, **quad_kwargs)
@@ -129,15 +177,11 @@ def kl_on_grid(x, log_p, log_q) -> float:
     x = as_float_array("x", x, ndim=1, min_size=2)
     if np.any(np.diff(x) <= 0):
         raise ValueError("x must be strictly increasing")
-    lp = np.asarray(log_p, dtype=np.float64)
-    lq = np.asarray(log_q, dtype=np.float64)
-    if lp.shape != x.shape or lq.shape != x.shape:
-        raise ValueError(f"log_p and log_q must have the grid's shape {x.shape}, got "
-                         f"{lp.shape} and {lq.shape}")
-    if np.any(np.isnan(lp)) or np.any(np.isnan(lq)):
-        raise ValueError("log_p and log_q must not contain NaN")
+    lp = _log_density_array("log_p", log_p, x.shape)
+    lq = _log_density_array("log_q", log_q, x.shape)
     p = np.exp(lp)
-    integrand = np.where(p > 0, p * (lp - lq), 0.0)
+    with np.errstate(invalid="ignore"):      # p = 0 where lp = -inf: those terms are 0
+        integrand = np.where(p > 0, p * (lp - lq), 0.0)
     return float(np.trapezoid(integrand, x))
 
 
@@ -156,24 +200,29 @@ def _check_grid_target(x, log_target):
     x = as_float_array("x", x, ndim=1, min_size=3)
     if np.any(np.diff(x) <= 0):
         raise ValueError("x must be strictly increasing")
-    lt = np.asarray(log_target, dtype=np.float64)
-    if lt.shape != x.shape:
-        raise ValueError(f"log_target must have the grid's shape {x.shape}, got {lt.shape}")
-    if np.any(np.isnan(lt)) or np.any(lt == np.inf):
-        raise ValueError("log_target must not contain NaN or +inf")
+    lt = _log_density_array("log_target", log_target, x.shape, upper=None)
+    if not np.isfinite(lt).any():
+        raise ValueError("log_target is -inf everywhere on the grid: no density to fit")
+    lt = lt - lt.max()               # an unnormalised log density: only differences matter
     # renormalise on the grid so that the target is a density there
     lt = lt - np.log(np.trapezoid(np.exp(lt - lt.max()), x)) - lt.max()
     return x, lt
 
 
+def _check_reverse_support(lt, direction):
+    if direction == "reverse" and np.isneginf(lt).any():
+        raise ValueError("log_target is -inf at some grid points: KL(q || p) is infinite for"
+                         " every Gaussian q (q has mass everywhere); use direction='forward'")
+
+
 def _direction(direction: str) -> str:
-    if direction not in _DIRECTIONS:
+    if not isinstance(direction, str) or direction not in _DIRECTIONS:
         raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
     return direction
 
 
 def _kl_gaussian_grid(x, lt, mean, log_sd, direction):
-    lq = gaussian_logpdf(x, mean, np.exp(log_sd))
+    lq = _gaussian_logpdf(x, mean, np.exp(log_sd))
     if direction == "forward":
         return kl_on_grid(x, lt, lq)
     return kl_on_grid(x, lq, lt)
@@ -191,10 +240,14 @@ def fit_gaussian(x, log_target, direction: str, init=(0.0, 0.0), *,
     """
     direction = _direction(direction)
     x, lt = _check_grid_target(x, log_target)
+    _check_reverse_support(lt, direction)
     init = as_float_array("init", init, ndim=1, min_size=1)
     if init.shape != (2,):
         raise ValueError(f"init must be (mean, log_sd), got shape {init.shape}")
-    lo, hi = log_sd_bounds
+    bounds = as_float_array("log_sd_bounds", log_sd_bounds, ndim=1)
+    if bounds.shape != (2,):
+        raise ValueError(f"log_sd_bounds must be a pair (low, high), got shape {bounds.shape}")
+    lo, hi = (float(b) for b in bounds)
     if not lo < hi:
         raise ValueError(f"log_sd_bounds must be increasing, got {log_sd_bounds!r}")
     res = optimize.minimize(lambda th: _kl_gaussian_grid(x, lt, th[0], th[1], direction),
@@ -213,14 +266,16 @@ def kl_landscape(x, log_target, means, log_sds, direction: str) -> np.ndarray:
     """
     direction = _direction(direction)
     x, lt = _check_grid_target(x, log_target)
+    _check_reverse_support(lt, direction)
     means = as_float_array("means", means, ndim=1, min_size=1)
     log_sds = as_float_array("log_sds", log_sds, ndim=1, min_size=1)
     out = np.empty((log_sds.size, means.size))
     p_t = np.exp(lt)
     for i, l in enumerate(log_sds):
-        lq = gaussian_logpdf(x[None, :], means[:, None], np.exp(l))   # (M, X)
+        lq = _gaussian_logpdf(x[None, :], means[:, None], np.exp(l))   # (M, X)
         if direction == "forward":
-            integrand = np.where(p_t > 0, p_t * (lt - lq), 0.0)
+            with np.errstate(invalid="ignore"):      # p_t = 0 where lt = -inf
+                integrand = np.where(p_t > 0, p_t * (lt - lq), 0.0)
         else:
             integrand = np.exp(lq) * (lq - lt)
         out[i] = np.trapezoid(integrand, x, axis=1)

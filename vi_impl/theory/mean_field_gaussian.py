@@ -64,22 +64,26 @@ def check_gaussian(mu, Sigma, *, name_mu="mu", name_Sigma="Sigma"):
 
 
 def _check_covariance(Sigma, name="Sigma"):
-    Sigma = _as_finite_array(Sigma, name, 2)
+    Sigma = as_float_array(name, Sigma, ndim=2, min_shape=(1, 1))
     _, Sigma = check_gaussian(np.zeros(Sigma.shape[0]), Sigma, name_Sigma=name)
     return Sigma
 
 
-def _check_means(m, D, name="m"):
+def _check_means(m, D, name="m", against="mu"):
     m = _as_finite_array(m, name, 1)
+    if D is None:
+        D = m.shape[0]
+        if D < 1:
+            raise ValueError(f"{name} must have at least one entry")
     if m.shape != (D,):
-        raise ValueError(f"{name} must have shape ({D},), got {m.shape}")
+        raise ValueError(f"{name} must have shape ({D},) to match {against}, got {m.shape}")
     return m
 
 
 def _check_variances(v, D, name="v"):
     v = _as_finite_array(v, name, 1)
     if v.shape != (D,):
-        raise ValueError(f"{name} must have shape ({D},), got {v.shape}")
+        raise ValueError(f"{name} must have shape ({D},) to match mu, got {v.shape}")
     if np.any(v <= 0):
         raise ValueError(f"{name} must be strictly positive (variances)")
     return v
@@ -99,29 +103,57 @@ def coordinate_update(j, m, h, Lambda):
 
         v_j = 1 / Lambda_jj,    m_j = (h_j - sum_{l != j} Lambda_jl m_l) / Lambda_jj.
 
-    Returns (m_j, v_j) as floats. No validation (callers validate): the one implementation of
-    the coordinate step, used by :func:`gauss_seidel_sweep` and by
-    :func:`vi_impl.models.linear_gaussian.update_factor`.
+    Returns (m_j, v_j) as floats. This is the one implementation of the coordinate step,
+    used by :func:`gauss_seidel_sweep` and by
+    :func:`vi_impl.models.linear_gaussian.update_factor` (through the unvalidated
+    ``_coordinate_update``).
     """
+    m, h, Lambda = _check_natural(m, h, Lambda)
+    j = check_int("j", j, minimum=0, maximum=m.shape[0] - 1)
+    return _coordinate_update(j, m, h, Lambda)
+
+
+def _coordinate_update(j, m, h, Lambda):
     row = Lambda[j]
     return float((h[j] - row @ m + row[j] * m[j]) / row[j]), float(1.0 / row[j])
+
+
+def _check_natural(m, h, Lambda):
+    """m (D,), h (D,) finite; Lambda (D, D) finite with a positive diagonal."""
+    m = _check_means(m, None)
+    D = m.shape[0]
+    h = _check_means(h, D, "h", against="m")
+    Lambda = _as_finite_array(Lambda, "Lambda", 2)
+    if Lambda.shape != (D, D):
+        raise ValueError(f"Lambda must have shape ({D}, {D}) to match m, got {Lambda.shape}")
+    if not (np.diag(Lambda) > 0).all():
+        raise ValueError("Lambda must have a strictly positive diagonal (it is a precision matrix)")
+    return m, h, Lambda
 
 
 def gauss_seidel_sweep(m, h, Lambda, order=None):
     """One CAVI sweep over the factor means: :func:`coordinate_update` for j in ``order``
     (default 0..D-1), each with the *current* values of the others (a Gauss-Seidel sweep on
-    Lambda m = h). Returns a new array; no validation."""
+    Lambda m = h). Returns a new array."""
+    m, h, Lambda = _check_natural(m, h, Lambda)
+    return _gauss_seidel_sweep(m, h, Lambda, _check_order(order, m.shape[0]))
+
+
+def _gauss_seidel_sweep(m, h, Lambda, order=None):
     m = np.array(m, dtype=float)
     for j in (range(m.shape[0]) if order is None else order):
-        m[j] = coordinate_update(j, m, h, Lambda)[0]
+        m[j] = _coordinate_update(j, m, h, Lambda)[0]
     return m
 
 
 def _check_order(order, D):
     if order is None:
         return None
+    if isinstance(order, (str, bytes)) or not np.iterable(order):
+        raise ValueError(f"order must be a permutation of 0..{D - 1}, got {order!r}")
     order = list(order)
-    if sorted(order) != list(range(D)):
+    if any(isinstance(j, (bool, np.bool_)) or not isinstance(j, (int, np.integer))
+           for j in order) or sorted(order) != list(range(D)):
         raise ValueError(f"order must be a permutation of 0..{D - 1}, got {order}")
     return order
 
@@ -136,11 +168,11 @@ def cavi_sweep(m, mu, Lambda, order=None):
     mu = _as_finite_array(mu, "mu", 1)
     D = mu.shape[0]
     if Lambda.shape != (D, D):
-        raise ValueError(f"Lambda must have shape ({D}, {D}), got {Lambda.shape}")
+        raise ValueError(f"Lambda must have shape ({D}, {D}) to match mu, got {Lambda.shape}")
     if np.any(np.diag(Lambda) <= 0):
         raise ValueError("Lambda must have a strictly positive diagonal (it is a precision matrix)")
     m = _check_means(m, D)
-    return gauss_seidel_sweep(m, Lambda @ mu, Lambda, _check_order(order, D))
+    return _gauss_seidel_sweep(m, Lambda @ mu, Lambda, _check_order(order, D))
 
 
 # --------------------------------------------------------------------------- objective
@@ -203,7 +235,7 @@ def fit_mean_field_gaussian(mu, Sigma, *, init=None, m0=None, max_iter=500, tol=
     trace, steps, m_trace = [], [], [m.copy()]
     converged = False
     for _ in range(max_iter):
-        m_new = gauss_seidel_sweep(m, h, Lambda, order)
+        m_new = _gauss_seidel_sweep(m, h, Lambda, order)
         steps.append(float(np.max(np.abs(m_new - m))))
         m = m_new
         m_trace.append(m.copy())

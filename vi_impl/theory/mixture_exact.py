@@ -54,6 +54,9 @@ def enumerate_assignments(N: int, K: int) -> np.ndarray:
     (row ``r`` is ``r`` written in base ``K``, most significant digit first)."""
     N = check_int("N", N, minimum=1)
     K = check_int("K", K, minimum=1)
+    if N * np.log(K) > np.log(MAX_ASSIGNMENTS) + 1e-9:   # decide before computing K**N
+        raise ValueError(f"K**N assignments exceeds {MAX_ASSIGNMENTS}; N={N}, K={K} is too"
+                         " large to enumerate")
     M = K ** N
     if M > MAX_ASSIGNMENTS:
         raise ValueError(f"K**N = {M} assignments exceeds {MAX_ASSIGNMENTS}; N={N}, K={K} is "
@@ -72,10 +75,13 @@ def _cluster_stats(X, assignments, K):
 
 
 def _check_assignments(assignments, N, K):
+    if isinstance(assignments, (str, bytes)):
+        raise ValueError("assignments must be an integer array, got a string")
     a = np.asarray(assignments)
     if a.ndim != 2 or a.shape[1] != N:
-        raise ValueError(f"assignments must have shape (M, {N}), got {a.shape}")
-    if not np.issubdtype(a.dtype, np.integer) or a.min() < 0 or a.max() >= K:
+        raise ValueError(f"assignments must have shape (M, {N}) with {N} the rows of X, got"
+                         f" {a.shape}")
+    if not np.issubdtype(a.dtype, np.integer) or a.size == 0 or a.min() < 0 or a.max() >= K:
         raise ValueError(f"assignments must be integers in 0..{K - 1}")
     return a
 
@@ -142,13 +148,14 @@ def kl_meanfield_to_posterior(X, m, s2, pi, sigma2: float) -> float:
     m = as_float_array("m", m, ndim=2, min_size=1)
     K = m.shape[0]
     if m.shape != (K, D):
-        raise ValueError(f"m must have shape (K, {D}), got {m.shape}")
+        raise ValueError(f"m must have shape (K, {D}) with {D} the columns of X, got {m.shape}")
     s2 = as_positive_array("s2", s2, ndim=2)
     if s2.shape != m.shape:
         raise ValueError(f"s2 must have the shape of m {m.shape}, got {s2.shape}")
     pi = check_probability_vector("pi", pi, axis=1)
     if pi.shape != (N, K):
-        raise ValueError(f"pi must have shape ({N}, {K}), got {pi.shape}")
+        raise ValueError(f"pi must have shape ({N}, {K}): one row per row of X, one column per"
+                         f" row of m; got {pi.shape}")
     sigma2 = _check_sigma2(sigma2)
     a, log_post_c = posterior_assignments(X, K, sigma2)
     with np.errstate(divide="ignore"):

@@ -38,7 +38,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit
 
-from vi_impl.validation import as_float_array, check_rng
+from vi_impl.validation import (
+    as_float_array, check_int, check_nonnegative_scalar, check_positive_scalar, check_real,
+    check_rng,
+)
 
 __all__ = [
     "as_rng",
@@ -72,25 +75,29 @@ def _finite_1d(value, name):
     return as_float_array(name, value, ndim=1, min_size=1)
 
 
-def check_diag_gaussian(m, log_s):
-    """Validate the variational parameters: m (D,), log_s (D,), both finite, same shape."""
-    m = _finite_1d(m, "m")
-    log_s = _finite_1d(log_s, "log_s")
+def check_diag_gaussian(m, log_s, names=("m", "log_s")):
+    """Validate the variational parameters: m (D,), log_s (D,), both finite, same shape
+    (``names``: the arguments' names in the caller, for the messages)."""
+    m = _finite_1d(m, names[0])
+    log_s = _finite_1d(log_s, names[1])
     if m.shape != log_s.shape:
-        raise ValueError(f"m and log_s must have the same shape, got {m.shape} and {log_s.shape}")
+        raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {m.shape}"
+                         f" and {log_s.shape}")
     return m, log_s
 
 
 def _check_n_samples(n_samples, minimum=1):
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < minimum:
-        raise ValueError(f"n_samples must be an integer >= {minimum}, got {n_samples!r}")
-    return int(n_samples)
+    return check_int("n_samples", n_samples, minimum=minimum)
 
 
 def _call_batch(fn, z, name, out_shape):
     if not callable(fn):
         raise ValueError(f"{name} must be callable")
-    out = np.asarray(fn(z), dtype=float)
+    out = fn(z)
+    if isinstance(out, (str, bytes)) or np.asarray(out).dtype.kind not in "biuf":
+        raise ValueError(f"{name} must return a real array of shape {out_shape}, got"
+                         f" {type(out).__name__} {out!r:.60}")
+    out = np.asarray(out, dtype=float)
     if out.shape != out_shape:
         raise ValueError(f"{name} must return an array of shape {out_shape} for z of shape "
                          f"{z.shape}, got {out.shape}")
@@ -100,18 +107,19 @@ def _call_batch(fn, z, name, out_shape):
 
 
 # --------------------------------------------------------------------------- the family
-def sample_q(m, log_s, n_samples, rng):
-    """Draw S samples z = m + exp(log_s) * eps. Returns (z, eps), both (S, D)."""
+def sample_q(m, log_s, n_samples, seed):
+    """Draw S samples z = m + exp(log_s) * eps with the generator from ``seed``.
+    Returns (z, eps), both (S, D)."""
     m, log_s = check_diag_gaussian(m, log_s)
     S = _check_n_samples(n_samples)
-    eps = as_rng(rng).standard_normal((S, m.shape[0]))
+    eps = as_rng(seed).standard_normal((S, m.shape[0]))
     return m + np.exp(log_s) * eps, eps
 
 
 def log_q(z, m, log_s):
     """log q(z) for each row of z (S, D); returns (S,). Every constant kept."""
     m, log_s = check_diag_gaussian(m, log_s)
-    z = np.asarray(z, dtype=float)
+    z = as_float_array("z", z)
     if z.ndim != 2 or z.shape[1] != m.shape[0]:
         raise ValueError(f"z must have shape (S, {m.shape[0]}), got {z.shape}")
     u = (z - m) * np.exp(-log_s)
@@ -141,7 +149,7 @@ def mc_elbo(log_joint, m, log_s, n_samples, seed, *, entropy="analytic"):
     ``entropy="analytic"``: terms are log p(x, z_s) + H[q] (H in closed form);
     ``entropy="mc"``: terms are log p(x, z_s) - log q(z_s). Both are unbiased.
     """
-    if entropy not in ("analytic", "mc"):
+    if not isinstance(entropy, str) or entropy not in ("analytic", "mc"):
         raise ValueError(f"entropy must be 'analytic' or 'mc', got {entropy!r}")
     S = _check_n_samples(n_samples, minimum=2)
     z, _ = sample_q(m, log_s, S, as_rng(seed))
@@ -177,10 +185,7 @@ def _baseline_values(f, baseline):
         if S < 2:
             raise ValueError("baseline='loo' needs n_samples >= 2")
         return (f.sum() - f) / (S - 1)
-    b = float(baseline)
-    if not np.isfinite(b):
-        raise ValueError(f"baseline must be finite, got {baseline!r}")
-    return np.full(S, b)
+    return np.full(S, check_real("baseline", baseline))
 
 
 def score_grad_samples(log_joint, m, log_s, n_samples, seed, *, baseline=None):
@@ -201,7 +206,7 @@ def score_grad_samples(log_joint, m, log_s, n_samples, seed, *, baseline=None):
 
 def estimate(samples):
     """Mean and standard error (per coordinate) of single-sample estimates of shape (S, P)."""
-    samples = np.asarray(samples, dtype=float)
+    samples = as_float_array("samples", samples)
     if samples.ndim != 2 or samples.shape[0] < 2:
         raise ValueError(f"samples must have shape (S, P) with S >= 2, got {samples.shape}")
     return samples.mean(axis=0), samples.std(axis=0, ddof=1) / np.sqrt(samples.shape[0])
@@ -231,22 +236,19 @@ def fit_sga(grad_fn, m0, log_s0, *, n_steps, seed, optimizer="adam", lr=0.05,
     the average of the last k iterates (Polyak averaging) instead of the last one; the trace
     always holds the raw iterates.
     """
-    m0, log_s0 = check_diag_gaussian(m0, log_s0)
+    m0, log_s0 = check_diag_gaussian(m0, log_s0, names=("m0", "log_s0"))
     if not callable(grad_fn):
         raise ValueError("grad_fn must be callable")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if optimizer not in ("adam", "robbins-monro"):
+    n_steps = check_int("n_steps", n_steps, minimum=1)
+    if not isinstance(optimizer, str) or optimizer not in ("adam", "robbins-monro"):
         raise ValueError(f"optimizer must be 'adam' or 'robbins-monro', got {optimizer!r}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    if not (np.isfinite(decay) and decay >= 0):
-        raise ValueError(f"decay must be a non-negative finite number, got {decay!r}")
-    if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-        raise ValueError(f"betas must lie in [0, 1), got {betas!r}")
-    if isinstance(average_last, bool) or not isinstance(average_last, (int, np.integer)) \
-            or not 0 <= average_last <= n_steps:
-        raise ValueError(f"average_last must be an integer in [0, n_steps], got {average_last!r}")
+    lr = check_positive_scalar("lr", lr)
+    decay = check_nonnegative_scalar("decay", decay)
+    eps = check_positive_scalar("eps", eps)
+    betas = as_float_array("betas", betas, ndim=1)
+    if betas.shape != (2,) or not ((0 <= betas) & (betas < 1)).all():
+        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+    average_last = check_int("average_last", average_last, minimum=0, maximum=n_steps)
     rng = as_rng(seed)
     D = m0.shape[0]
     theta = np.concatenate([m0, log_s0])
@@ -256,7 +258,10 @@ def fit_sga(grad_fn, m0, log_s0, *, n_steps, seed, optimizer="adam", lr=0.05,
     v1 = np.zeros(2 * D)
     v2 = np.zeros(2 * D)
     for t in range(1, n_steps + 1):
-        g = np.asarray(grad_fn(theta[:D].copy(), theta[D:].copy(), rng), dtype=float)
+        g = grad_fn(theta[:D].copy(), theta[D:].copy(), rng)
+        if isinstance(g, (str, bytes)) or np.asarray(g).dtype.kind not in "biuf":
+            raise ValueError(f"grad_fn must return a real array of shape ({2 * D},), got {g!r:.60}")
+        g = np.asarray(g, dtype=float)
         if g.shape != (2 * D,):
             raise ValueError(f"grad_fn must return shape ({2 * D},), got {g.shape}")
         if not np.all(np.isfinite(g)):

@@ -97,7 +97,14 @@ def test_reject_bad_input_elsewhere():
         importance_sampling(lambda z: z, lambda r, n: r.normal(size=n), lambda z: z, 1, rng)
     with pytest.raises(ValueError, match="n_samples"):
         importance_sampling(lambda z: z, lambda r, n: r.normal(size=n), lambda z: z, 2.5, rng)
-    with pytest.raises(ValueError, match="rng"):
-        importance_sampling(lambda z: z, lambda r, n: r.normal(size=n), lambda z: z, 10, 0)
+    with pytest.raises(ValueError, match="^seed"):
+        importance_sampling(lambda z: z, lambda r, n: r.normal(size=n), lambda z: z, 10, -1)
+    with pytest.raises(ValueError, match="^seed"):
+        importance_sampling(lambda z: z, lambda r, n: r.normal(size=n), lambda z: z, 10, None)
+    # an int seed is as good as a generator: same draws
+    a = importance_sampling(lambda z: -z**2, lambda r, n: r.normal(size=n), lambda z: -z**2 / 2, 10, 3)
+    b = importance_sampling(lambda z: -z**2, lambda r, n: r.normal(size=n), lambda z: -z**2 / 2, 10,
+                            np.random.default_rng(3))
+    np.testing.assert_array_equal(a.log_weights, b.log_weights)
     with pytest.raises(ValueError, match="sample_proposal"):
         importance_sampling(lambda z: z, lambda r, n: r.normal(size=n - 1), lambda z: z, 10, rng)

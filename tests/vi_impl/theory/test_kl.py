@@ -135,7 +135,7 @@ def test_landscape_agrees_with_pointwise_kl():
     (lambda: fit_gaussian(np.linspace(0, 1, 5), np.zeros(5), "sideways"), "direction"),
     (lambda: fit_gaussian(np.linspace(0, 1, 5), np.zeros(4), "forward"), "log_target"),
     (lambda: fit_gaussian(np.linspace(1, 0, 5), np.zeros(5), "forward"), "increasing"),
-    (lambda: kl_on_grid([0, 1], [0, 0], [0, 0, 0]), "log_p and log_q"),
+    (lambda: kl_on_grid([0, 1], [0, 0], [0, 0, 0]), "^log_q must have the grid.s shape"),
     (lambda: mixture_logpdf(0.0, [0.5, 0.5], [0.0, 1.0], [1.0, 0.0]), "sds"),
     (lambda: kl_quadrature(1.0, lambda x: x), "log_p"),
 ])
