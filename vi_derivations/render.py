@@ -12,6 +12,8 @@ value of an expression.
 """
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 from sympy import Idx, Indexed, Sum
 from sympy.printing.latex import LatexPrinter
@@ -20,7 +22,7 @@ from .model import LATEX_NAMES, default_latex, plate_of
 from .typeset import display_name, typeset
 from .typeset.proof import free_indices
 
-__all__ = ["latex", "raw_latex", "tidy", "markdown", "VILatexPrinter"]
+__all__ = ["latex", "latex_rows", "visual_width", "raw_latex", "tidy", "markdown", "VILatexPrinter"]
 
 
 def _name_latex(name, textbook=True):
@@ -139,23 +141,26 @@ class VILatexPrinter(LatexPrinter):
     def _print_Add(self, expr, order=None):
         if not self.textbook:
             return super()._print_Add(expr, order)
+        (sign, first), *rest = self.signed_terms(expr, order)
+        return ("- " if sign == "-" else "") + first + "".join(f" {s} {t}" for s, t in rest)
+
+    def signed_terms(self, expr, order=None):
+        """[(sign, LaTeX)] of the terms of a sum in display order (a positive term first)."""
         terms = sorted(self._as_ordered_terms(expr, order=order), key=_term_rank)
         lead = next((n for n, t in enumerate(terms) if not t.could_extract_minus_sign()), 0)
         terms.insert(0, terms.pop(lead))   # a positive term first: x - mu, 1 - rho^2
-        tex = ""
-        for n, term in enumerate(terms):
-            sign = ""
-            if n > 0 and term.could_extract_minus_sign():
-                sign, term = " - ", -term
+        out = []
+        for term in terms:
+            sign = "+"
+            if term.could_extract_minus_sign():
+                sign, term = "-", -term
             term_tex = self._print(term)
             if self._needs_add_brackets(term):
                 term_tex = r"\left(" + term_tex + r"\right)"
-            if n > 0 and not sign:
-                sign = " + "
-                if term_tex.startswith("- "):   # an unevaluated product printed with its sign
-                    sign, term_tex = " - ", term_tex[2:]
-            tex += sign + term_tex
-        return tex
+            if term_tex.startswith("- "):   # an unevaluated product printed with its sign
+                sign, term_tex = ("+" if sign == "-" else "-"), term_tex[2:]
+            out.append((sign, term_tex))
+        return out
 
     def _print_Idx(self, expr):
         return self._print_Symbol(expr.label)
@@ -305,6 +310,37 @@ def _eq_latex(lhs, rhs):
         head = "" if c == 1 else _PRINTER.doprint(c) + " "
         return _name_latex(str(lhs.base.label)) + " = " + head + form.matrix_latex(_PRINTER)
     return _PRINTER.doprint(lhs) + " = " + _PRINTER.doprint(rhs)
+
+
+def visual_width(tex):
+    """A rough count of the characters a LaTeX string occupies when typeset."""
+    tex = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", lambda g: max(g.groups(), key=len), tex)
+    tex = re.sub(r"\\(left|right|Big)\W?", "", tex)
+    tex = re.sub(r"\\[a-zA-Z]+", "x", tex)
+    return len(re.sub(r"[{}^_ ]", "", tex))
+
+
+def latex_rows(expr, budget=30):
+    """The typeset LaTeX of ``expr`` broken between its terms into rows of about ``budget``
+    typeset characters (an expectation E_q[...] is opened up), for a display that must not
+    overflow a narrow column."""
+    expr = typeset(sp.sympify(expr)).display
+    if type(expr).__name__ == "Expect" and len(expr.args) == 1:
+        rows = latex_rows(expr.args[0], budget)
+        rows[0] = r"\mathbb{E}_{q}\Big[" + rows[0]
+        rows[-1] += r"\Big]"
+        return rows
+    pieces = _PRINTER.signed_terms(expr) if isinstance(expr, sp.Add) else [("+", _PRINTER.doprint(expr))]
+    rows, row = [], ""
+    for sign, tex in pieces:
+        piece = ("- " if sign == "-" else "") + tex if not rows and not row else f" {sign} {tex}"
+        if row and visual_width(row + piece) > budget:
+            rows.append(row)
+            row = piece
+        else:
+            row += piece
+    rows.append(row)
+    return rows
 
 
 def raw_latex(expr):

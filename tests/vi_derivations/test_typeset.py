@@ -281,3 +281,16 @@ def test_a_wrong_matrix_is_not_proved():
     diag = [n for n in sp.preorder_traversal(inv) if type(n).__name__ == "Diag"][0]
     f, a = diag.args
     assert not proved_equal(unfold(inv.xreplace({diag: diag.func(1 / f, a)})), eq.rhs)   # diag(b/a)
+
+
+def test_latex_rows_break_the_typeset_display_between_terms(every_display):
+    from vi_derivations.render import latex_rows, visual_width
+    for name, label, expr, ts, tex, _ in every_display[::5]:
+        if type(ts.display).__name__ == "Expect":
+            continue
+        assert "".join(latex_rows(expr, budget=10 ** 6)) == tex, (name, label)
+        rows = latex_rows(expr, budget=40)
+        assert "".join(rows) == tex
+        singles = set(latex_rows(expr, budget=1))      # one term per row
+        for row in rows:   # a row is over budget only when it holds a single term
+            assert visual_width(row) <= 40 or row in singles, (name, label, row)
