@@ -522,17 +522,15 @@ class _Generator:
             if any(p in self.P.data for p in batch):
                 self.local[n] = self._targets(u)
         self.reductions = {}
+        self.no_lift = None      # while printing a sequential update: its own sums stay inline
         self.schedules = {n: self._schedule(n) for n in self.order}
 
     # -------------------------------------------------------------- helpers
     def _schedule(self, name):
-        try:
-            from .schedule import update_schedule
-        except ImportError:
-            return ("vectorised", "every element of q(%s) is updated at once: its update reads no other "
-                                  "element of the same factor" % name)
+        """(kind, reason, coupled plate positions) from :func:`vi_derivations.schedule.update_schedule`."""
+        from .schedule import update_schedule
         s = update_schedule(self.M, name)
-        return (s.kind, s.reason)
+        return (s.kind, s.reason, tuple(s.positions))
 
     @staticmethod
     def _targets(u):
@@ -576,7 +574,7 @@ class _Generator:
                 return e
             reads = frozenset(self._var_reads(e))
             home = self._home(reads)
-            if home == "inline":
+            if home == "inline" or home == self.no_lift:
                 return e
             canon, seen = {}, {}
             for f in free:
@@ -774,10 +772,36 @@ class _Generator:
             code, dep = outs[pname]
             T = self.labels_of_target(target)
             Lp = L if pname != "mean" or name != "MvNormal" else L[:-1]
-            results.append(self._shaped(code, dep, Lp, T, pr))
+            results.append((str(target.base.label) if isinstance(target, Indexed) else str(target), T,
+                            self._shaped(code, dep, Lp, T, pr)))
         if name == "MvNormal" and "cov" in u.params:
-            results.append(self._shaped("cov", set(L), L, L, pr))
-        return lines, ", ".join(results)
+            results.append((str(fam.matrix.label), L, self._shaped("cov", set(L), L, L, pr)))
+        kind, reason, positions = self.schedules[z]
+        if kind == "vectorised":
+            return lines, ", ".join(code for _, _, code in results)
+        # sequential: one element at a time along the coupled plates, each reading the current others
+        v = self.M.variables[z]
+        coupled = [v.plates[t].index for t in positions]
+        loops = {c: self.fresh(str(c.label)) for c in coupled}
+        head, body = [], []
+        for tname, T, _ in results:
+            code = self.names[tname]
+            pr.used.add(code)
+            head.append(f"{code} = np.array({code}, dtype=float)   # written one element at a time")
+        for tname, T, value in results:
+            code = self.names[tname]
+            if not any(c in T for c in coupled):
+                body.append(f"{code} = {value}")
+                continue
+            sel = ", ".join(loops[l] if l in loops else ":" for l in T)
+            body.append(f"{code}[{sel}] = {value if pr._atomic(value) else '(' + value + ')'}[{sel}]")
+        out, ind = list(head), ""
+        for c in coupled:
+            out.append(f"{ind}for {loops[c]} in range({pr._print(c.upper - c.lower + 1)}):   "
+                       f"# the element {loops[c]} of q({z}), given the current values of the others")
+            ind += "    "
+        out += [ind + l for l in lines + body]
+        return out, ", ".join(self.names[t] for t, _, _ in results)
 
     # -------------------------------------------------------------- blocked pass of a local factor
     def blockable(self, z):
@@ -1062,7 +1086,7 @@ def generate(model, order=None, command=None):
         zc = g.names[z]
         eta_names = {k: "eta_" + FAMILY_STATS.get(k, "{z}").format(z=zc) for k in u.natural}
         L = g.P.order(u.out_indices)
-        kind, reason = g.schedules[z]
+        kind, reason, _ = g.schedules[z]
         doc = [f"q*({z}) = {fam.name}: the CAVI update of q({z}) given the other factors.", ""]
         doc += [_wrap(_formula(eq), "    ") for eq in u.assignments]
         doc += ["", f"Natural parameters (coefficients of the sufficient statistics in log q*({z})) are "
@@ -1076,7 +1100,7 @@ def generate(model, order=None, command=None):
                         f"returned with the probabilities.  In them sum p log p = sum p (eta - lse), lse the log "
                         f"of the normaliser."]
         comments = [_latex_comment(eq) for eq in u.assignments]
-        if kind != "vectorised":
+        if kind not in ("vectorised", "sequential"):
             raise CodegenError(f"q({z}): the {kind} schedule is not printed yet ({reason})")
         holder = {}
 
@@ -1084,7 +1108,9 @@ def generate(model, order=None, command=None):
             if blocked:
                 lines, ret = g.blocked_body(z, pr, L)
             else:
+                g.no_lift = z if g.schedules[z][0] == "sequential" else None
                 lines, ret = g.update_body(z, pr, eta_names, L)
+                g.no_lift = None
             holder["pr"] = pr
             return lines, ret
         blocks[f"update_{zc}"] = g.function(f"update_{zc}", "\n".join(doc), body, comments, floored=fl)
