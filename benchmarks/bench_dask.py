@@ -116,8 +116,10 @@ def in_subprocess(kind, **kwargs):
 def data_file(data_dir, N):
     from vi_impl.scale import write_npy
     path = Path(data_dir) / f"bench_dask_{int(N)}.npy"
-    if not path.exists() or path.stat().st_size < 16 * N:
-        write_npy(path, int(N), D, make_rows, chunk_rows=1_000_000)
+    if not path.exists():              # written under another name, renamed when complete
+        partial = path.with_suffix(".partial.npy")
+        write_npy(partial, int(N), D, make_rows, chunk_rows=1_000_000)
+        partial.rename(path)
     return path
 
 

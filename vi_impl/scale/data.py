@@ -14,7 +14,7 @@ import dask.array as da
 import numpy as np
 from dask import delayed
 
-__all__ = ["open_npy", "write_npy", "row_chunks"]
+__all__ = ["open_npy", "npy_blocks", "RowBlock", "write_npy", "row_chunks"]
 
 
 def row_chunks(n_rows: int, chunk_rows: int) -> list:
@@ -43,21 +43,59 @@ def _header(path):
         return shape, dtype, fortran, fh.tell()
 
 
-def open_npy(path, chunk_rows: int):
-    """The 2-D float ``.npy`` file at ``path`` as a dask array chunked by ``chunk_rows`` rows."""
-    path = os.fspath(path)
-    if not isinstance(chunk_rows, (int, np.integer)) or isinstance(chunk_rows, bool) \
-            or chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+class RowBlock:
+    """Rows start..stop-1 of a ``.npy`` file, read when :meth:`read` is called. Handed to a
+    map task *instead of* the data, so the task reads its own rows: a worker then holds only
+    the chunks its threads are working on (a separate read task per chunk lets the scheduler
+    read chunks ahead of the tasks that consume them)."""
+
+    __slots__ = ("path", "offset", "start", "stop", "n_cols", "dtype")
+
+    def __init__(self, path, offset, start, stop, n_cols, dtype):
+        self.path, self.offset, self.start, self.stop = path, offset, start, stop
+        self.n_cols, self.dtype = n_cols, dtype
+
+    def __reduce__(self):
+        return (RowBlock, (self.path, self.offset, self.start, self.stop, self.n_cols,
+                           self.dtype))
+
+    def __len__(self):
+        return self.stop - self.start
+
+    def read(self):
+        return _read_rows(self.path, self.offset, self.start, self.stop, self.n_cols, self.dtype)
+
+
+def _check_file(path):
     shape, dtype, fortran, offset = _header(path)
     if len(shape) != 2 or not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)) \
             or fortran:
         raise ValueError(f"path {path!r} must hold a 2-D real (integer or float) C-ordered array, got shape "
                          f"{shape} of {dtype}{' (Fortran order)' if fortran else ''}")
-    blocks = [da.from_delayed(delayed(_read_rows, pure=True)(path, offset, a, b, shape[1],
-                                                             dtype.str),
-                              shape=(b - a, shape[1]), dtype=np.float64)
-              for a, b in row_chunks(shape[0], int(chunk_rows))]
+    return shape, dtype, offset
+
+
+def _check_rows(chunk_rows):
+    if not isinstance(chunk_rows, (int, np.integer)) or isinstance(chunk_rows, bool) \
+            or chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    return int(chunk_rows)
+
+
+def npy_blocks(path, chunk_rows: int) -> list:
+    """The row blocks of the 2-D ``.npy`` file at ``path`` as :class:`RowBlock` objects."""
+    path = os.fspath(path)
+    chunk_rows = _check_rows(chunk_rows)
+    shape, dtype, offset = _check_file(path)
+    return [RowBlock(path, offset, a, b, shape[1], dtype.str)
+            for a, b in row_chunks(shape[0], chunk_rows)]
+
+
+def open_npy(path, chunk_rows: int):
+    """The 2-D float ``.npy`` file at ``path`` as a dask array chunked by ``chunk_rows`` rows."""
+    blocks = [da.from_delayed(delayed(RowBlock.read, pure=True)(b), shape=(len(b), b.n_cols),
+                              dtype=np.float64)
+              for b in npy_blocks(path, chunk_rows)]
     return da.concatenate(blocks, axis=0)
 
 

@@ -24,7 +24,7 @@ from dask import delayed
 from vi_impl.result import elbo_converged
 from vi_impl.validation import MAX_ABS
 
-__all__ = ["SweepState", "ChunkError", "check_chunk", "blocks_of", "sweeps"]
+__all__ = ["SweepState", "ChunkError", "check_chunk", "blocks_of", "sweeps", "map_stats"]
 
 
 @dataclass(frozen=True)

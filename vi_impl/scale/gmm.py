@@ -25,7 +25,7 @@ import numpy as np
 
 from vi_impl.models import gmm as _gmm
 from vi_impl.result import DEFAULT_TOL, FitResult
-from vi_impl.scale.data import open_npy
+from vi_impl.scale.data import RowBlock, npy_blocks, open_npy
 from vi_impl.scale.driver import ChunkError, SweepState, blocks_of, check_chunk, map_stats, sweeps
 from vi_impl.validation import (MAX_ABS, as_float_array, check_bool, check_int, check_positive_scalar,
                                 check_shape, check_tol)
@@ -42,7 +42,7 @@ _FAR = 2 * MAX_ABS                 # |x_id - c_d| above this cannot come from ch
 
 def as_chunked(X, chunk_rows: int | None = None):
     """X as a dask array chunked along rows only: a dask array (rechunked if ``chunk_rows`` is
-    given or its columns are split), a path to a ``.npy`` file (memory-mapped, see
+    given or its columns are split), a path to a ``.npy`` file (see
     :func:`vi_impl.scale.data.open_npy`) or an in-memory array."""
     if chunk_rows is not None:
         chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
@@ -84,8 +84,13 @@ def _chunk_pass(x, W, b, c, out=None):
     return T, lse, low
 
 
+def _rows(X):
+    return X.read() if isinstance(X, RowBlock) else X
+
+
 def _first_pass(j, start, X, seed, frac):
     """Chunk j's row sum and count, after the data check; and a subsample of its rows."""
+    X = _rows(X)
     check_chunk("X", j, start, X)
     sample = X[np.random.default_rng([seed, j]).random(len(X)) < frac] if frac else X[:0]
     return {"sum": X.sum(axis=0), "n": len(X), "sample": [sample]}  # a list: concatenated
@@ -93,6 +98,7 @@ def _first_pass(j, start, X, seed, frac):
 
 def _sweep_stats(j, start, X, W, b, c):
     """The map of one sweep: T and lse of chunk j (see the module docstring)."""
+    X = _rows(X)
     T, lse, low = _chunk_pass(X, W, b, c)
     if not low >= -0.5 * X.shape[1] * _FAR**2:        # NaN, inf, or a point absurdly far away
         check_chunk("X", j, start, X)
@@ -113,7 +119,8 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
     """Fit q(mu, c) of the coursework mixture by CAVI as a map-reduce over row chunks of X.
 
     ``X``: dask array, ``.npy`` path or array (see :func:`as_chunked`; ``chunk_rows`` sets the
-    rows per chunk). ``init`` (K, D): initial means (as ``init`` of
+    rows per chunk). Given a path, every map task reads its own rows, so memory holds about
+    one chunk per worker thread whatever N. ``init`` (K, D): initial means (as ``init`` of
     :func:`vi_impl.models.gmm.fit`; then the result equals that fit's to rounding); without it,
     :func:`vi_impl.models.gmm.fit` (seeded by ``seed``) on a uniform subsample of about
     ``n_sample`` rows gives them. ``client``: None, a ``distributed.Client`` or a scheduler
@@ -125,6 +132,7 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
     (N, K) dask array), the full ELBO after each sweep, and extra ``state`` (for ``resume``),
     ``n_chunks``, ``c`` (the centring) and ``sweep_seconds`` / ``sweep_cpu_seconds`` (wall clock / CPU time of this process, each sweep).
     """
+    path = X if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__") else None
     X = as_chunked(X, chunk_rows)
     N, D = X.shape
     K = check_int("K", K, minimum=1)
@@ -133,7 +141,10 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
     tol = check_tol(tol)
     progress = check_bool("progress", progress)
     n_sample = check_int("n_sample", n_sample, minimum=K)
-    blocks = blocks_of({"X": X})
+    if path is None:
+        blocks = blocks_of({"X": X})
+    else:                       # each map task reads its own rows (see RowBlock)
+        blocks = [(b.start, {"X": b}) for b in npy_blocks(path, X.chunks[0][0])]
 
     if resume is None:
         if init is not None:
