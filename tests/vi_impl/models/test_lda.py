@@ -89,11 +89,19 @@ def test_elbo_equals_sklearn_bound_at_sklearn_parameters():
     assert ours == pytest.approx(sk.score(X), rel=1e-10)
 
 
-def test_batch_elbo_never_decreases():
+def test_batch_elbo_never_decreases_with_warm_start():
     X = _corpus(M=50, seed=7)
-    res = lda.fit_batch(X, 3, alpha=0.3, eta=0.1, n_passes=25, seed=1, local_tol=1e-6)
+    res = lda.fit_batch(X, 3, alpha=0.3, eta=0.1, n_passes=25, seed=1, local_tol=1e-6,
+                        warm_start=True)
     assert (np.diff(res.elbo) >= -1e-9 * np.abs(res.elbo[1:])).all()
     assert res.elbo[-1] > res.elbo[0]
+
+
+def test_restarted_local_steps_reach_a_fixed_point():
+    X = _corpus(M=50, seed=7)
+    res = lda.fit_batch(X, 3, alpha=0.3, eta=0.1, n_passes=60, seed=1, local_tol=1e-8)
+    assert res.elbo[-1] > res.elbo[0]
+    assert abs(res.elbo[-1] - res.elbo[-2]) < 1e-6 * abs(res.elbo[-1])
 
 
 def test_one_full_batch_svi_step_is_one_batch_pass():
