@@ -496,7 +496,7 @@ class _Generator:
         self.updates = {n: derive_update(model, n) for n in self.order}
         kinds = {v.name: v.kind for v in model.variables.values()}
         self.kinds = kinds
-        self.data_names = [n for n, k in kinds.items() if k not in ("latent", "variational")]
+        self.data_names = [n for kind in ("observed", "covariate", "hyper") for n, k in kinds.items() if k == kind]
         self.param_names = [n for n, k in kinds.items() if k == "variational"]
         # code names: variables keep their names; plate sizes theirs unless taken
         self.names = {n: _ident(n) for n in model.variables}
@@ -708,19 +708,20 @@ class _Generator:
             lab = L if not (fam.name == "MvNormal" and key == "w_j") else L[:-1]
             lifted = self.lift(expr)
             deps[key] = _free_idx(expr)
-            code = pr.at(lifted, lab)
             if fam.name in ("Categorical", "MvNormal") and deps[key] != set(lab):
-                code = f"np.broadcast_to({code}, {self.shape_code(lab, pr)})"
+                code = f"np.broadcast_to({pr.at(lifted, lab)}, {self.shape_code(lab, pr)})"
                 deps[key] = set(lab)
-            lines.append(f"{nm} = {code}")
+                lines.append(f"{nm} = {code}")
+            else:
+                lines += self.assign(pr, f"{nm} = ", lifted, lab)
         outs = {}   # family parameter name -> (code, labels it depends on)
         where = f"update of q({z})"
         name = fam.name
         e = lambda k: eta_names[k]
         if name == "Normal":
             lines += [f"if not np.all({e('x^2')} < 0):",
-                      f"    raise ValueError('{where}: the coefficient of {z}^2 must be negative (an improper "
-                      f"Gaussian); check the prior variances and the data')",
+                      f"    raise ValueError('{where}: the coefficient of {z}^2 must be negative '",
+                      f"                     '(an improper Gaussian); check the prior variances and the data')",
                       f"var = -0.5 / {e('x^2')}",
                       f"mean = {e('x')} * var" if "x" in eta_names else "mean = 0 * var"]
             outs["mean"] = ("mean", deps["x^2"] | deps.get("x", set()))
@@ -919,6 +920,20 @@ class _Generator:
         return code if code.startswith("np.array(") or pr._atomic(code) and "broadcast_to" not in code \
             else f"np.array({code})"
 
+    @staticmethod
+    def assign(pr, head, expr, labels, tail="", width=100):
+        """``head + code + tail`` on one line, or, if longer than ``width``, the terms of a sum one a line."""
+        code = pr.at(expr, labels)
+        if len(head) + len(code) + len(tail) <= width or not isinstance(expr, sp.Add):
+            return [head + code + tail]
+        out = [head + "("]
+        for n, t in enumerate(sp.Add.make_args(expr)):
+            c = pr.at(t, labels)
+            if n:
+                c = "- " + c[1:] if c.startswith("-") else "+ " + c
+            out.append("    " + c)
+        return out + [")" + tail]
+
     # -------------------------------------------------------------- the ELBO
     def elbo_terms(self):
         """[(label, expression)]: E_q[log p] per model factor and -E_q[log q] per q factor
@@ -948,7 +963,12 @@ class _Generator:
 
 
 def _docstring(text, indent):
-    text = text.replace("\\", "\\\\").replace('"""', "'''").strip()
+    lines = []
+    for line in text.strip().splitlines():   # prose wrapped at 100 columns; indented formulas as they are
+        long = len(line) + len(indent) > 100 and not line.startswith(" ")
+        lines += textwrap.wrap(line, 100 - len(indent), break_long_words=False, break_on_hyphens=False) \
+            if long else [line]
+    text = "\n".join(lines).replace("\\", "\\\\").replace('"""', "'''")
     body = textwrap.indent(text, indent)
     return f'{indent}"""{body[len(indent):]}\n{indent}"""'
 
@@ -1121,7 +1141,7 @@ def generate(model, order=None, command=None):
     def elbo_body(pr):
         lines = ["terms = {"]
         for label, expr in terms:
-            lines.append(f"    {label!r}: {pr.at(g.lift(expr), ())},")
+            lines += ["    " + l for l in g.assign(pr, f"{label!r}: ", g.lift(expr), (), ",")]
         lines += ["}",
                   "value = sum(terms.values())",
                   "if not np.isfinite(value):",
@@ -1156,7 +1176,7 @@ def generate(model, order=None, command=None):
         def rbody(pr, rs=rs):
             lines = []
             for r in rs:
-                lines.append(f"{r.name} = {pr.at(r.expr, r.labels)}")
+                lines += g.assign(pr, f"{r.name} = ", r.expr, r.labels)
             collect(pr)
             return lines, "{" + ", ".join(f"{r.name!r}: {r.name}" for r in rs) + "}"
         what = ("Sums over the data points that read only data: computed once, before the first sweep."
