@@ -364,6 +364,21 @@ def log_evidence_k1(X, prior) -> float:
 
 
 # --------------------------------------------------------------------------- fit
+def _default_prior(X, K) -> Prior:
+    """alpha0 = 1/K, m0 = data mean, beta0 = 1, W0 = (data covariance)^-1 / D (plus 1e-6 of
+    the mean variance on the diagonal; the identity for data with no spread), nu0 = D."""
+    N, D = X.shape
+    cov = np.atleast_2d(np.cov(X.T)) if N > 1 else np.zeros((D, D))
+    scale = np.trace(cov) / D
+    if scale == 0.0:
+        cov = np.eye(D)
+    elif not 1e-80 < scale < 1e80:
+        raise ValueError(f"X has a variance of order {scale:.1e}: rescale X or pass a prior")
+    else:
+        cov = cov + 1e-6 * scale * np.eye(D)
+    return make_prior(K, D, m0=X.mean(axis=0), W0=np.linalg.inv(cov) / D)
+
+
 def _seed_r(Xc, K, rng):
     """k-means++ centres, then hard assignment to the nearest one, as initial responsibilities."""
     N = Xc.shape[0]
@@ -459,9 +474,7 @@ def fit(X, K, *, prior=None, max_iter: int = 500, tol: float = DEFAULT_TOL, n_in
     n_init = check_int("n_init", n_init, minimum=1)
     rng = check_rng("seed", seed)
     if prior is None:
-        cov = np.atleast_2d(np.cov(X.T)) if N > 1 else np.eye(D)
-        cov = cov + 1e-6 * np.trace(cov) / D * np.eye(D) + 1e-300 * np.eye(D)
-        prior = make_prior(K, D, m0=X.mean(axis=0), W0=np.linalg.inv(cov) / D)
+        prior = _default_prior(X, K)
     prior = _check_prior(prior, D)
     if prior.K != K:
         raise ValueError(f"prior has K = {prior.K} components but K = {K}")
@@ -545,8 +558,7 @@ def fit_svi(X, K, *, prior=None, batch_size=100, n_steps=500, tau0=1.0, kappa=0.
     K = check_int("K", K)
     rng = check_rng("seed", seed)
     if prior is None:
-        prior = make_prior(K, D, m0=X.mean(axis=0),
-                           W0=np.linalg.inv(np.atleast_2d(np.cov(X.T)) + 1e-6 * np.eye(D)) / D)
+        prior = _default_prior(X, K)
     prior = _check_prior(prior, D)
     prior_nat, local_step, batch_stats, to_posterior = svi_parts(X, prior)
     c = X.mean(axis=0)

@@ -264,6 +264,10 @@ def heldout_log_predictive(X_obs, X_test, lam, alpha, *, local_max_iter=100,
     X_test = _check_counts(X_test, "X_test")
     lam = _check_lambda(lam, X_obs.shape[1])
     alpha = check_positive_scalar("alpha", alpha)
+    if X_test.shape != X_obs.shape:
+        raise ValueError(f"X_test must have the shape of X_obs {X_obs.shape}, got {X_test.shape}")
+    if X_test.data.sum() <= 0:
+        raise ValueError("X_test holds no words to predict")
     gamma, _ = _local(X_obs, np.exp(_dirichlet_expectation(lam)), alpha, None,
                       local_max_iter, local_tol)
     e_theta = gamma / gamma.sum(axis=1, keepdims=True)

@@ -135,6 +135,8 @@ def test_heldout_split_partitions_the_counts():
     (lambda: lda.e_step(np.ones((2, 3)), np.ones((2, 4)), 0.1), "lam"),
     (lambda: lda.e_step(np.ones((2, 3)), np.ones((2, 3)), 0.0), "alpha"),
     (lambda: lda.fit_batch(np.ones((2, 3)), 0, alpha=0.1, eta=0.1), "K"),
+    (lambda: lda.heldout_log_predictive(np.ones((2, 3)), np.zeros((2, 3)), np.ones((2, 3)),
+                                        0.1), "X_test"),
     (lambda: lda.fit_svi(np.ones((2, 3)), 2, alpha=0.1, eta=0.1, batch_size=3, n_steps=1),
      "batch_size"),
 ])
