@@ -34,6 +34,21 @@ PATTERN = re.compile(
     re.IGNORECASE)
 
 
+def find_refs(text: str, code: bool = False):
+    """The matches of PATTERN in ``text``; in code, a match that is part of an identifier of the
+    implementation (``as_coursework``, ``gmm.coursework_elbo``) is not a reference a reader sees."""
+    out = []
+    for m in PATTERN.finditer(text):
+        before = text[m.start() - 1] if m.start() else " "
+        after = text[m.end()] if m.end() < len(text) else " "
+        if m.group(0).endswith("_links"):
+            pass   # a call that displays ledger links always counts
+        elif code and (before in "_." or before.isalnum() or after in "_(" or after.isalnum()):
+            continue
+        out.append(m)
+    return out
+
+
 def _source(cell) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
@@ -58,7 +73,7 @@ def page_stats(path: Path) -> dict:
                 hidden += lines
                 continue
             visible += lines
-        for m in PATTERN.finditer(text):
+        for m in find_refs(text, code=cell["cell_type"] == "code"):
             a, b = max(0, m.start() - 40), min(len(text), m.end() + 40)
             found.append((n, m.group(0), text[a:b].replace("\n", " ")))
     built = ROOT / "_build" / "html" / "book" / (path.stem + ".html")

@@ -59,6 +59,10 @@ def _terms(tex: str) -> list[str]:
             depth -= 1
             i += 7
             continue
+        if tex.startswith(r"\begin", i) or tex.startswith(r"\end", i):   # an environment is one group
+            depth += 1 if tex[i + 1] == "b" else -1
+            i += 6 if tex[i + 1] == "b" else 4
+            continue
         if ch == "\\":                       # a command or an escaped character: skip it whole
             j = i + 1
             while j < n and tex[j].isalpha():
@@ -165,10 +169,12 @@ def check_words(relations) -> str:
                      for r in sorted(set(relations)) if r in _HOW)
 
 
-def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=None, title: str | None = None):
+def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=None, title: str | None = None,
+               exact: bool = False):
     """Check every step of the engine's chain ``name`` for ``model``, then display it: its title,
     one display per step (a step that leaves the expression unchanged is skipped) and a one-line
-    mark saying how many steps were checked. Returns the step checks."""
+    mark saying how many steps were checked. ``exact``: leave out the steps that drop additive
+    constants (for a quantity whose value matters, such as a divergence). Returns the step checks."""
     from IPython.display import Markdown
 
     import vi_derivations as vd
@@ -180,6 +186,9 @@ def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=N
     if name not in derivation.chains:
         raise ValueError(f"name must be one of the derivation's chains {sorted(derivation.chains)}, got {name!r}")
     chain = derivation.chains[name]
+    if exact:
+        from vi_derivations.derivation import Chain
+        chain = Chain(chain.title, chain.lhs, [st for st in chain.steps if st.relation != "+const"], chain.wrt)
     results = check_chain(model, name, chain)
     bad = [r for r in results if not (r.checked and r.ok)]
     assert not bad, f"chain {name}: " + "; ".join(f"step {r.step} ({r.relation}): {r.detail}" for r in bad)

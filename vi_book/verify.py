@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["Checks", "MARKS_IN_WORDS"]
+__all__ = ["Checks", "MARKS_IN_WORDS", "verified_box"]
 
 #: What a check mark under a derivation means, in words.
 MARKS_IN_WORDS = (
@@ -22,6 +22,22 @@ MARKS_IN_WORDS = (
     "expectation must agree with the average over draws from $q$ within six standard errors. "
     "The checks run every time the book is built, and a failure stops the build."
 )
+
+
+def _box(body: str, title: str = "What was verified here") -> str:
+    return "\n".join([f":::{{admonition}} {title}", ":class: dropdown", "", body.strip(), "",
+                      MARKS_IN_WORDS, ":::"])
+
+
+def verified_box(body: str, title: str = "What was verified here"):
+    """Display ``body`` (Markdown: a list or a table of what was checked) in a collapsed box titled
+    ``title``, followed by the check marks explained in words."""
+    from IPython.display import Markdown, display
+    if not isinstance(body, str) or not body.strip():
+        raise ValueError("body must be a non-empty Markdown str")
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError("title must be a non-empty str")
+    display(Markdown(_box(body, title)))
 
 
 class Checks:
@@ -61,7 +77,7 @@ class Checks:
 
     def markdown(self) -> str:
         """The box as MyST Markdown: a collapsed admonition."""
-        lines = [":::{admonition} What was verified here", ":class: dropdown", ""]
+        lines = []
         if self.claims:
             lines.append("Each statement below was checked by an `assert` when this page was built:")
             lines.append("")
@@ -72,17 +88,19 @@ class Checks:
             lines.append("Derivations displayed on this page, each checked step by step:")
             lines.append("")
             lines += [f"- {title} ({steps} steps)" for title, steps in self.chains]
-            lines.append("")
-            lines.append(MARKS_IN_WORDS)
         if not self.claims and not self.chains:
             lines.append("Nothing was recorded on this page.")
-        lines.append(":::")
-        return "\n".join(lines)
+        return _box("\n".join(lines))
 
-    def box(self):
-        """Display the collapsed "What was verified here" box."""
+    def box(self, extra: str = ""):
+        """Display the collapsed "What was verified here" box (``extra``: more Markdown, such as
+        a table of measured numbers, placed after the list)."""
         from IPython.display import Markdown, display
-        display(Markdown(self.markdown()))
+        if extra:
+            body = self.markdown().split("\n", 3)[3].rsplit("\n\n" + MARKS_IN_WORDS, 1)[0]
+            display(Markdown(_box(body + "\n\n" + extra)))
+        else:
+            display(Markdown(self.markdown()))
 
     def __len__(self):
         return len(self.claims) + len(self.chains)

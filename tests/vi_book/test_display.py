@@ -110,3 +110,18 @@ def test_show_breaks_a_sympy_sum(shown):
     x = sp.symbols("x0:30")
     vbd.show("f", sp.Add(*[xi**2 / 3 for xi in x]), budget=20)
     assert shown[0].data.count(r"\\") >= 3
+
+
+def test_show_chain_exact_leaves_out_the_constant_dropping_steps(shown):
+    import vi_derivations as vd
+    model = vd.models.load("normal_normal")
+    full = show_chain(model, "expected_log_joint")
+    n_shown = len(shown)
+    exact = show_chain(model, "expected_log_joint", exact=True)
+    assert any(r.relation == "+const" for r in full) and not any(r.relation == "+const" for r in exact)
+    assert len(exact) < len(full) and len(shown) - n_shown < n_shown
+
+
+def test_an_environment_is_never_broken():
+    tex = r"\begin{matrix}a + b & c - d\end{matrix} + e"
+    assert break_latex(tex, 8) == [r"\begin{matrix}a + b & c - d\end{matrix}", "+ e"]

@@ -53,3 +53,20 @@ def test_the_newest_checks_is_active():
     a = Checks()
     b = Checks()
     assert Checks.active is b and a is not b
+
+
+def test_the_box_takes_an_extra_table_and_a_bare_body(monkeypatch):
+    import IPython.display
+
+    from vi_book import verified_box
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda o: shown.append(o.data))
+    c = Checks()
+    c.check(True, "a claim")
+    c.box("| check | measured |\n|:--|--:|\n| x | 1 |")
+    verified_box("- one thing")
+    assert shown[0].count(":::{admonition}") == 1 and shown[0].index("a claim") < shown[0].index("| x | 1 |")
+    assert shown[0].count(MARKS_IN_WORDS) == 1 and shown[0].rstrip().endswith(":::")
+    assert shown[1].startswith(":::{admonition} What was verified here") and "- one thing" in shown[1]
+    with pytest.raises(ValueError, match="body"):
+        verified_box("  ")
