@@ -92,7 +92,9 @@ def _first_pass(j, start, X, seed, frac):
     """Chunk j's row sum and count, after the data check; and a subsample of its rows."""
     X = _rows(X)
     check_chunk("X", j, start, X)
-    sample = X[np.random.default_rng([seed, j]).random(len(X)) < frac] if frac else X[:0]
+    # (boolean indexing copies; a view such as X[:0] would keep the whole chunk alive)
+    sample = X[np.random.default_rng([seed, j]).random(len(X)) < frac] if frac \
+        else np.empty((0, X.shape[1]))
     return {"sum": X.sum(axis=0), "n": len(X), "sample": [sample]}  # a list: concatenated
 
 
