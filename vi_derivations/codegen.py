@@ -109,6 +109,26 @@ def _free_idx(e):
     return {s for s in sp.sympify(e).free_symbols if isinstance(s, Idx)}
 
 
+def _canonical_dummies(expr):
+    """The same expression with the dummy indices of its inner sums renamed by position (so two
+    sums that differ only in the names of their dummies compare equal)."""
+    count = [0]
+
+    def rename(e):
+        if not isinstance(e, Sum):
+            return e
+        mapping = {}
+        for lim in e.limits:
+            count[0] += 1
+            t = lim[0]
+            mapping[t] = Idx(sp.Symbol(f"_s{count[0]}", integer=True), (t.lower, t.upper))
+        return e.xreplace(mapping)
+    inner = sp.sympify(expr)
+    if isinstance(inner, Sum):
+        return Sum(inner.function.replace(lambda e: isinstance(e, Sum), rename), *inner.limits)
+    return inner.replace(lambda e: isinstance(e, Sum), rename)
+
+
 def _ident(name):
     return name + "_" if keyword.iskeyword(name) else name
 
@@ -591,7 +611,7 @@ class _Generator:
                 summed[t] = Idx(sp.Symbol(p.index_name + "'" * n, integer=True), (t.lower, t.upper))
             body = e.function.xreplace({**canon, **summed})
             limits = [(summed[t], summed[t].lower, summed[t].upper) for t in [s] + others]
-            key = sp.srepr(Sum(body, *limits))
+            key = sp.srepr(_canonical_dummies(Sum(body, *limits)))
             red = self.reductions.get(key)
             if red is None:
                 name = self._red_name(body, sp_)
@@ -841,9 +861,11 @@ class _Generator:
         shape = self.shape_code(L, pr)
         rows = " * ".join(pr._print(l.upper - l.lower + 1) for l in L[:-1]) or "1"
         pr.extra_args = {nm["out"]: self.names[probs_name], nm["keep"]: None}
-        lines = [f"# the log-potentials without the data-point index {dl}: once for all blocks",
-                 f"{nm['eta0']} = {pr.at(without, L) if without != 0 else '0.0'}",
-                 f"# {nm['out']}: an array to overwrite (no new N-sized array); {nm['keep']}=False: the sums only",
+        lines = []
+        if without != 0:
+            lines.append(f"# the log-potentials without the data-point index {dl}: once for all blocks")
+            lines += self.assign(pr, f"{nm['eta0']} = ", without, L)
+        lines += [f"# {nm['out']}: an array to overwrite (no new N-sized array); {nm['keep']}=False: the sums only",
                  f"{nm['probs']} = (np.empty({shape}) if {nm['out']} is None else {nm['out']}) "
                  f"if {nm['keep']} is not False else None"]
         for r in mine:
@@ -865,9 +887,14 @@ class _Generator:
             pr.used.add(self.names[name])
             body.append(f"{code} = {self.names[name]}[..., {nm['lo']}:{nm['hi']}]")
         pr.override = dict(sliced)
-        code = pr.at(with_data, L) if with_data != 0 else "0.0"
-        body += ([f"{nm['eta']} = {code}", f"{nm['eta']} += {nm['eta0']}"] if not pr._atomic(code) and "@" in code
-                 or "np.einsum" in code else [f"{nm['eta']} = {code} + {nm['eta0']}"])
+        if with_data == 0:
+            body.append(f"{nm['eta']} = np.zeros({shape}[:-1] + ({nm['hi']} - {nm['lo']},))")
+        else:
+            code = self.assign(pr, f"{nm['eta']} = ", with_data, L)
+            fresh = len(code) > 1 or "@" in code[0] or "np." in code[0] or " " in code[0].split("= ", 1)[1]
+            body += code if fresh else [code[0] + " * 1.0"]     # a new array: eta is changed in place
+        if without != 0:
+            body.append(f"{nm['eta']} += {nm['eta0']}")
         body += [
                  f"{nm['p']} = {nm['buffer']}[..., :{nm['hi']} - {nm['lo']}] if {nm['probs']} is None "
                  f"else {nm['probs']}[..., {nm['lo']}:{nm['hi']}]",
@@ -1178,7 +1205,7 @@ def generate(model, order=None, command=None):
             for r in rs:
                 lines += g.assign(pr, f"{r.name} = ", r.expr, r.labels)
             collect(pr)
-            return lines, "{" + ", ".join(f"{r.name!r}: {r.name}" for r in rs) + "}"
+            return lines, "{\n" + "".join(f"        {r.name!r}: {r.name},\n" for r in rs) + "    }"
         what = ("Sums over the data points that read only data: computed once, before the first sweep."
                 if home == "data" else
                 f"Sums over the data points that read q({home}): recomputed whenever q({home}) changes.")
