@@ -144,11 +144,17 @@ class VILatexPrinter(LatexPrinter):
         (sign, first), *rest = self.signed_terms(expr, order)
         return ("- " if sign == "-" else "") + first + "".join(f" {s} {t}" for s, t in rest)
 
+    def doprint(self, expr):
+        self._root = expr
+        return super().doprint(expr)
+
     def signed_terms(self, expr, order=None):
-        """[(sign, LaTeX)] of the terms of a sum in display order (a positive term first)."""
+        """[(sign, LaTeX)] of the terms of a sum in display order: more plates first, constants
+        last; inside brackets a positive term first (x - mu, 1 - rho^2)."""
         terms = sorted(self._as_ordered_terms(expr, order=order), key=_term_rank)
-        lead = next((n for n, t in enumerate(terms) if not t.could_extract_minus_sign()), 0)
-        terms.insert(0, terms.pop(lead))   # a positive term first: x - mu, 1 - rho^2
+        if expr is not getattr(self, "_root", None):
+            lead = next((n for n, t in enumerate(terms) if not t.could_extract_minus_sign()), 0)
+            terms.insert(0, terms.pop(lead))
         out = []
         for term in terms:
             sign = "+"
@@ -197,7 +203,7 @@ def _bare_log_arg(a):
 
 
 def _factor_rank(f):
-    """Order of the factors of a product: numbers, quantities, functions, brackets, sums."""
+    """Order of the factors of a product: numbers, quantities, brackets, functions, squares, sums."""
     if f.is_Number:
         return 0
     base = f.base if isinstance(f, sp.Pow) else f
@@ -206,7 +212,7 @@ def _factor_rank(f):
     if isinstance(base, Sum):
         return 4
     if isinstance(base, sp.Add):
-        return 3 if base is f else 3.5
+        return 1.5 if base is f else 3.5   # (a - b) log x; a squared bracket at the end
     return 2
 
 
@@ -330,6 +336,7 @@ def latex_rows(expr, budget=30):
         rows[0] = r"\mathbb{E}_{q}\Big[" + rows[0]
         rows[-1] += r"\Big]"
         return rows
+    _PRINTER._root = expr
     pieces = _PRINTER.signed_terms(expr) if isinstance(expr, sp.Add) else [("+", _PRINTER.doprint(expr))]
     rows, row = [], ""
     for sign, tex in pieces:

@@ -51,6 +51,11 @@ def _entries(f):
     return out
 
 
+def _expand(e):
+    """Products and powers of sums multiplied out; logarithms left whole."""
+    return sp.expand(e, log=False, power_exp=False, power_base=False)
+
+
 def _grouped(pairs):
     """sum of coeff * form, terms with an equal coefficient (not +-1) written c (a + b)."""
     by_c = defaultdict(list)
@@ -68,20 +73,17 @@ def _grouped(pairs):
 def _vector_sum(poly, d):
     """sum_d poly, with poly a polynomial in entries carrying the vector index d."""
     size = d.upper - d.lower + 1
-    sq, inner, other = defaultdict(lambda: sp.S.Zero), defaultdict(lambda: sp.S.Zero), []
-    for t in sp.Add.make_args(sp.expand(poly)):
+    sq, inner, other = (defaultdict(lambda: sp.S.Zero) for _ in range(3))
+    for t in sp.Add.make_args(_expand(poly)):
         c = sp.Mul(*[g for g in sp.Mul.make_args(t) if d not in g.free_symbols])
         f = sp.Mul(*[g for g in sp.Mul.make_args(t) if d in g.free_symbols])
-        if f == 1:
-            other.append((c, size))
-            continue
-        ents = _entries(f)
+        ents = _entries(f) if f != 1 else None
         if ents is not None and len(ents) == 2 and ents[0] == ents[1]:
             sq[ents[0]] += c
         elif ents is not None and len(ents) == 2:
             inner[tuple(sorted(ents, key=_name))] += c
         else:
-            other.append((c, Sum(f, (d, d.lower, d.upper))))
+            other[f] += c
     pairs = []
     for (u, v), b in list(inner.items()):
         a = sq.get(u)
@@ -92,7 +94,12 @@ def _vector_sum(poly, d):
             del inner[(u, v)]
     pairs += [(b, Inner(u, v, d)) for (u, v), b in inner.items() if b != 0]
     pairs += [(a, SqNorm(u, d)) for u, a in sq.items() if a != 0]
-    pairs += other
+    for f, c in other.items():
+        if c != 0 and f == 1:   # a constant: only its number joins the coefficient groups
+            n, rest = c.as_coeff_Mul()
+            pairs.append((n, rest * size))
+        elif c != 0:
+            pairs.append((c, Sum(f, (d, d.lower, d.upper))))
     return _grouped(pairs)
 
 
@@ -130,7 +137,10 @@ def _sum_of(body, limits):
         (inner if g.free_symbols & idx else out_c).append(g)
     if not inner:
         return body * sp.Mul(*[l[2] - l[1] + 1 for l in limits])
-    return sp.Mul(*out_c) * Sum(sp.Mul(*inner), *limits)
+    inner = sp.Mul(*inner)
+    if isinstance(inner, sp.Add) and all(t.could_extract_minus_sign() for t in inner.args):
+        out_c, inner = out_c + [-1], -inner          # -sum (a + b), not sum (-a - b)
+    return sp.Mul(*out_c) * Sum(inner, *limits)
 
 
 def _atom(e):
@@ -176,7 +186,7 @@ def over_common_denominator(add, require_square=False):
         if len(ts) < 2:
             keep += ts
             continue
-        expanded = sp.expand(sp.Add(*[t * den for t in ts]))
+        expanded = _expand(sp.Add(*[t * den for t in ts]))
         num = complete_squares(expanded)
         if require_square and num == expanded:
             keep += ts
@@ -189,8 +199,18 @@ def over_common_denominator(add, require_square=False):
     return sp.Add(*keep) if changed else add
 
 
+def _collect_functions(add):
+    """a psi(g) - b psi(g) -> (a - b) psi(g) when that leaves fewer terms."""
+    if not isinstance(add, sp.Add):
+        return add
+    funcs = sorted(add.atoms(sp.polygamma, sp.loggamma, sp.log), key=sp.default_sort_key)
+    col = sp.collect(add, funcs) if funcs else add
+    return col if len(sp.Add.make_args(col)) < len(add.args) else add
+
+
 def _common_factor(add):
     """a x + a y -> a (x + y) for the non-numeric factors a shared by every term."""
+    add = _collect_functions(add)
     if not isinstance(add, sp.Add):
         return add
     common = None
@@ -206,7 +226,7 @@ def _common_factor(add):
 
 def _scalar_body(body):
     """Body of a sum with no vector index: numeric content out, common denominators."""
-    body = sp.expand(body, log=False, power_exp=False, power_base=False)
+    body = _expand(body)
     if not isinstance(body, sp.Add):
         return body
     c, prim = body.primitive()
@@ -247,6 +267,45 @@ def merge_plate_sums(add):
 _REGROUPED: dict = {}
 
 
+def _plates_key(s):
+    return tuple(sorted(plate_of(l[0]).name for l in s.limits))
+
+
+def cancel_plate_sums(add):
+    """Sums over the same plates merged when their terms cancel or combine (the merged body
+    has fewer terms than the parts): Sum(K psi - K alpha psi) + Sum(-K psi - log G) -> one sum."""
+    if not isinstance(add, sp.Add):
+        return add
+    groups, keep = defaultdict(list), []
+    for t in add.args:
+        c, rest = t.as_independent(Sum, as_Add=False)
+        if isinstance(rest, Sum) and all(_full_plate(l) for l in rest.limits) \
+                and not (c.free_symbols & {l[0] for l in rest.limits}) \
+                and len({plate_of(l[0]) for l in rest.limits}) == len(rest.limits):
+            groups[_plates_key(rest)].append((c, rest, t))
+        else:
+            keep.append(t)
+    changed = False
+    for parts in groups.values():
+        if len(parts) < 2:
+            keep += [t for _, _, t in parts]
+            continue
+        lims = parts[0][1].limits
+        by_plate = {plate_of(l[0]): l for l in lims}
+        bodies = []
+        for c, s, _ in parts:
+            ren = {l[0]: by_plate[plate_of(l[0])][0] for l in s.limits}
+            bodies.append(c * s.function.xreplace(ren))
+        before = sum(len(sp.Add.make_args(_expand(b))) for b in bodies)
+        merged = _expand(sp.Add(*bodies))
+        if len(sp.Add.make_args(merged)) < before:
+            keep.append(Sum(merged, *lims))
+            changed = True
+        else:
+            keep += [t for _, _, t in parts]
+    return sp.Add(*keep) if changed else add
+
+
 def regroup_sum(s):
     """A plate sum in textbook form (vector index as norms / inner products, grouped terms);
     memoised, as the same sums recur in every chain of a model."""
@@ -261,7 +320,7 @@ def _regroup_sum(s):
     if not all(_full_plate(l) for l in s.limits):
         return s
     idxs = [l[0] for l in s.limits]
-    terms = sp.Add.make_args(sp.expand(s.function, log=False, power_exp=False, power_base=False))
+    terms = sp.Add.make_args(_expand(s.function))
     d = _vector_index(terms, idxs)
     if d is None:
         body = _scalar_body(s.function) if len(s.limits) == 1 else _common_factor(sp.Add(*terms))
@@ -295,6 +354,8 @@ def merge_logs(add):
         coeff = t / logs[0]
         sign = -1 if coeff.could_extract_minus_sign() else 1
         groups[sign * coeff].append((sign, logs[0].args[0]))
+    if all(len(items) == 1 for items in groups.values()):
+        return add    # unchanged (rebuilding would distribute an unevaluated c (a + b) above)
     out = list(keep)
     for coeff, items in groups.items():
         if len(items) == 1:
@@ -320,7 +381,7 @@ def positive_denominators(e):
                 if neg > pos or (neg == pos and const and const[0] < 0):
                     others = [h for h in m.args if h is not g]
                     sign = (-1) ** int(-g.exp)
-                    return sp.Mul(sign, *others) * sp.Pow(sp.expand(-g.base), g.exp)
+                    return sp.Mul(sign, *others) * sp.Pow(_expand(-g.base), g.exp)
         return m
     return e.replace(lambda x: isinstance(x, sp.Mul), flip)
 
@@ -345,6 +406,7 @@ def rewrite(expr):
     from .matrix import matrix_forms
     e = matrix_forms(expr)
     e = merge_plate_sums(e)
+    e = cancel_plate_sums(e)
     e = e.replace(lambda x: isinstance(x, Sum), regroup_sum)
     e = e.replace(lambda x: isinstance(x, sp.Add), merge_logs)
     e = e.replace(lambda x: isinstance(x, sp.log), _log_of_inverse)
