@@ -898,7 +898,8 @@ class _Generator:
         body += [
                  f"{nm['p']} = {nm['buffer']}[..., :{nm['hi']} - {nm['lo']}] if {nm['probs']} is None "
                  f"else {nm['probs']}[..., {nm['lo']}:{nm['hi']}]",
-                 f"np.exp({nm['eta']}, out={nm['p']})",
+                 f"with np.errstate(over='ignore'):   # an overflow is caught below: the block is then shifted",
+                 f"    np.exp({nm['eta']}, out={nm['p']})",
                  f"{nm['total']} = {nm['p']}.sum(axis={ax}, keepdims=True)",
                  f"if not np.all((1e-200 < {nm['total']}) & ({nm['total']} < 1e200)):   "
                  f"# exp under- or overflowed: shift by the largest",

@@ -301,3 +301,22 @@ def test_coupled_elements_are_updated_one_at_a_time_as_the_engine_does(tmp_path)
         assert rel_err(res.elbo, ref.elbo) <= RTOL
         drops = res.elbo[:-1] - res.elbo[1:]
         assert np.all(drops <= 1e-10 * np.abs(res.elbo[1:])), (M.name, drops.max())
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("scale", [1.0, 300.0])
+def test_blocked_pass_over_many_blocks_and_far_data_follows_the_engine(scale, tmp_path):
+    """The mixture's q(c) update runs over the data points in blocks (here 3 blocks of 1024);
+    far-away data make exp overflow unless the block is shifted by its largest log-potential."""
+    M = vd.models.load("gmm")
+    mod = load_source(generate(M, ["c", "mu"]), tmp_path, f"fit_gmm_blocks_{int(scale)}")
+    mod.BLOCK_BYTES = 8 * 3 * 1024       # K = 3: 1024 data points a block
+    rng = np.random.default_rng(11)
+    X = scale * np.concatenate([rng.normal(-2, 1, (1500, 2)), rng.normal(2, 1, (1500, 2)), rng.normal(0, 1, (30, 2))])
+    init = dict(m=X[[0, 1600, 3010]], s2=np.ones((3, 2)))
+    ref = vd.cavi(M, order=["c", "mu"]).run(dict(x=X, sigma2=scale ** 2), init, tol=0, max_iter=8)
+    res = mod.fit(x=X, sigma2=scale ** 2, init=init, tol=0, max_iter=8)
+    for k, v in ref.params.items():
+        assert rel_err(res.params[k], v) <= RTOL, k
+    assert rel_err(res.elbo, ref.elbo) <= RTOL
+    np.testing.assert_allclose(res.params["pi"].sum(axis=1), 1, rtol=1e-12)
