@@ -49,7 +49,43 @@ def measure():
     return rows, seconds
 
 
+def _kl_diagonal():
+    """KL(q || p) between diagonal Gaussians, as the KL chapter derives it with the engine."""
+    D = vd.Plate("D", "j")
+    j = D.index
+    m = vd.Model("kl_diagonal_gaussians", "z ~ N(mu2, diag v2), q(z) = N(mu1, diag v1)")
+    mu2 = m.hyper("mu2", (D,), latex=r"\mu_{2}", positive=False)
+    v2 = m.hyper("v2", (D,), latex=r"\sigma^{2}_{2}")
+    z = m.latent("z", (D,))
+    m.factor(z, vd.Normal(mu2[j], var=v2[j]))
+    mu1 = m.variational("mu1", (D,), latex=r"\mu_{1}")
+    v1 = m.variational("v1", (D,), latex=r"\sigma^{2}_{1}", positive=True)
+    m.q(z, vd.Normal(mu1[j], var=v1[j]))
+    return -vd.elbo(m, constants=True)
+
+
+def issue_examples():
+    """The five displays quoted in issue 10, section 1."""
+    gmm = vd.derive(vd.models.load("gmm"))
+    ard = vd.derive(vd.models.load("linear_regression_ard"))
+    upd = {u.var: u for u in gmm.updates}
+    w = [u for u in ard.updates if u.var == "w"][0]
+    return [("1 gmm log joint, expanded", gmm.chains["log_joint"].steps[1].expr),
+            ("2 responsibility update", upd["c"].assignments[0]),
+            ("3 KL between diagonal Gaussians", _kl_diagonal()),
+            ("4a ARD mean update", w.assignments[0]),
+            ("4b ARD covariance update", w.assignments[1]),
+            ("5a entropy of q(c) (pi log pi)", gmm.chains["log_var"].steps[1].expr),
+            ("5b gmm log joint, factor by factor ((x - mu)^2)", gmm.chains["log_joint"].steps[0].expr)]
+
+
 def main():
+    examples = [{"example": name, "raw": len(raw_latex(e)), "typeset": len(latex(e)),
+                 "proved": typeset(e).proved, "latex": latex(e)} for name, e in issue_examples()]
+    print("Issue 10 examples (rendered LaTeX characters, raw -> typeset):")
+    for ex in examples:
+        print(f"  {ex['raw']:5d} -> {ex['typeset']:5d}  proved={ex['proved']}  {ex['example']}")
+    print()
     rows, seconds = measure()
     print(f"{'model':24s} {'displays':>8s} {'raw chars':>10s} {'typeset':>8s} {'ratio':>6s} {'unproved':>8s}"
           f" {'raw s':>6s} {'typeset s':>9s}")
@@ -77,6 +113,7 @@ def main():
         "total": {"displays": len(rows), "raw": raw, "typeset": tys, "ratio": round(tys / raw, 3),
                   "raw_render_seconds": round(raw_s, 2),
                   "typeset_render_seconds_cold": round(total_s, 2)},
+        "issue_examples": examples,
         "models": per_model,
         "longest": [{k: r[k] for k in ("model", "display", "typeset", "raw", "latex")} for r in longest],
         "displays": [{k: r[k] for k in ("model", "display", "raw", "typeset", "rewritten", "proved")} for r in rows],
