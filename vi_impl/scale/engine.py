@@ -7,6 +7,9 @@ to a model: the same few lines scale a model a reader defines in the engine.
 """
 from __future__ import annotations
 
+import uuid
+
+import cloudpickle
 import dask.array as da
 import numpy as np
 
@@ -16,6 +19,36 @@ from vi_impl.scale.driver import ChunkError, SweepState, blocks_of, check_chunk,
 from vi_impl.validation import check_bool, check_int, check_tol
 
 __all__ = ["fit_model"]
+
+
+_PLANS = {}          # token -> plan, in every process that has run a task of the fit
+
+
+def _unship(token, payload):
+    plan = _PLANS.get(token)
+    if plan is None:
+        plan = _PLANS[token] = cloudpickle.loads(payload)
+    return plan
+
+
+class _Shipped:
+    """A plan that Dask sends with every task but each process unpickles once (it holds
+    compiled SymPy expressions: unpickling it per task would cost more than the task)."""
+
+    def __init__(self, plan):
+        self.plan, self.token, self.payload = plan, uuid.uuid4().hex, None
+        _PLANS[self.token] = plan
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["plan"], name)
+
+    def __reduce__(self):
+        if self.payload is None:
+            self.payload = cloudpickle.dumps(self.plan)
+        return (_unship, (self.token, self.payload))
+
+    def release(self):
+        _PLANS.pop(self.token, None)
 
 
 def _local(plan, names, fixed, j, start, **arrays):
@@ -71,16 +104,20 @@ def fit_model(model, data, fixed, init, *, chunk_rows: int | None = None, client
                              f"missing {missing}")
         resume = SweepState({n: np.asarray(init[n], dtype=float) for n in sp_.global_params})
     fixed = dict(fixed)
+    shipped = _Shipped(plan)
 
     def local(j, start, **arrays):
-        return _local(plan, sp_.data, fixed, j, start, **arrays)
+        return _local(shipped, sp_.data, fixed, j, start, **arrays)
 
     def update(stats, state):
         params = plan.global_step(stats, state.params, fixed)
         return params, {}, plan.elbo(stats, params, fixed)
 
-    state, converged, seconds = sweeps(blocks, local, update, resume, max_iter=max_iter, tol=tol,
-                              client=client, progress=progress)
+    try:
+        state, converged, seconds = sweeps(blocks, local, update, resume, max_iter=max_iter,
+                                           tol=tol, client=client, progress=progress)
+    finally:
+        shipped.release()
     return FitResult(dict(state.params), np.array(state.elbo), len(state.elbo), converged,
                      {"state": state, "plan": plan, "sweep_seconds": np.array([w for w, _ in seconds]),
                       "sweep_cpu_seconds": np.array([c for _, c in seconds])})

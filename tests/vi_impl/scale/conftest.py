@@ -7,7 +7,7 @@ import pytest
 def dask_client():
     from distributed import Client, LocalCluster
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 
