@@ -101,7 +101,10 @@ def _expect_atoms(sums, coeff, atoms, distinct, model):
         blocks.setdefault((x.var, fam.batch_of(x.index)), []).append(x)
     value = coeff
     for (var, _), blk in blocks.items():
-        value *= q[var].dist.moment(blk)
+        try:
+            value *= q[var].dist.moment(blk)
+        except UnsupportedExpectationError as e:
+            raise UnsupportedExpectationError(f"under q({var}) = {q[var].dist!r}: {e}") from None
     for ba, bb in distinct:
         value *= 1 - sp.Mul(*[KroneckerDelta(u, v) for u, v in zip(ba, bb)])
     return [(sums, value)]
