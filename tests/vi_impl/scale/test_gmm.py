@@ -132,3 +132,11 @@ def test_resume_of_another_shape_is_rejected(X, start):
         fit(X, K + 1, SIGMA2, resume=state)
     with pytest.raises(ValueError, match="X must be a 2-D"):
         fit(np.zeros(5), K, SIGMA2)
+
+
+def test_scheduler_address_string(X, start, dask_client):
+    """Given an address, the fit connects its own client to that scheduler (as on a cluster)."""
+    ref = gmm.fit(X, K, SIGMA2, init=start, tol=0, max_iter=3)
+    got = fit(X, K, SIGMA2, init=start, tol=0, max_iter=3, chunk_rows=1000,
+              client=dask_client.scheduler.address)
+    assert rel(got.m, ref.m) < 1e-10
