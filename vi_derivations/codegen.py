@@ -1315,6 +1315,8 @@ def _assemble(g, blocks, red_fns, imports, command, lazy):
     if g.P.data:
         head += [f"Data points run over {', '.join(p.name for p in g.P.data)}: inside this module every array with "
                  "that plate stores it as its last axis (contiguous), fit() converts on the way in and out."]
+    head += ["The update_* functions, elbo and sweep work on arrays in this module's layout (LAYOUT) and are "
+             "called by fit(), which takes and returns arrays in the model's declared layout."]
     head += ["", f"One sweep updates q({'), q('.join(g.order)}) in this order; after each sweep the full ELBO",
              "(every constant kept: a lower bound on log p(data)) is recorded; the loop stops when",
              "|L_t - L_(t-1)| <= tol |L_t| (tol = 0 runs exactly max_iter sweeps).", "",
