@@ -19,11 +19,12 @@ _ROUNDING_ULPS = 64.0
 
 
 def _settled(d1, d0, scale, floor) -> bool:
-    """|d1| <= scale, and either |d1| <= floor (rounding) or the changes shrink (0 <= d1 < d0)
-    with the projected remaining change d1 r / (1 - r), r = d1 / d0 (Aitken), <= scale."""
+    """|d1| <= scale, and either |d1| <= floor (rounding) without growing (d1 <= 2 |d0| + 4 ulp),
+    or the changes shrink (0 <= d1 < d0) with the projected remaining change d1 r / (1 - r),
+    r = d1 / d0 (Aitken), <= scale."""
     if not abs(d1) <= scale:
         return False
-    if abs(d1) <= floor:
+    if abs(d1) <= floor and d1 <= 2.0 * abs(d0) + floor / 16:
         return True
     if not 0 <= d1 < d0:
         return False
@@ -38,20 +39,22 @@ def elbo_converged(trace, tol: float) -> bool:
 
     * the last increment is small, |d_t| <= tol |L_t|; and
     * the optimiser is not on a flat stretch it is about to leave: either d_t is at the
-      level of rounding (|d_t| <= 64 eps |L_t|, nothing measurable is left to gain), or the
-      increments shrink (0 <= d_t < d_{t-1}) and the gain still to come if they keep
+      level of rounding (|d_t| <= 64 eps |L_t|, nothing measurable is left to gain) and not
+      more than twice d_{t-1} (growing increments, even tiny ones, mean the iterate is
+      accelerating away from a saddle), or the increments shrink (0 <= d_t < d_{t-1}) and the gain still to come if they keep
       shrinking at the same rate r = d_t / d_{t-1}, d_t r / (1 - r) (Aitken), is also
       <= tol |L_t|.
 
-    Near a saddle the ELBO is flat and then its increments grow as the iterate leaves it, so
-    the second condition fails there. The rule needs three ELBO values; ``tol = 0`` never
-    stops early.
+    Both conditions must hold at the last two iterations (a plateau where the increments
+    shrink for one sweep and then grow again is not convergence). Near a saddle the ELBO is
+    flat and then its increments grow as the iterate leaves it, so the second condition fails
+    there. The rule needs four ELBO values; ``tol = 0`` never stops early.
     """
-    if tol <= 0 or len(trace) < 3:
+    if tol <= 0 or len(trace) < 4:
         return False
-    last = trace[-1]
-    return _settled(trace[-1] - trace[-2], trace[-2] - trace[-3], tol * abs(last),
-                    _ROUNDING_ULPS * np.finfo(float).eps * abs(last))
+    return all(_settled(trace[t] - trace[t - 1], trace[t - 1] - trace[t - 2],
+                        tol * abs(trace[t]), _ROUNDING_ULPS * np.finfo(float).eps * abs(trace[t]))
+               for t in (-1, -2))
 
 
 def step_converged(steps, scale: float, tol: float) -> bool:

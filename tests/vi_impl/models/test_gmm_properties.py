@@ -106,8 +106,20 @@ def test_invariant_to_permuting_the_rows(problem, perm_seed):
     # and rounding (which does depend on the order) decides how it breaks, so skip it there.
     if len(np.unique(X, axis=0)) < K:
         return
-    a = gmm.fit(X, K, sigma2, max_iter=15, tol=0, seed=seed)
-    b = gmm.fit(X[perm], K, sigma2, max_iter=15, tol=0, seed=seed)
+    # Compared where both runs have converged (the shared stopping rule): a fixed number of
+    # sweeps can end on the way out of a saddle, where rounding, which depends on the order of
+    # the rows, decides the direction of escape (found by the thorough profile: 9 points near
+    # -1e6 with spread 1e-3 and sigma2 = 3e5, K = 3, after 15 sweeps).
+    a = gmm.fit(X, K, sigma2, max_iter=300, seed=seed)
+    b = gmm.fit(X[perm], K, sigma2, max_iter=300, seed=seed)
+    if not (a.converged and b.converged):
+        return
+    # Two components that end identical to the last bit sit on a symmetric saddle, an exact
+    # fixed point of CAVI that the iteration never leaves; whether the start lands exactly on
+    # it depends on rounding, hence on the order of the rows (thorough profile: 2 points near
+    # -1e6, K = 2, sigma2 = 100). Such runs are not comparable, as with too few distinct rows.
+    if len(np.unique(a.m, axis=0)) < K or len(np.unique(b.m, axis=0)) < K:
+        return
     scale = max(1.0, np.abs(X).max())
     # Rounding differs with the order of the rows; CAVI contracts it near its fixed point but
     # can amplify it along the way, so the final state is compared with a loose tolerance.
