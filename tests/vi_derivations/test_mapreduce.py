@@ -33,8 +33,15 @@ def _gmm(rng):
             {"m": np.array([[1.0, 0.0], [-1.0, 0.5]]), "s2": np.ones((2, 2))})
 
 
+def _dirichlet(rng):
+    x = rng.normal(size=(70, 2)) + np.array([[3.0, 0.0], [-3.0, 1.0]])[rng.integers(0, 2, 70)]
+    return ({"x": x}, {"alpha0": 1.0, "sigma2": 5.0, "lambda2": 1.0},
+            {"g": np.array([1.0, 2.0]), "m": np.array([[1.0, 0.0], [-1.0, 0.5]]),
+             "s2": np.ones((2, 2))})
+
+
 MODELS = {"poisson_mixture": _poisson, "bernoulli_mixture": _bernoulli, "gmm_1d": _gmm_1d,
-          "gmm": _gmm}
+          "gmm": _gmm, "dirichlet_mixture": _dirichlet}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
