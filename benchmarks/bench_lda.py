@@ -89,8 +89,8 @@ def main():
     ours_b = lda.fit_batch(train, K, alpha=ALPHA, eta=ETA, n_passes=P, init=lam0,
                            monitor=monitor)
     cpu = time.process_time() - t0          # includes the monitor; subtract its share below
-    traces["ours_batch"] = dict(wall_s=ours_b.wall.tolist(), heldout=ours_b.monitor.tolist(),
-                                elbo=ours_b.elbo.tolist())
+    traces["ours_batch"] = dict(wall_s=ours_b.wall.tolist(), cpu_s=ours_b.cpu.tolist(),
+                                heldout=ours_b.monitor.tolist(), elbo=ours_b.elbo.tolist())
     t0 = time.process_time()
     lda.fit_batch(train, K, alpha=ALPHA, eta=ETA, n_passes=P, init=lam0)
     cpu = time.process_time() - t0
@@ -100,8 +100,8 @@ def main():
     ours_s = lda.fit_svi(train, K, alpha=ALPHA, eta=ETA, batch_size=BATCH, n_steps=steps,
                          tau0=TAU0, kappa=KAPPA, init=lam0, seed=0, monitor=monitor,
                          monitor_every=every)
-    traces["ours_svi"] = dict(wall_s=ours_s.wall.tolist(), heldout=ours_s.monitor.tolist(),
-                              steps=ours_s.steps_at.tolist())
+    traces["ours_svi"] = dict(wall_s=ours_s.wall.tolist(), cpu_s=ours_s.cpu.tolist(),
+                              heldout=ours_s.monitor.tolist(), steps=ours_s.steps_at.tolist())
     t0 = time.process_time()
     lda.fit_svi(train, K, alpha=ALPHA, eta=ETA, batch_size=BATCH, n_steps=steps, tau0=TAU0,
                 kappa=KAPPA, init=lam0, seed=0)

@@ -72,7 +72,7 @@ def svi(prior: dict, local_step: Callable, batch_stats: Callable, n_items: int, 
     given ``lam``; ``batch_stats(idx, local)``: dict of summed expected sufficient statistics
     of those items. ``monitor(lam)`` (optional) is called every ``monitor_every`` steps and
     after the last one; its values (floats) and the wall time spent outside it are returned
-    in ``extra['monitor']`` and ``extra['wall']``. Returns a :class:`FitResult` whose
+    in ``extra['monitor']``, ``extra['wall']`` and ``extra['cpu']`` (process CPU time). Returns a :class:`FitResult` whose
     ``params`` is the final lam, ``elbo`` the monitor trace (empty without one),
     ``extra['rho']`` the step sizes.
     """
@@ -90,9 +90,9 @@ def svi(prior: dict, local_step: Callable, batch_stats: Callable, n_items: int, 
     monitor_every = check_int("monitor_every", monitor_every, minimum=0)
     rng = check_rng("seed", seed)
     scale = n_items / batch_size
-    trace, walls, steps_at = [], [], []
-    spent = 0.0
-    t_start = time.perf_counter()
+    trace, walls, cpus, steps_at = [], [], [], []
+    spent = spent_cpu = 0.0
+    t_start, c_start = time.perf_counter(), time.process_time()
     for t, rho_t in enumerate(rho, start=1):
         idx = np.sort(rng.choice(n_items, size=batch_size, replace=False))
         stats = batch_stats(idx, local_step(idx, lam))
@@ -101,11 +101,13 @@ def svi(prior: dict, local_step: Callable, batch_stats: Callable, n_items: int, 
             lam[key] = (1.0 - rho_t) * lam[key] + rho_t * lam_hat
         if monitor is not None and ((monitor_every and t % monitor_every == 0)
                                     or t == len(rho)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             walls.append(t0 - t_start - spent)
+            cpus.append(c0 - c_start - spent_cpu)
             trace.append(float(monitor(lam)))
             steps_at.append(t)
             spent += time.perf_counter() - t0
+            spent_cpu += time.process_time() - c0
     return FitResult(dict(lam), np.array(trace), len(rho), False,
                      dict(rho=rho, monitor=np.array(trace), wall=np.array(walls),
-                          steps_at=np.array(steps_at)))
+                          cpu=np.array(cpus), steps_at=np.array(steps_at)))
