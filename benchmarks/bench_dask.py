@@ -168,7 +168,9 @@ def plot(doc, path):
     ax[0].loglog(N, [r["cpu_per_sweep"] for r in rows], "s--", label="chunked, Dask (CPU)")
     mem = doc["in_memory"]
     ax[0].loglog(N, N * mem["sec_per_iter"] / mem["N"], ":", color="k",
-                 label="in-memory fit at 1e6, per point x N")
+                 label="in-memory fit at 1e6 (wall), per point x N")
+    ax[0].loglog(N, N * mem["cpu_per_iter"] / mem["N"], "-.", color="gray",
+                 label="in-memory fit at 1e6 (CPU), per point x N")
     ax[0].set(xlabel="N", ylabel="seconds per sweep", title="time per CAVI sweep")
     ax[0].legend()
     ax[1].loglog(N, np.array([r["peak_rss_bytes"] for r in rows]) / 2**30, "o-",
@@ -194,7 +196,14 @@ def main(argv=None):
     p.add_argument("--keep-data", action="store_true", help="keep the .npy files")
     p.add_argument("--json", default=None, help="write the results as JSON to this file")
     p.add_argument("--plot", default=None, help="draw the log-log figure into this file")
+    p.add_argument("--replot", default=None, metavar="JSON",
+                   help="only draw --plot from an earlier --json file (no measurement)")
     args = p.parse_args(argv)
+    if args.replot:
+        doc = json.loads(Path(args.replot).read_text(encoding="utf-8"))
+        plot(doc, args.plot or "dask_scaling.png")
+        print(table(doc))
+        return doc
     Path(args.data_dir).mkdir(parents=True, exist_ok=True)
 
     ref_path = data_file(args.data_dir, 1_000_000)
