@@ -11,7 +11,8 @@ One step on a minibatch B (sampled uniformly without replacement) uses the noisy
 version of that gradient:
 
     1. local step: the optimal q(z_n) for n in B given the current lambda;
-    2. the intermediate global parameter  lambda_hat = prior + (N / |B|) sum_{n in B} E[t(x_n, z_n)];
+    2. the intermediate global parameter
+           lambda_hat = prior + (N / |B|) sum_{n in B} E[t(x_n, z_n)];
     3. lambda <- (1 - rho_t) lambda + rho_t lambda_hat,   rho_t = (tau0 + t)^(-kappa),
 
 with kappa in (0.5, 1] and tau0 >= 0 (Robbins-Monro: sum rho = inf, sum rho^2 < inf).
@@ -71,10 +72,10 @@ def svi(prior: dict, local_step: Callable, batch_stats: Callable, n_items: int, 
     ``local_step(idx, lam)``: optimal local parameters of the items ``idx`` (an int array)
     given ``lam``; ``batch_stats(idx, local)``: dict of summed expected sufficient statistics
     of those items. ``monitor(lam)`` (optional) is called every ``monitor_every`` steps and
-    after the last one; its values (floats) and the wall time spent outside it are returned
-    in ``extra['monitor']``, ``extra['wall']`` and ``extra['cpu']`` (process CPU time). Returns a :class:`FitResult` whose
-    ``params`` is the final lam, ``elbo`` the monitor trace (empty without one),
-    ``extra['rho']`` the step sizes.
+    after the last one; its values (floats) and the wall and process CPU time spent outside it
+    are returned in ``extra['monitor']``, ``extra['wall']`` and ``extra['cpu']``. Returns a
+    :class:`FitResult` whose ``params`` is the final lam, ``elbo`` the monitor trace (empty
+    without one), ``extra['rho']`` the step sizes.
     """
     prior = _check_natural("prior", prior)
     lam = _check_natural("init", init)

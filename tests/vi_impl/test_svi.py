@@ -58,7 +58,8 @@ def test_minibatch_steps_average_to_the_posterior():
 
 def _mixture(seed=0, n=300):
     rng = np.random.default_rng(seed)
-    X = np.r_[rng.normal(size=(n, 2)), rng.normal(size=(n, 2)) + 5, rng.normal(size=(n, 2)) + [0, 6]]
+    X = np.r_[rng.normal(size=(n, 2)), rng.normal(size=(n, 2)) + 5,
+              rng.normal(size=(n, 2)) + [0, 6]]
     return X, bg.make_prior(3, 2, m0=X.mean(0), W0=np.linalg.inv(np.cov(X.T)) / 2)
 
 

@@ -3,7 +3,7 @@ r"""Latent Dirichlet allocation by batch CAVI (Blei, Ng & Jordan 2003) and by st
 
 Model, documents d = 1..M, word positions n, topics k = 1..K, vocabulary w = 1..V::
 
-    beta_k ~ Dir(eta 1_V),   theta_d ~ Dir(alpha 1_K),   z_dn ~ Cat(theta_d),   w_dn ~ Cat(beta_{z_dn})
+    beta_k ~ Dir(eta 1_V),  theta_d ~ Dir(alpha 1_K),  z_dn ~ Cat(theta_d),  w_dn ~ Cat(beta_{z_dn})
 
 Family q(beta_k) = Dir(lambda_k), q(theta_d) = Dir(gamma_d), q(z_dn) = Cat(phi_dn); the counts
 n_dw of a document-term matrix are enough (positions holding the same word share phi_dw).
@@ -177,9 +177,9 @@ def fit_batch(X, K, *, alpha, eta, n_passes: int = 50, init=None, seed=0,
     inherit the assignments made under the first, random lambda. ``warm_start=True`` starts
     from the previous pass's gamma: every step is then a coordinate-ascent step on one ELBO,
     so the trace provably never decreases, but on real corpora the run tends to keep its early
-    assignments and stalls at a lower ELBO. ``monitor(lam)`` (optional) is evaluated after every pass and
-    returned in ``extra['monitor']`` with the wall and CPU time spent outside it and outside
-    the ELBO (``extra['wall']``, ``extra['cpu']``)."""
+    assignments and stalls at a lower ELBO. ``monitor(lam)`` (optional) is evaluated after
+    every pass and returned in ``extra['monitor']`` with the wall and CPU time spent outside it
+    and outside the ELBO (``extra['wall']``, ``extra['cpu']``)."""
     X = _check_counts(X)
     K = check_int("K", K)
     alpha = check_positive_scalar("alpha", alpha)
