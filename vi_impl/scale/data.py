@@ -14,6 +14,8 @@ import dask.array as da
 import numpy as np
 from dask import delayed
 
+from vi_impl.validation import check_int
+
 __all__ = ["open_npy", "npy_blocks", "RowBlock", "write_npy", "row_chunks"]
 
 
@@ -75,17 +77,10 @@ def _check_file(path):
     return shape, dtype, offset
 
 
-def _check_rows(chunk_rows):
-    if not isinstance(chunk_rows, (int, np.integer)) or isinstance(chunk_rows, bool) \
-            or chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
-    return int(chunk_rows)
-
-
 def npy_blocks(path, chunk_rows: int) -> list:
     """The row blocks of the 2-D ``.npy`` file at ``path`` as :class:`RowBlock` objects."""
     path = os.fspath(path)
-    chunk_rows = _check_rows(chunk_rows)
+    chunk_rows = check_int("chunk_rows", chunk_rows, minimum=1)
     shape, dtype, offset = _check_file(path)
     return [RowBlock(path, offset, a, b, shape[1], dtype.str)
             for a, b in row_chunks(shape[0], chunk_rows)]
