@@ -42,7 +42,8 @@ from vi_impl.validation import (
     check_tol,
 )
 
-__all__ = ["jj_lambda", "jj_log_sigmoid_bound", "fit", "elbo", "predict_proba"]
+__all__ = ["jj_lambda", "jj_log_sigmoid_bound", "update_w", "update_xi", "fit", "elbo",
+           "predict_proba"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -118,6 +119,46 @@ def elbo(X, t, m, S, xi, *, a=None, b=None, a0=None, b0=None, m0=None, S0=None) 
                  check_positive_scalar("a0", a0), check_positive_scalar("b0", b0), None, None)
 
 
+def _update_w(X, xi, h, prior_precision):
+    P = prior_precision + 2.0 * (X.T * jj_lambda(xi)) @ X
+    Cinv = np.linalg.solve(np.linalg.cholesky(P), np.eye(P.shape[0]))
+    S = Cinv.T @ Cinv
+    return S @ h, S
+
+
+def update_w(X, t, xi, *, e_alpha=None, m0=None, S0=None):
+    """q(w) = N(m, S) given xi: S^-1 = P0 + 2 sum_n lam(xi_n) x_n x_n^T,
+    m = S (sum_n (t_n - 1/2) x_n + P0 m0), with P0 = E[alpha] I (learned prior precision,
+    m0 = 0) or P0 = S0^-1 (fixed prior N(m0, S0)). Returns (m, S)."""
+    X, t = _check_data(X, t)
+    M = X.shape[1]
+    xi = as_float_array("xi", xi, ndim=1)
+    check_shape("xi", xi, (X.shape[0],))
+    rhs = X.T @ (t - 0.5)
+    if S0 is not None:
+        S0 = as_float_array("S0", S0, ndim=2)
+        check_shape("S0", S0, (M, M))
+        m0 = np.zeros(M) if m0 is None else as_float_array("m0", m0, ndim=1)
+        S0inv = np.linalg.inv(S0)
+        return _update_w(X, xi, rhs + S0inv @ m0, S0inv)
+    return _update_w(X, xi, rhs, check_positive_scalar("e_alpha", e_alpha) * np.eye(M))
+
+
+def _update_xi(X, m, S):
+    return np.sqrt(((X @ np.linalg.cholesky(S)) ** 2).sum(axis=1) + (X @ m) ** 2)
+
+
+def update_xi(X, m, S):
+    """xi_n = sqrt(x_n^T (S + m m^T) x_n), the maximiser of the bound in xi_n (Bishop 10.163)."""
+    X = as_float_array("X", X, ndim=2, min_shape=(1, 1))
+    M = X.shape[1]
+    m = as_float_array("m", m, ndim=1)
+    check_shape("m", m, (M,))
+    S = as_float_array("S", S, ndim=2)
+    check_shape("S", S, (M, M))
+    return _update_xi(X, m, S)
+
+
 def fit(X, t, *, a0=1e-2, b0=1e-4, m0=None, S0=None, max_iter: int = 500,
         tol: float = DEFAULT_TOL) -> FitResult:
     """Coordinate ascent on q(w), q(alpha) and xi (in that order each iteration, starting from
@@ -127,6 +168,7 @@ def fit(X, t, *, a0=1e-2, b0=1e-4, m0=None, S0=None, max_iter: int = 500,
     X, t = _check_data(X, t)
     N, M = X.shape
     max_iter = check_int("max_iter", max_iter)
+    m = S = None
     tol = check_tol(tol)
     fixed = S0 is not None
     if fixed:
@@ -149,20 +191,12 @@ def fit(X, t, *, a0=1e-2, b0=1e-4, m0=None, S0=None, max_iter: int = 500,
     trace = []
     converged = False
     for _ in range(max_iter):
-        P = 2.0 * (X.T * jj_lambda(xi)) @ X
         if fixed:
-            P += S0inv
-            h = rhs + S0inv @ m0
+            m, S = _update_w(X, xi, rhs + S0inv @ m0, S0inv)
         else:
-            P += (a / b) * np.eye(M)
-            h = rhs
-        C = np.linalg.cholesky(P)
-        Cinv = np.linalg.solve(C, np.eye(M))
-        S = Cinv.T @ Cinv
-        m = S @ h
-        if not fixed:
+            m, S = _update_w(X, xi, rhs, (a / b) * np.eye(M))
             b = b0 + 0.5 * (m @ m + np.trace(S))
-        xi = np.sqrt(((X @ np.linalg.cholesky(S)) ** 2).sum(axis=1) + (X @ m) ** 2)
+        xi = _update_xi(X, m, S)
         trace.append(_elbo(X, t, m, S, xi, a, b, a0, b0, m0, S0))
         if elbo_converged(trace, tol):
             converged = True

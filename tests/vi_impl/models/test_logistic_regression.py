@@ -136,6 +136,22 @@ def test_bound_never_decreases_and_is_stationary(kwargs):
         assert abs(f(res.m, res.xi + e) - f(res.m, res.xi - e)) / (2 * h) < 1e-5
 
 
+def test_fit_is_the_public_updates_in_turn():
+    X, t = _breast_cancer()
+    res = lr.fit(X, t, a0=0.5, b0=0.5, tol=0, max_iter=3)
+    xi, a, b = np.ones(len(t)), 0.5 + 2.5, 0.5
+    for _ in range(3):
+        m, S = lr.update_w(X, t, xi, e_alpha=a / b)
+        b = 0.5 + 0.5 * (m @ m + np.trace(S))
+        xi = lr.update_xi(X, m, S)
+    np.testing.assert_allclose(res.m, m, rtol=1e-12)
+    np.testing.assert_allclose(res.xi, xi, rtol=1e-12)
+    assert res.b == pytest.approx(b, rel=1e-12)
+    # the xi update is the exact maximiser of the bound in xi (Bishop 10.163)
+    z2 = np.einsum("nd,de,ne->n", X, S + np.outer(m, m), X)
+    np.testing.assert_allclose(xi ** 2, z2, rtol=1e-12)
+
+
 @pytest.mark.parametrize("kwargs, name", [
     (dict(X=np.ones(3), t=np.ones(3)), "X"), (dict(X=np.ones((3, 2)), t=np.ones(2)), "t"),
     (dict(X=np.ones((3, 2)), t=np.array([0.0, 1.0, 2.0])), "t"),
