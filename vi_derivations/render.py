@@ -76,10 +76,15 @@ class VILatexPrinter(LatexPrinter):
     def _print_Sum(self, expr):
         if self.textbook and all(_full_plate(l) for l in expr.limits):   # one sign per plate, plain subscript
             signs = "".join(r"\sum_{" + self._print(l[0]) + "} " for l in reversed(expr.limits))
-            body = self._print(expr.function)
-            if isinstance(expr.function, sp.Add):
+            f, minus = expr.function, ""
+            if _all_negative(f):                       # sum (-a - b) printed - sum (a + b)
+                f, minus = -f, "- "
+            body = self._print(f)
+            if isinstance(f, sp.Add):
                 body = r"\left(" + body + r"\right)"
-            return signs + body
+            elif body.startswith("- "):              # sum (-c a) printed - sum c a
+                body, minus = body[2:], ("" if minus else "- ")
+            return minus + signs + body
         # plate indices run over 0..size-1 internally (NumPy positions); the book writes 1..size
         lims, mapping = [], {}
         for v, lo, hi in expr.limits:
@@ -111,6 +116,15 @@ class VILatexPrinter(LatexPrinter):
                          key=_factor_rank)
         if not self.textbook:
             return super()._print_Mul(expr)
+        negs = [f for f in ordered if _all_negative(f)]
+        if negs:   # c (-a - b) printed - c (a + b)
+            flipped = [(-f if f in negs else f) for f in ordered]
+            sign = (-1) ** len(negs) * c
+            body = self._print(sp.Mul(abs(sign), *flipped, evaluate=False)) if abs(sign) != 1 or len(flipped) > 1 \
+                else self._print(flipped[0])
+            if len(flipped) == 1 and abs(sign) == 1 and isinstance(flipped[0], sp.Add):
+                body = r"\left(" + body + r"\right)"
+            return ("- " if sign < 0 else "") + body
         if len(ordered) == 1 and c.is_Rational and not c.is_Integer and isinstance(ordered[0], sp.log):
             return self._print(c) + " " + self._print(ordered[0])   # (1/2) log a, not log(a)/2
         if len(ordered) < 2:
@@ -123,7 +137,8 @@ class VILatexPrinter(LatexPrinter):
         if c != 1:
             coef.insert(0, c)
         if coef and rest and any(isinstance(n, (Sum, sp.log)) or getattr(n, "is_form", False) for f in rest
-                                 for n in sp.preorder_traversal(f)) and sp.fraction(sp.Mul(*coef))[1] != 1:
+                                 for n in sp.preorder_traversal(f)) and sp.fraction(sp.Mul(*coef))[1] != 1 \
+                and not any(isinstance(f, sp.Pow) and f.exp.is_negative for f in rest):
             # (1/2 sigma^2) sum_k ..., not (sum_k ...) / (2 sigma^2)
             body = sp.Mul(*rest, evaluate=False) if len(rest) > 1 else rest[0]
             body_tex = self._print(body)
@@ -189,6 +204,11 @@ def _full_plate(limit):
     except ValueError:
         return False
     return True
+
+
+def _all_negative(f):
+    """A sum every term of which carries a minus sign."""
+    return isinstance(f, sp.Add) and all(t.could_extract_minus_sign() for t in f.args)
 
 
 def _bare_log_arg(a):
@@ -331,6 +351,8 @@ def latex_rows(expr, budget=30):
     typeset characters (an expectation E_q[...] is opened up), for a display that must not
     overflow a narrow column."""
     expr = typeset(sp.sympify(expr)).display
+    if isinstance(expr, sp.Eq):
+        return [_eq_latex(expr.lhs, expr.rhs)]
     if type(expr).__name__ == "Expect" and len(expr.args) == 1:
         rows = latex_rows(expr.args[0], budget)
         rows[0] = r"\mathbb{E}_{q}\Big[" + rows[0]

@@ -120,9 +120,14 @@ def _vector_index(terms, idxs):
 
 
 def _index_rank(idx, body):
-    """Mean position of ``idx`` among the indices of the quantities in ``body`` (i before k before d)."""
-    pos = [e.indices.index(idx) for e in body.atoms(Indexed) if idx in e.indices]
-    return sum(pos) / len(pos) if pos else 0.0
+    """Position of ``idx`` in the quantities of ``body`` with the most indices, then its mean
+    position: the outer plates first (sum_i sum_k c_ik, sum_d sum_n sum_k phi_dnk)."""
+    having = [e for e in body.atoms(Indexed) if idx in e.indices]
+    if not having:
+        return (0, 0.0)
+    longest = max(len(e.indices) for e in having)
+    pos = [e.indices.index(idx) for e in having]
+    return (max(e.indices.index(idx) for e in having if len(e.indices) == longest), sum(pos) / len(pos))
 
 
 def _sum_of(body, limits):
@@ -131,7 +136,7 @@ def _sum_of(body, limits):
         return body
     idx = {l[0] for l in limits}
     # innermost limit first (SymPy's convention): the index that comes last in x_{ikd} innermost
-    limits = sorted(limits, key=lambda l: -_index_rank(l[0], body))
+    limits = sorted(limits, key=lambda l: _index_rank(l[0], body), reverse=True)
     out_c, inner = [], []
     for g in sp.Mul.make_args(body):
         (inner if g.free_symbols & idx else out_c).append(g)
@@ -200,12 +205,17 @@ def over_common_denominator(add, require_square=False):
 
 
 def _collect_functions(add):
-    """a psi(g) - b psi(g) -> (a - b) psi(g) when that leaves fewer terms."""
+    """a psi(g) - b psi(g) -> (a - b) psi(g): terms sharing their psi / log Gamma / log factors."""
     if not isinstance(add, sp.Add):
         return add
-    funcs = sorted(add.atoms(sp.polygamma, sp.loggamma, sp.log), key=sp.default_sort_key)
-    col = sp.collect(add, funcs) if funcs else add
-    return col if len(sp.Add.make_args(col)) < len(add.args) else add
+    groups, plain = defaultdict(list), []
+    for t in add.args:
+        fs = [g for g in sp.Mul.make_args(t) if isinstance(g, (sp.polygamma, sp.loggamma, sp.log))]
+        (groups[sp.Mul(*fs)].append(t / sp.Mul(*fs)) if fs else plain.append(t))
+    if all(len(v) < 2 for v in groups.values()):
+        return add
+    out = plain + [(sp.factor_terms(sp.Add(*v)) if len(v) > 1 else v[0]) * f for f, v in groups.items()]
+    return sp.Add(*out)
 
 
 def _common_factor(add):
@@ -218,7 +228,7 @@ def _common_factor(add):
         fs = {g for g in sp.Mul.make_args(t) if not g.is_Number}
         common = fs if common is None else common & fs
     if not common:
-        return add
+        return over_common_denominator(add, require_square=True)
     c = sp.Mul(*common)
     inner = over_common_denominator(sp.Add(*[t / c for t in add.args]), require_square=True)
     return sp.Mul(c, inner, evaluate=False)
@@ -226,7 +236,7 @@ def _common_factor(add):
 
 def _scalar_body(body):
     """Body of a sum with no vector index: numeric content out, common denominators."""
-    body = _expand(body)
+    body = _collect_functions(_expand(body))
     if not isinstance(body, sp.Add):
         return body
     c, prim = body.primitive()
