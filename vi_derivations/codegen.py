@@ -328,8 +328,13 @@ class ArrayPrinter(SciPyPrinter):
         return self.align(f"(1 - np.eye({size}))", (a, b))
 
     def _print_LogDet(self, e):
+        """log det of each matrix of a stack (the last two axes); LogDet(V, g): one per batch index."""
         name = str(e.args[0].label)
-        return f"_logdet({self._array(name)}, {name!r})"
+        batch = tuple(e.args[1:])
+        code = f"_logdet({self._array(name)}, {name!r})"
+        if not batch:
+            return f"np.sum({code})"
+        return self.align(code, batch)
 
     def _print_MatrixInverse(self, e):
         expr, a, b, j, l = e.args
@@ -533,6 +538,9 @@ class _Generator:
         for v in model.variables.values():
             if v.plates:
                 pos = range(len(v.plates))
+                if len(set(v.plates)) < len(v.plates):   # a matrix (..., J, J): its axes stay as declared
+                    self.layout[v.name] = tuple(pos)
+                    continue
                 self.layout[v.name] = tuple([t for t in pos if v.plates[t] not in self.P.data]
                                             + [t for t in pos if v.plates[t] in self.P.data])
         self.local = {}
@@ -1018,11 +1026,11 @@ def _floor(a):
 
 
 def _logdet(a, name):
-    """sum of log det over the leading axes of a stack of positive definite matrices."""
+    """log det of each matrix of a stack of positive definite matrices (over the last two axes)."""
     sign, value = np.linalg.slogdet(a)
     if np.any(sign <= 0):
         raise ValueError(f"{name} must be positive definite")
-    return float(np.sum(value))
+    return value
 
 
 def _internal(name, a):
@@ -1134,6 +1142,8 @@ def generate(model, order=None, command=None):
         zc = g.names[z]
         eta_names = {k: "eta_" + FAMILY_STATS.get(k, "{z}").format(z=zc) for k in u.natural}
         L = g.P.order(u.out_indices)
+        if fam.name == "MvNormal":      # the matrix axes stay last (np.linalg works on the last two)
+            L = g.P.order(u.out_indices[:-2]) + tuple(u.out_indices[-2:])
         kind, reason, _ = g.schedules[z]
         doc = [f"q*({z}) = {fam.name}: the CAVI update of q({z}) given the other factors.", ""]
         doc += [_wrap(_formula(eq), "    ") for eq in u.assignments]
