@@ -1,6 +1,8 @@
 """Completeness of the ledger: every displayed equation of the seed documents is either
 the location of a ledger entry or listed here as a non-claim (a definition, a model
-specification, an empty slide build-up, notation), with the reason.
+specification, an empty slide build-up, notation), with the reason; and every
+mathematical claim made in prose that :data:`PROSE_CLAIMS` lists is the location of an
+entry (prose is not split automatically: the list is read by hand).
 
 :func:`display_units` splits a seed text into displayed equations (a ``$$...$$``
 block, with its equation-number line); :func:`uncovered` lists the units that neither an
@@ -42,6 +44,34 @@ NON_CLAIMS: dict[str, dict[int, str]] = {
         288: "definition of the SGD update (names: see doc004-eq47)", 355: "a goal, not a claim",
     },
 }
+
+#: {document: {line: what the prose claims}}: mathematical claims outside displayed equations.
+PROSE_CLAIMS: dict[str, dict[int, str]] = {
+    "001_63c54bfc729c6f44.txt": {
+        341: "the ELBO is tight when q ≈ p(z|x), then L(q) ≈ log p(x)",
+        626: "at convergence of VI the bound is tight, L(q) ≈ log p(x)",
+        644: "VB-EM M-step uses L(q) ≈ log p(x)", 655: "VB-EM M-step uses L(q) ≈ log p(x)",
+        667: "VB-EM M-step uses L(q) ≈ log p(x)",
+        642: "VB-EM alternates the two steps until convergence",
+    },
+    "000_1458e46accab4e32.txt": {53: "π_i ∈ [0, 1]^K are the variational parameters of Cat(π_i)"},
+    "004_3a736a8280323391.txt": {
+        7: "exact Bayesian inference is possible only with conjugate priors",
+        22: "the evidence integral is analytic only when the prior is conjugate",
+        94: "Exercise 2.3: the variance of the importance weights",
+        130: "a divergence is positive-valued and zero iff the distributions are identical",
+        308: "discrete distributions cannot be reparameterised exactly",
+    },
+}
+
+
+def uncovered_prose() -> dict[str, list[int]]:
+    """Lines of :data:`PROSE_CLAIMS` that no entry covers."""
+    covered: dict[str, set[int]] = {d: set() for d in DOCUMENTS}
+    for e in all_entries():
+        covered[e.doc].update(e.all_lines())
+    return {doc: sorted(set(lines) - covered[doc]) for doc, lines in PROSE_CLAIMS.items()}
+
 
 _NUMBER_ONLY = re.compile(r"^\s*,?\s*(\$\$)?\s*\(\d+\)\s*(\$\$)?\s*$")
 

@@ -5,8 +5,10 @@ section, line), the claim itself (our own transcription), its status, and the
 checks that decide it:
 
 * ``verified`` -- ``check()`` must return ``True`` (the claim holds);
-* ``erratum``  -- ``original()`` must return ``False`` or raise (the claim as
-  printed is false) and ``check()`` must return ``True`` (the correction holds);
+* ``erratum``  -- ``original()`` must return ``False`` (the claim as printed is
+  false, shown by a computed value) and ``check()`` must return ``True`` (the
+  correction holds). An ``original()`` that raises has not refuted anything: the
+  exception (a typo, a ``1/0``) is a failure of the check itself;
 * ``garble``   -- the printed text is extraction damage; ``intended`` says what
   it must have been and ``check()`` must return ``True`` on that.
 
@@ -205,7 +207,9 @@ def run_check(entry: Union[Entry, str]) -> CheckResult:
 
     * verified / garble: ``check()`` returned True;
     * erratum: ``check()`` (the correction) returned True **and** ``original()``
-      returned False or raised (the printed statement is refuted).
+      returned False: the printed statement is refuted by a computed value. If
+      ``original()`` raises, the check has failed (``original_refuted`` is None): an
+      exception refutes nothing.
     """
     e = get_entry(entry) if isinstance(entry, str) else entry
     t0 = time.perf_counter()
@@ -213,12 +217,12 @@ def run_check(entry: Union[Entry, str]) -> CheckResult:
     refuted: Optional[bool] = None
     if e.status is Status.ERRATUM:
         orig, d2 = _call(e.original)
-        refuted = orig is not True
+        refuted = None if orig is None else orig is False
         if orig is True:
             detail = (detail + "; " if detail else "") + "original statement was NOT refuted"
         elif d2:
-            detail = (detail + "; " if detail else "") + f"original raised ({d2})"
-    passed = bool(ok) and (refuted is not False)
+            detail = (detail + "; " if detail else "") + f"the check of the original failed ({d2})"
+    passed = bool(ok) and (e.status is not Status.ERRATUM or refuted is True)
     return CheckResult(e.id, e.status, passed, bool(ok), refuted,
                        time.perf_counter() - t0, detail)
 

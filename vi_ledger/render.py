@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Optional, Union
 
 from .registry import DOCUMENTS, CheckResult, Entry, Status, all_entries, summary
+from .severity import LEVELS, severity
 
 __all__ = [
     "APPENDIX_PAGE", "topics", "entries_for", "ledger_links", "ledger_links_html", "display_links",
@@ -143,23 +144,45 @@ def _math(tex: str, indent: str = "") -> str:
     return f"\n\n{indent}$$\n{indent}{body}\n{indent}$$\n\n"
 
 
+_LEVEL_TITLE = {
+    "substantive": "Substantive errata: the mathematics as printed is wrong where a reader would use it",
+    "reading": "Errata that rest on a reading of the notation (the reading is stated)",
+    "minor": "Minor errata: slips that the surrounding text repairs or that change no result",
+}
+
+
+def _as_printed(e: Entry) -> str:
+    """The document's own words (the entry's verbatim fragment of the line), then the
+    ledger's transcription, labelled as such."""
+    words = e.marker.replace("`", "'")
+    return (f"**As printed** (line {e.line}, the document's words): ``{words}``\n\n"
+            f"**Transcribed** (the ledger's paraphrase of the claim):{_math(e.claim)}")
+
+
 def errata_markdown(results: Optional[dict[str, CheckResult]] = None) -> str:
-    """One warning box per erratum: the statement as printed, the correction, why, how it
-    was shown and the result of this run."""
+    """One warning box per erratum, ranked by severity (substantive, reading-dependent, minor;
+    see :mod:`vi_ledger.severity`), each under a heading: the statement as printed (the
+    document's words) and as transcribed, the correction, why, how it was shown and the
+    result of this run."""
+    errata = [e for e in all_entries() if e.status is Status.ERRATUM]
     blocks = []
-    for e in all_entries():
-        if e.status is not Status.ERRATUM:
+    for level in LEVELS:
+        chosen = [e for e in errata if severity(e.id) == level]
+        if not chosen:
             continue
-        r = None if results is None else results[e.id]
-        blocks.append(
-            f":::{{admonition}} {e.id}: {_short_doc(e.doc)} ({e.doc[:3]}), {e.location}\n"
-            f":class: warning\n\n"
-            f"**As printed** (line {e.line}):{_math(e.claim)}"
-            f"**Correction:**{_math(e.correction_text())}"
-            f"**Why:** {e.why}\n\n"
-            f"**How it was shown:** {e.method} (route: {e.route}). "
-            f"**This build:** {_result_text(r)}. {{ref}}`Ledger entry <{e.id}>`.\n"
-            f":::\n")
+        blocks.append(f"### {_LEVEL_TITLE[level]} ({len(chosen)})\n")
+        for e in chosen:
+            r = None if results is None else results[e.id]
+            note = f"**Reading:** {e.note}\n\n" if level == "reading" and e.note else ""
+            blocks.append(
+                f":::{{admonition}} {e.id}: {_short_doc(e.doc)} ({e.doc[:3]}), {e.location}\n"
+                f":class: warning\n\n"
+                f"{_as_printed(e)}"
+                f"**Correction:**{_math(e.correction_text())}"
+                f"**Why:** {e.why}\n\n{note}"
+                f"**How it was shown:** {e.method} (route: {e.route}). "
+                f"**This build:** {_result_text(r)}. {{ref}}`Ledger entry <{e.id}>`.\n"
+                f":::\n")
     return "\n".join(blocks)
 
 

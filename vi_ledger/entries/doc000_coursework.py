@@ -222,17 +222,15 @@ def _is_categorical_parameter(p) -> bool:
     return sp.simplify(sum(sp.nsimplify(v) for v in p) - 1) == 0 and all(sp.nsimplify(v) >= 0 for v in p)
 
 
-@B.erratum("doc000-l53-simplex", line=53, marker=r"\pi_i \in [0, 1]^K", lines=(51,),
-           location="Eq. (6) and the sentence after it: domain of π_i", topics=("gmm", "responsibilities"),
-           claim=r"q(c_i)=\mathrm{Cat}(\pi_i)\ \text{with}\ \pi_i\in[0,1]^K",
-           why="[0,1]^K contains vectors that are not probability vectors (all zeros, all ones); Cat(π_i) needs Σ_k π_ik = 1, which the constant-dropping convention of Task 1 and the normalisation of Task 4 rely on.",
-           correction=r"\pi_i\in\Delta^{K-1}=\{\pi\in[0,1]^K:\textstyle\sum_k\pi_k=1\}",
-           original=lambda: all(_is_categorical_parameter(p) for p in ([0, 0, 0], [1, 1, 0], [0.2, 0.3, 0.5])),
-           method="SymPy: (0,0,0) and (1,1,0) lie in [0,1]^3 but have total mass 0 and 2; points of the simplex have mass 1")
+@B.verified("doc000-l53-simplex", line=53, marker=r"\pi_i \in [0, 1]^K", lines=(51,),
+            location="Eq. (6) and the sentence after it: domain of π_i", topics=("gmm", "responsibilities"),
+            claim=r"q(c_i)=\mathrm{Cat}(\pi_i)\ \Rightarrow\ \pi_i\in[0,1]^K",
+            note="Re-examined (was an erratum that refuted 'every vector of [0,1]^K is a categorical parameter', a statement the document does not make). Reading: the sentence states where the variational parameters live; every parameter of Cat(π_i) in Eq. (6) does lie in [0,1]^K, and the sum-to-one constraint comes with Cat(π_i) itself. The statement is true, if less precise than π_i ∈ Δ^{K-1}.",
+            method="SymPy: 5 exact rational probability vectors (parameters of Cat, total mass 1) all have every entry in [0, 1]")
 def _():
     g = np.random.default_rng(3)
     points = []
     for _ in range(5):                       # exact rational points of the simplex
         c = [int(v) for v in g.integers(0, 20, size=3)] + [1]
         points.append([sp.Rational(v, sum(c)) for v in c])
-    return all(_is_categorical_parameter(p) for p in points)
+    return all(_is_categorical_parameter(p) and all(0 <= v <= 1 for v in p) for p in points)

@@ -84,13 +84,13 @@ def _mc_estimate(lo: int, S: int):
     return sp.simplify(sp.summation(sp.Integer(1), (s_, lo, S_)) / S_)
 
 
-@B.erratum("doc001-l144-mc-index", line=144, marker=r"\sum_{s=-1}^{S}", location="'Approximate inference: stochastic methods', first build",
-           topics=("monte-carlo",),
-           claim=r"\mathbb E_{p(\mathbf z|\mathbf x)}[f(\mathbf z)]\approx\frac1S\sum_{s=-1}^{S}f(\mathbf z^{(s)})",
-           why="Wrong index range: s = -1..S has S+2 terms, so the average of a constant f ≡ c is (S+2)c/S, a biased estimate; the samples are indexed 1..S (the next build of the slide has it right).",
-           correction=lambda: r"\frac1S\sum_{s=1}^{S}f(\mathbf z^{(s)})\quad(\text{for }f\equiv1:\ " + sp.latex(_mc_estimate(1, 0)) + r";\ \text{printed range gives }" + sp.latex(_mc_estimate(-1, 0)) + ")",
-           original=lambda: bool(_mc_estimate(-1, 0) == 1),
-           method="SymPy summation: with f ≡ 1 the printed average is (S+2)/S, the corrected one is 1")
+@B.garble("doc001-l144-mc-index", line=144, marker=r"\sum_{s=-1}^{S}", lines=(150,),
+          location="'Approximate inference: stochastic methods', first build",
+          topics=("monte-carlo",),
+          claim=r"\mathbb E_{p(\mathbf z|\mathbf x)}[f(\mathbf z)]\approx\frac1S\sum_{s=-1}^{S}f(\mathbf z^{(s)})",
+          intended=lambda: r"\frac1S\sum_{s=1}^{S}f(\mathbf z^{(s)})\quad(\text{for }f\equiv1:\ " + sp.latex(_mc_estimate(1, 0)) + ")",
+          note="Re-examined (was an erratum): the lower index −1 is extraction damage, not the slide's mathematics. The bullet on the same slide (line 150) indexes the samples s ∈ {1, …, S}, and the next build of the same slide (line 157, doc001-l157-mc) reads s = 1. Taken literally, s = −1..S would give (S+2)/S for f ≡ 1.",
+          method="SymPy summation: with f ≡ 1 the intended average (s = 1..S) is exactly 1")
 def _():
     return bool(_mc_estimate(1, 0) == 1)
 
@@ -427,6 +427,7 @@ def _second_moment_declared():
            why="The slides write Gaussians as N(x | mean, variance) (N(μ_k | 0, τ²), N(x_n | μ, σ²)) but declare q(μ_k) = N(μ_k | μ̃_k, σ̃_k), i.e. variance σ̃_k. Then E[μ_k²] = μ̃_k² + σ̃_k. The printed σ̃_k² is right only if q is declared N(μ̃_k, σ̃_k²): the two lines are inconsistent.",
            correction=lambda: r"\mathbb E_q[\mu_k^2]=" + sp.latex(_second_moment_declared()) + r"\ \text{for }q=\mathcal N(\tilde\mu_k,\tilde\sigma_k)\ (\text{or declare }q=\mathcal N(\tilde\mu_k,\tilde\sigma_k^2))",
            original=lambda: same(_second_moment_declared(), mt**2 + st**2),
+           note="Reading: σ̃_k is read as the variance of q(μ_k), because every other Gaussian of the slides is written N(· | mean, variance) (N(μ_k | 0, τ²), N(x_n | μ, σ²)). If σ̃_k is read as a standard deviation (the usual meaning of the letter), the moment line is right and the declaration of q is the slip. Under either reading the declaration and the moment are inconsistent, so an erratum is forced; only which of the two lines is wrong depends on the reading. Line 579 repeats the moment and is not counted again.",
            method="sympy.stats: the second moment of N(μ̃, variance σ̃) is μ̃² + σ̃, not μ̃² + σ̃²")
 def _():
     return same(_second_moment_declared(), mt**2 + st) and same(Exp(Normal("M2", mt, st) ** 2), mt**2 + st**2)
@@ -471,14 +472,12 @@ def _():
     return bool(abs(s.mean() - phi @ mt_) < 4 * s.std() / np.sqrt(s.size))
 
 
-@B.erratum("doc001-l579-second-moment-selected", line=579, marker=r"\sum_{k=1}^{K} \phi_{n,k} \, (\tilde{\mu}_{k}^{2} + \tilde{\sigma}_{k}^{2})",
-           location="'A practical example', E_q[μ²_{z_n}]", topics=("expectations", "gmm"),
-           claim=r"\mathbb E_q[\mu_{z_n}^2]=\sum_k\mathbb E_q[z_{nk}]\mathbb E_q[\mu_k^2]=\sum_k\phi_{nk}(\tilde\mu_k^2+\tilde\sigma_k^2)",
-           why="The first equality is right; the second inherits the inconsistent second moment of doc001-l535-second-moment (σ̃_k is declared a variance).",
-           correction=r"\mathbb E_q[\mu_{z_n}^2]=\sum_k\phi_{nk}(\tilde\mu_k^2+\tilde\sigma_k)\ \text{with }\tilde\sigma_k\text{ the variance of }q(\mu_k)",
-           original=lambda: (lambda r: bool(abs(np.mean(r[3] ** 2) - r[0] @ (r[1] ** 2 + r[2] ** 2)) < 4 * np.std(r[3] ** 2) / np.sqrt(r[3].size)))(_mu_z_samples(1)),
-           method="Monte Carlo (2e5 draws, q(μ_k) with variances 0.09, 2.5, 0.6): the printed form is off by more than 200 s.e., the corrected form is within 4 s.e.",
-           route="numeric")
+@B.verified("doc001-l579-second-moment-selected", line=579, marker=r"\sum_{k=1}^{K} \mathbb{E}_{q}[z_{n,k}] \, \mathbb{E}_{q}[\mu_{k}^{2}]",
+            location="'A practical example', E_q[μ²_{z_n}]", topics=("expectations", "gmm"),
+            claim=r"\mathbb E_q[\mu_{z_n}^2]=\sum_k\mathbb E_q[z_{nk}]\,\mathbb E_q[\mu_k^2]=\sum_k\phi_{nk}\,\mathbb E_q[\mu_k^2]",
+            note="Re-examined (was an erratum): the selection identity is right. The last expression of the line repeats the second moment μ̃_k² + σ̃_k² of line 535, whose reading is discussed, and counted once, at doc001-l535-second-moment; counting it here again would count one slip twice.",
+            method="Monte Carlo (2e5 joint draws of z_n and μ from q, q(μ_k) with variances 0.09, 2.5, 0.6): E[μ²_{z_n}] matches Σ_k φ_nk (μ̃_k² + var_k) within 4 s.e.",
+            route="numeric")
 def _():
     phi, mt_, var, s = _mu_z_samples(1)
     return bool(abs(np.mean(s**2) - phi @ (mt_**2 + var)) < 4 * np.std(s**2) / np.sqrt(s.size))
@@ -529,11 +528,13 @@ def _mixture_gap():
 
 
 @B.erratum("doc001-l626-bound-tight", line=626, marker=r"At convergence of VI, this bound is thigh", location="'Optimizing hyper-parameters'",
+           lines=(644, 655, 667),
            topics=("elbo", "gmm", "vbem"),
            claim=r"\text{at convergence of VI the bound is tight: }\mathcal L(q)\approx\log p(\mathbf x)",
            why="The gap log p(x) − L(q) is KL(q || p(μ, z | x)) and does not vanish at convergence. For a mixture it is at least about log K! from label switching alone (a mean-field q covers one labelling), and VB-EM therefore maximises a bound, not log p(x|π).",
            correction=r"\log p(\mathbf x)-\mathcal L(q^*)=\mathrm{KL}(q^*\|p(\boldsymbol\mu,\mathbf z|\mathbf x))>0",
            original=lambda: bool(_mixture_gap()[0] < 0.05),
+           note="The same claim is made in prose on the three builds of the VB-EM slide (lines 644, 655, 667: 'M-step: use L(q) ≈ log p(x) to find maximum likelihood estimates'); they are covered by this entry. Reading: '≈' is read as 'equal up to a gap that vanishes at convergence'; the gap is a KL divergence that does not vanish.",
            method="1-D mixture with two well-separated clusters: at the CAVI fixed point the gap to the exact log evidence (enumeration) is 0.69 ≈ log 2! (not ≈ 0); the gap is positive and shrinks monotonically along CAVI",
            route="numeric")
 def _():
@@ -568,7 +569,7 @@ def _mstep_pi():
     return lambda phi: np.array(fn(list(phi.ravel())), float)
 
 
-@B.verified("doc001-l642-vbem", line=642, marker="VB-EM alternates between these 2 steps until convergence", lines=(627, 643, 644, 653, 665),
+@B.verified("doc001-l642-vbem", line=642, marker="VB-EM alternates between these 2 steps until convergence", lines=(627, 643, 653, 665),
             location="'Variational Bayesian Expectation-Maximization (VB-EM)'", topics=("vbem", "gmm"),
             claim=r"\text{E-step: }q\leftarrow\arg\max_q\mathcal L(q,\boldsymbol\pi);\ \text{M-step: }\boldsymbol\pi\leftarrow\arg\max_{\boldsymbol\pi}\mathcal L(q,\boldsymbol\pi)\ \text{never decrease }\mathcal L",
             method="1-D mixture: M-step π_k = (1/N)Σ_n φ_nk derived by SymPy (Lagrangian); the Gauss-Hermite ELBO is non-decreasing over 25 rounds (1e-12), the M-step output has zero projected gradient, and the final bound is ≤ the exact log p(x|π̂)",
@@ -622,9 +623,11 @@ def _():
 
 
 def _ard_prior_original():
+    """The printed covariance alpha^{-1} I, read with linear algebra's operations: it needs a
+    matrix inverse of the D x 1 vector alpha, which exists only for a square, non-singular
+    matrix. Computed: alpha is 3 x 1, so alpha^{-1} (hence the covariance) is undefined."""
     al = sp.Matrix(sp.symbols("alpha1:4", positive=True))
-    cov = al ** -1 * sp.eye(3)      # the printed alpha^{-1} I with a vector alpha: not defined
-    return cov.is_diagonal()
+    return al.is_square and al.det() != 0
 
 
 @B.erratum("doc001-l706-ard-prior", line=706, marker=r"\mathbf{w} \sim \mathcal{N}(\mathbf{w}|\mathbf{0}, \boldsymbol{\alpha}^{-1}\mathbf{I})",
@@ -633,7 +636,8 @@ def _ard_prior_original():
            why="With a vector α, α⁻¹I is not defined (the inverse of a D×1 vector); what is meant is one precision per dimension, the covariance diag(α)⁻¹.",
            correction=lambda: r"\mathbf w\sim\mathcal N(\mathbf 0,\operatorname{diag}(\boldsymbol\alpha)^{-1}),\ D=3:\ \operatorname{diag}(\boldsymbol\alpha)^{-1}=" + sp.latex(sp.diag(*sp.symbols("alpha_1:4", positive=True)).inv()),
            original=_ard_prior_original,
-           method="SymPy: inverting the vector α raises (non-square matrix), so the printed covariance is undefined; with diag(α)⁻¹ the log density equals Σ_d log N(w_d | 0, 1/α_d)")
+           note="Reading: α⁻¹I is read with the operations of linear algebra (α⁻¹ a matrix inverse). Read as elementwise α⁻¹ broadcast against I, it is diag(α)⁻¹, the intended meaning, so this is a notation erratum (minor).",
+           method="SymPy: α is a 3×1 matrix, not square, so it has no inverse and the printed covariance is undefined (computed: is_square is False); with diag(α)⁻¹ the log density equals Σ_d log N(w_d | 0, 1/α_d)")
 def _():
     w = sp.Matrix(sp.symbols("w1:4", real=True))
     al = sp.symbols("alpha1:4", positive=True)

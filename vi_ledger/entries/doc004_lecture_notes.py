@@ -225,7 +225,7 @@ def _():
             location="Section 0.0.4, properties of a divergence, for KL (Eq. (15))", topics=("kl",),
             claim=r"D_{KL}(p_1,p_2)\ge0,\ =0\iff p_1=p_2,\ D_{KL}(p_1,p_2)\ne D_{KL}(p_2,p_1)\ \text{in general}",
             method="Gauss-Hermite (exact for Gaussians): for 20 random pairs of distinct 1-D Gaussians KL > 0 in both directions and the two directions differ; KL(p,p) = 0",
-            route="numeric", note="The notes' argument 'log 1 = 0' only proves the 'if' direction; 'only if' follows from the strict convexity of −log (equality in (17) needs p2/p1 = 1 almost everywhere).")
+            route="numeric", note="Reading: 'a positive-valued function ... that is zero if and only if the distributions are identical' (line 130) is read with 'positive' meaning non-negative, the only reading under which the sentence is consistent; nothing in the notes claims D(p, p) > 0 (an earlier version of the ledger refuted that, and counted an erratum the document does not make). The notes' argument 'log 1 = 0' only proves the 'if' direction; 'only if' follows from the strict convexity of −log (equality in (17) needs p2/p1 = 1 almost everywhere).")
 def _():
     g = rng(6)
     kl = lambda a, b: gh_expect(lambda z: norm_logpdf(z[:, 0], a[0], a[1]) - norm_logpdf(z[:, 0], b[0], b[1]), [a[0]], [a[1]], n=10)
@@ -234,20 +234,6 @@ def _():
         if not (kl(a, b) > 0 and kl(b, a) > 0 and abs(kl(a, b) - kl(b, a)) > 1e-6):
             return False
     return abs(kl((0.3, 1.7), (0.3, 1.7))) < 1e-14
-
-
-@B.erratum("doc004-l130-positive-valued", line=130, marker="a positive-valued function of two probability distribution",
-           location="Section 0.0.4, definition of a statistical divergence", topics=("kl",),
-           claim=r"D(q,p)\ \text{is positive-valued and zero iff }q=p",
-           why="Self-contradictory: a positive-valued function is never zero. A divergence is non-negative, with zero exactly at q = p.",
-           correction=r"D(q,p)\ge0,\ \ D(q,p)=0\iff q=p",
-           original=lambda: bool(gh_expect(lambda z: norm_logpdf(z[:, 0], 0.3, 1.7) - norm_logpdf(z[:, 0], 0.3, 1.7), [0.3], [1.7]) > 0),
-           method="Gauss-Hermite: KL(p, p) = 0, so KL is not positive-valued; it is ≥ 0 on 20 random pairs (see doc004-l130-divergence)", route="numeric")
-def _():
-    g = rng(60)
-    kl = lambda a, b: gh_expect(lambda z: norm_logpdf(z[:, 0], a[0], a[1]) - norm_logpdf(z[:, 0], b[0], b[1]), [a[0]], [a[1]], n=10)
-    pairs = [((g.normal(), g.uniform(0.2, 3)), (g.normal(), g.uniform(0.2, 3))) for _ in range(20)]
-    return all(kl(a, b) >= 0 for a, b in pairs) and abs(kl((0.3, 1.7), (0.3, 1.7))) < 1e-14
 
 
 @B.verified("doc004-l135-log-inequality", line=135, marker=r"-\log x \ge 1 - x", location="Section 0.0.4", topics=("kl",),
@@ -903,3 +889,75 @@ def _():
 def _():
     elbo_nu = -_kl_in_nu(_corrected_59())
     return bool(sp.simplify(sp.diff(elbo_nu, nu, 2).subs(nu, s2_ * (1 - rho**2))).subs(rho, RHO_VAL).is_negative)
+
+
+# ---------------------------------------------------------------- claims made in prose
+@functools.lru_cache(maxsize=None)
+def _uniform_gaussian_evidence():
+    """p(x) for z ~ Uniform(0, 1) (not conjugate to the Gaussian likelihood: the posterior is a
+    truncated normal, not a uniform), x | z ~ N(z, 1): SymPy integrates it in closed form."""
+    z, x = sp.symbols("z x", real=True)
+    return sp.integrate(sp.exp(-(x - z) ** 2 / 2) / sp.sqrt(2 * sp.pi), (z, 0, 1)), x
+
+
+@B.erratum("doc004-l7-conjugate", line=7, marker="Exact Bayesian inference is possible only in models with conjugate priors",
+           lines=(22,), location="Introduction and Section 0.0.1 (prose)", topics=("inference",),
+           claim=r"\text{exact inference (a closed-form evidence) is possible only with a prior conjugate to the likelihood}",
+           why="Conjugacy is sufficient, not necessary. A uniform prior on [0, 1] with a Gaussian likelihood is not conjugate (the posterior is a truncated normal), yet the evidence has a closed form; so does every model whose latent variables take finitely many values (a sum), e.g. the coursework's mixture with its assignments enumerated.",
+           correction=lambda: r"\text{e.g. }z\sim\mathcal U(0,1),\ x\mid z\sim\mathcal N(z,1):\ p(x)=" + sp.latex(sp.simplify(_uniform_gaussian_evidence()[0])),
+           original=lambda: bool(_uniform_gaussian_evidence()[0].has(sp.Integral)),
+           note="A claim made in prose (no displayed equation); reading: 'exact inference' means a closed-form posterior normaliser, as line 22 says ('can be solved analytically only when the prior is conjugate').",
+           method="SymPy integrates the evidence of the non-conjugate uniform-Gaussian model in closed form (erf), and it matches scipy quadrature at 5 values of x")
+def _():
+    ev, x = _uniform_gaussian_evidence()
+    if ev.has(sp.Integral):
+        return False
+    f = sp.lambdify(x, ev, modules=["scipy", "numpy"])
+    return all(close(float(f(v)), quad(lambda z, v=v: np.exp(-(v - z) ** 2 / 2) / np.sqrt(2 * np.pi), 0.0, 1.0), 1e-10)
+               for v in (-1.0, 0.2, 0.5, 1.3, 3.0))
+
+
+@B.verified("doc004-l308-discrete-reparam", line=308, marker="it is clearly impossible to exactly reparameterize discrete distributions",
+            location="Section 0.0.8 (prose)", topics=("gradient-estimators",),
+            claim=r"\text{a discrete }q_\theta\text{ has no differentiable reparameterisation }z=g(\epsilon,\theta)\text{ giving }\nabla_\theta\mathbb E_q[f]=\mathbb E[\nabla_\theta f(g(\epsilon,\theta))]",
+            note="A claim made in prose. Reading: 'reparameterize' in the sense of the section, a sampler z = g(ε, θ) differentiable in θ whose pathwise gradient is the gradient of the expectation. Discrete samplers do exist (z = 1[u < θ]), but g is piecewise constant in θ, so the pathwise gradient is 0 almost everywhere while the true gradient is not.",
+            method="Bernoulli(θ), f(z) = (z − 0.3)²: exact gradient d/dθ E[f] = f(1) − f(0) = 0.4; the pathwise derivative of f(1[u < θ]) is 0 for every u ≠ θ (central differences at 200 values of u), so its expectation is 0, not 0.4")
+def _():
+    f = lambda z: (z - 0.3) ** 2
+    theta, h = 0.4, 1e-6
+    exact = f(1.0) - f(0.0)
+    us = rng(77).uniform(size=200)
+    us = us[np.abs(us - theta) > 1e-3]
+    pathwise = [(f(float(u < theta + h)) - f(float(u < theta - h))) / (2 * h) for u in us]
+    return bool(abs(exact - 0.4) < 1e-12 and max(abs(p) for p in pathwise) == 0.0)
+
+
+@functools.lru_cache(maxsize=None)
+def _weight_variance():
+    """Var_q[w] for w = p(z)/q(z), p = N(mu_p, s2), q = N(mu_q, s2) (SymPy)."""
+    z = sp.Symbol("z", real=True)
+    mp_, mq_ = sp.symbols("mu_p mu_q", real=True)
+    s2 = sp.Symbol("sigma2", positive=True)
+    p = sp.exp(-(z - mp_) ** 2 / (2 * s2)) / sp.sqrt(2 * sp.pi * s2)
+    q = sp.exp(-(z - mq_) ** 2 / (2 * s2)) / sp.sqrt(2 * sp.pi * s2)
+    m1 = sp.simplify(sp.integrate(p, (z, -sp.oo, sp.oo)))                  # E_q[w] = int p
+    m2 = sp.simplify(sp.integrate(p ** 2 / q, (z, -sp.oo, sp.oo)))         # E_q[w^2]
+    return sp.simplify(m2 - m1 ** 2), (mp_, mq_, s2)
+
+
+@B.verified("doc004-ex2-3-weight-variance", line=94, marker="Exercise 2.3 Find the variance of the weights.",
+            location="Section 0.0.3, Exercise 2.3 (prose)", topics=("importance-sampling",),
+            claim=r"\mathrm{Var}_q[w]=e^{(\mu_p-\mu_q)^2/\sigma^2}-1\quad(w=p(z|D)/q(z),\ p=\mathcal N(\mu_p,\sigma^2),\ q=\mathcal N(\mu_q,\sigma^2))",
+            note="An exercise, not a claim: the ledger records its solution (derived, then checked by simulation), which backs the notes' statement before it that the weights have very high variance (it grows like exp of the squared shift).",
+            method="SymPy: E_q[w] = 1 and E_q[w²] = exp((μ_p − μ_q)²/σ²); Monte Carlo (4e5 draws from q, shift 0.7, σ² = 1) agrees within 4 s.e.",
+            route="sympy+numeric")
+def _():
+    var, (mp_, mq_, s2) = _weight_variance()
+    if not same(var, sp.exp((mp_ - mq_) ** 2 / s2) - 1):
+        return False
+    g = rng(78)
+    z = g.normal(0.0, 1.0, size=400_000)
+    w = np.exp(norm_logpdf(z, 0.7, 1.0) - norm_logpdf(z, 0.0, 1.0))
+    w2 = w ** 2
+    target = float(var.subs({mp_: 0.7, mq_: 0.0, s2: 1}))
+    return bool(abs(w2.mean() - 1.0 - target) < 4 * w2.std() / np.sqrt(w2.size))
