@@ -67,6 +67,22 @@ class RowBlock:
     def read(self):
         return _read_rows(self.path, self.offset, self.start, self.stop, self.n_cols, self.dtype)
 
+    def blocks(self, rows: int):
+        """Yield (first row within this block, rows) for consecutive pieces of at most ``rows``
+        rows, each read into one reused buffer (valid until the next piece): a cache-sized
+        piece is then processed while it is still in the cache."""
+        dtype = np.dtype(self.dtype)
+        buf = np.empty(min(rows, len(self)) * self.n_cols, dtype=dtype)
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset + self.start * self.n_cols * dtype.itemsize)
+            for a in range(0, len(self), rows):
+                n = min(rows, len(self) - a)
+                piece = buf[:n * self.n_cols]
+                if fh.readinto(piece) != piece.nbytes:
+                    raise ValueError(f"path {self.path!r} is shorter than its header says "
+                                     f"(rows {self.start + a}:{self.start + a + n})")
+                yield a, piece.reshape(n, self.n_cols).astype(np.float64, copy=False)
+
 
 def _check_file(path):
     shape, dtype, fortran, offset = _header(path)

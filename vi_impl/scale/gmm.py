@@ -58,19 +58,28 @@ def as_chunked(X, chunk_rows: int | None = None):
     return da.from_array(X, chunks=(chunk_rows or 1_000_000, -1))
 
 
+def _pieces(x, rows):
+    """(first row, rows) of consecutive pieces of chunk x (an array or a RowBlock)."""
+    if isinstance(x, RowBlock):
+        yield from x.blocks(rows)
+    else:
+        for a in range(0, len(x), rows):
+            yield a, x[a:a + rows]
+
+
 def _chunk_pass(x, W, b, c, out=None):
-    """The fused pass of the in-memory fit over one chunk x (n, D), a cache-sized block of
-    rows at a time: each block is centred on c and laid out as Z = [x_i - c, -||x_i - c||^2/2]
-    (columns), then :func:`vi_impl.models.gmm._responsibility_stats` turns it into T and lse
-    (and the responsibilities, into ``out``, if given). Also returns the smallest
-    -||x_i - c||^2 / 2 (NaN or -inf flag bad data)."""
-    n, D = x.shape
+    """The fused pass of the in-memory fit over one chunk x (n, D) (an array, or a RowBlock
+    read piece by piece), a cache-sized piece of rows at a time: each piece is centred on c
+    and laid out as Z = [x_i - c, -||x_i - c||^2/2] (columns), then
+    :func:`vi_impl.models.gmm._responsibility_stats` turns it into T and lse (and the
+    responsibilities, into ``out``, if given). Also returns the smallest -||x_i - c||^2 / 2
+    (NaN or -inf flag bad data)."""
+    n, D = len(x), len(c)
     K = W.shape[0]
     rows = _block_columns(n, K)
     T, lse, low = np.zeros((K, D + 2)), 0.0, np.inf
     Z = np.empty((D + 1, min(n, rows)))
-    for a in range(0, n, rows):
-        xb = x[a:a + rows]
+    for a, xb in _pieces(x, rows):
         z = Z[:, :len(xb)]
         np.subtract(xb.T, c[:, None], out=z[:D])
         np.einsum("dn,dn->n", z[:D], z[:D], out=z[D])
@@ -100,10 +109,9 @@ def _first_pass(j, start, X, seed, frac):
 
 def _sweep_stats(j, start, X, W, b, c):
     """The map of one sweep: T and lse of chunk j (see the module docstring)."""
-    X = _rows(X)
     T, lse, low = _chunk_pass(X, W, b, c)
-    if not low >= -0.5 * X.shape[1] * _FAR**2:        # NaN, inf, or a point absurdly far away
-        check_chunk("X", j, start, X)
+    if not low >= -0.5 * len(c) * _FAR**2:            # NaN, inf, or a point absurdly far away
+        check_chunk("X", j, start, _rows(X))
         raise ChunkError(f"X chunk {j} (rows {start}:{start + len(X)}) holds a point farther "
                          f"than {_FAR:g} from the data mean", j, "X")
     return {"T": T, "lse": lse}

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from vi_impl.scale import open_npy, write_npy
-from vi_impl.scale.data import row_chunks
+from vi_impl.scale.data import npy_blocks, row_chunks
 
 
 def test_blocks_are_the_rows_of_the_file(tmp_path):
@@ -46,3 +46,13 @@ def test_truncated_file_is_reported(tmp_path):
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(ValueError, match="shorter than its header"):
         open_npy(path, 10).compute(scheduler="sync")
+
+
+def test_row_block_pieces_equal_the_block(tmp_path):
+    X = np.arange(46.0).reshape(23, 2)
+    np.save(tmp_path / "x.npy", X)
+    (block,) = npy_blocks(tmp_path / "x.npy", 100)
+    pieces = [(a, p.copy()) for a, p in block.blocks(5)]
+    assert [a for a, _ in pieces] == [0, 5, 10, 15, 20]
+    assert np.array_equal(np.concatenate([p for _, p in pieces]), X)
+    assert np.array_equal(block.read(), X) and len(block) == 23

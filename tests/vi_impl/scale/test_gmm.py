@@ -140,3 +140,18 @@ def test_scheduler_address_string(X, start, dask_client):
     got = fit(X, K, SIGMA2, init=start, tol=0, max_iter=3, chunk_rows=1000,
               client=dask_client.scheduler.address)
     assert rel(got.m, ref.m) < 1e-10
+
+
+def test_nan_in_an_early_piece_of_a_large_chunk(tmp_path):
+    """A chunk is processed in cache-sized pieces; a NaN in the first piece is still reported
+    after later, clean pieces (the sweep's check, not only the first pass's)."""
+    Xl = mixture_data(60_000, seed=5)
+    path = tmp_path / "x.npy"
+    np.save(path, Xl)
+    state = fit(path, K, SIGMA2, init=Xl[:K], chunk_rows=60_000, tol=0, max_iter=1).state
+    disk = np.load(path, mmap_mode="r+")
+    disk[10, 0] = np.nan
+    disk.flush()
+    del disk
+    with pytest.raises(ChunkError, match=r"X chunk 0 \(rows 0:60000\) holds NaN at row 10, "):
+        fit(path, K, SIGMA2, chunk_rows=60_000, tol=0, max_iter=3, resume=state)
