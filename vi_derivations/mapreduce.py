@@ -184,6 +184,11 @@ class _Rewriter:
             for f in sp.Mul.make_args(mono):
                 (local if self._on_plate(f, i) else glob).append(f)
             local = sp.Mul(*local)
+            if any(plate_of_index(self.model, lim[0]) == self.plate
+                   for inner in local.atoms(Sum) for lim in inner.limits):
+                raise UnsupportedModelError(
+                    f"model {self.model.name!r}: the term {mono} multiplies two sums over the "
+                    f"data plate {self.plate.name}; it is not a sum of per-chunk sums")
             if self._names(local) & self.global_names:
                 raise UnsupportedModelError(
                     f"model {self.model.name!r}: the term {mono} mixes data and global "

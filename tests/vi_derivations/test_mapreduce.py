@@ -110,3 +110,25 @@ def test_unsupported_splits_are_explained():
         split(vd.models.load("gmm"), data_plate="Q")
     with pytest.raises(UnsupportedModelError, match="does not run over the data plate K"):
         split(vd.models.load("gmm"), data_plate="K")
+
+
+def test_terms_that_are_not_sums_of_per_chunk_sums_are_rejected():
+    from vi_derivations.mapreduce import _Rewriter
+    model = vd.models.load("gmm")
+    s = split(model)
+    plates = {p.name: p for p in model.plates}
+    x, m = model.variables["x"].symbol, model.variables["m"].symbol
+    i, j = plates["N"].fresh(), plates["N"].fresh()
+    k, d = plates["K"].index, plates["D"].index
+    top = plates["N"].size - 1
+    rw = _Rewriter(model, s)
+    with pytest.raises(UnsupportedModelError, match="does not factorise"):
+        rw.rewrite(sp.Sum(sp.exp(x[i, d] * m[k, d]), (i, 0, top)))
+    with pytest.raises(UnsupportedModelError, match="multiplies two sums over the data plate"):
+        rw.rewrite(sp.Sum(x[i, d] * sp.Sum(x[j, d], (j, 0, top)), (i, 0, top)))
+    with pytest.raises(UnsupportedModelError, match="outside a sum over the data plate"):
+        rw.rewrite(x[plates["N"].index, d] * m[k, d])
+    # a separable sum becomes a global factor times a named statistic
+    out = rw.rewrite(sp.Sum(x[i, d] * m[k, d], (i, 0, top)))
+    (stat,) = rw.stats.values()
+    assert out == m[k, d] * sp.IndexedBase(sp.Symbol(stat[0], real=True))[d]
