@@ -42,7 +42,8 @@ def _entries(f):
     """The plated factors of a monomial (x^2 -> [x, x]), or None if it has anything else."""
     out = []
     for g in sp.Mul.make_args(f):
-        if isinstance(g, Indexed):
+        if isinstance(g, Indexed) or (type(g).__name__ == "Expect" and len(g.args) == 1
+                                      and isinstance(g.args[0], Indexed)):   # E_q[mu_kd] is an entry too
             out.append(g)
         elif isinstance(g, sp.Pow) and isinstance(g.base, Indexed) and g.exp.is_Integer and g.exp > 0:
             out += [g.base] * int(g.exp)
@@ -104,14 +105,17 @@ def _vector_sum(poly, d):
 
 
 def _vector_index(terms, idxs):
-    """An index that is the last index of every quantity it appears in, with at most two such
-    quantities per term (so that each term is a norm, an inner product or a plain sum)."""
+    """An index that is the last index of every quantity it appears in, with at most two entries
+    per term and nothing else but expectations (so that each term is a norm, an inner product or
+    a plain sum)."""
     for d in reversed(idxs):
         ok = True
         for t in terms:
             dep = [g for g in sp.Mul.make_args(t) if d in g.free_symbols]
             ents = _entries(sp.Mul(*dep))
-            if dep and (ents is None or len(ents) > 2 or not all(is_vector_entry(g, d) for g in dep)):
+            expect_only = all(_entries(g) is not None or type(g).__name__ == "Expect" for g in dep)
+            if dep and (not expect_only or (ents is not None and len(ents) > 2)
+                        or not all(is_vector_entry(g, d) for g in dep)):
                 ok = False
                 break
         if ok and any(d in t.free_symbols for t in terms):
