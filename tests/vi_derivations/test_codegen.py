@@ -320,3 +320,27 @@ def test_blocked_pass_over_many_blocks_and_far_data_follows_the_engine(scale, tm
         assert rel_err(res.params[k], v) <= RTOL, k
     assert rel_err(res.elbo, ref.elbo) <= RTOL
     np.testing.assert_allclose(res.params["pi"].sum(axis=1), 1, rtol=1e-12)
+
+
+# Random models of the soundness generator that cover its blocks: count families, mixtures
+# (scalar and event-plated components), regressions with batch plates and coupled elements,
+# factorised PPCA, hierarchies, a latent shared by two arrays, an MvNormal prior with batch plates.
+RANDOM_SEEDS = [1, 4, 8, 20, 26, 36, 45, 57]
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_random_models_generate_and_follow_the_engine(seed, tmp_path):
+    rm = pytest.importorskip("tests.vi_derivations.random_models")
+    case = rm.random_model(seed)
+    assert case.refusal is None and case.refusal_at_build is None, case.blocks
+    M = case.model
+    rng = np.random.default_rng(seed)
+    start = {}
+    for spec in case.qspecs:
+        start.update(spec.random_params(rng))
+    ref = vd.cavi(M, order=case.order).run(case.data, start, tol=0, max_iter=15)
+    mod = load_source(generate(M, case.order), tmp_path, f"fit_random_{seed}")
+    res = mod.fit(**case.data, init=start, tol=0, max_iter=15)
+    for k, v in ref.params.items():
+        assert rel_err(res.params[k], v) <= RTOL, (seed, case.blocks, k)
+    assert rel_err(res.elbo, ref.elbo) <= RTOL, (seed, case.blocks)
