@@ -13,7 +13,7 @@ import time
 
 import vi_derivations as vd
 from vi_derivations.render import latex, raw_latex
-from vi_derivations.typeset import cache_clear, typeset
+from vi_derivations.typeset import cache_clear, symbol_table, typeset
 
 OUT = pathlib.Path(__file__).parent / "results" / "typeset.json"
 
@@ -86,6 +86,12 @@ def main():
     for ex in examples:
         print(f"  {ex['raw']:5d} -> {ex['typeset']:5d}  proved={ex['proved']}  {ex['example']}")
     print()
+    renamed = [{"model": name, "name": r[0], "kind": r[1], "declared": r[2], "displayed": r[3], "reason": r[4]}
+               for name in vd.models.available() for r in symbol_table(vd.models.load(name)) if r[2] != r[3]]
+    print("Symbol table: quantities displayed with another letter than declared:")
+    for r in renamed:
+        print(f"  {r['model']}: {r['name']} ({r['kind']}) {r['declared']} -> {r['displayed']}  ({r['reason']})")
+    print()
     rows, seconds = measure()
     print(f"{'model':24s} {'displays':>8s} {'raw chars':>10s} {'typeset':>8s} {'ratio':>6s} {'unproved':>8s}"
           f" {'raw s':>6s} {'typeset s':>9s}")
@@ -114,6 +120,7 @@ def main():
                   "raw_render_seconds": round(raw_s, 2),
                   "typeset_render_seconds_cold": round(total_s, 2)},
         "issue_examples": examples,
+        "symbol_table_renames": renamed,
         "models": per_model,
         "longest": [{k: r[k] for k in ("model", "display", "typeset", "raw", "latex")} for r in longest],
         "displays": [{k: r[k] for k in ("model", "display", "raw", "typeset", "rewritten", "proved")} for r in rows],
