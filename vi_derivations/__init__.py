@@ -10,6 +10,7 @@ from .model import Plate, Variable, Model
 from .distributions import (Normal, Categorical, Mixture, Gamma, Beta, Bernoulli, Poisson,
                             Dirichlet, MvNormal, NonConjugateError, UnsupportedExpectationError,
                             UnsupportedModelError)
+from .count_families import Exponential, Binomial, Multinomial
 from .elbo import log_joint, log_var, elbo, log_joint_expr
 from .expectation import Expect, expect, moment_table
 from .updates import Update, derive_update, derive_updates
@@ -26,7 +27,8 @@ update = derive_update
 
 __all__ = [
     "Plate", "Variable", "Model", "Normal", "Categorical", "Mixture", "Gamma", "Beta",
-    "Bernoulli", "Poisson", "Dirichlet", "MvNormal", "NonConjugateError",
+    "Bernoulli", "Poisson", "Dirichlet", "MvNormal", "Exponential", "Binomial", "Multinomial",
+    "NonConjugateError",
     "UnsupportedExpectationError", "UnsupportedModelError", "log_joint", "log_var", "elbo", "log_joint_expr", "Expect", "expect",
     "Update", "derive_update", "derive_updates", "update", "Derivation", "Chain", "Step",
     "derive", "latex", "markdown", "tidy", "compile_expr", "to_numpy", "evaluate", "models",

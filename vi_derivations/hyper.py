@@ -17,6 +17,7 @@ import sympy as sp
 from sympy import Indexed, Sum, log
 
 from .elbo import expected_log_joint_terms
+from .errors import UnsupportedModelError
 from .expectation import unify
 from .model import plate_of
 from .monomials import terms_to_expr
@@ -74,7 +75,7 @@ def derive_hyper_update(model, name):
                     and g.args[0].base == v.symbol]
             rest = sp.Mul(*[g for g in sp.Mul.make_args(t.coeff) if g not in logs])
             if len(logs) != 1 or rest.has(v.symbol):
-                raise ValueError(f"M-step for {name!r}: the term {t.coeff} is not of the form c_k log {name}_k")
+                raise UnsupportedModelError(f"M-step for {name!r}: the term {t.coeff} is not of the form c_k log {name}_k")
             u = unify(logs[0].args[0].indices, (k,), set(t.sums))
             if u is None:
                 continue
@@ -93,7 +94,7 @@ def derive_hyper_update(model, name):
         sums = {}
         for s_ in E.atoms(Sum):
             if s_.has(h):
-                raise ValueError(f"M-step for {name!r}: {h} could not be taken out of {s_}")
+                raise UnsupportedModelError(f"M-step for {name!r}: {h} could not be taken out of {s_}")
             sums[s_] = sp.Dummy("S")
         Ed = E.xreplace(sums)
         back = {d: s_ for s_, d in sums.items()}
@@ -101,9 +102,9 @@ def derive_hyper_update(model, name):
         if h.is_positive:
             sols = [s for s in sols if s.is_positive is not False]
         if len(sols) != 1:
-            raise ValueError(f"M-step for {name!r}: expected one admissible stationary point, found {sols}")
+            raise UnsupportedModelError(f"M-step for {name!r}: expected one admissible stationary point, found {sols}")
         upd = HyperUpdate(model, v, h, sols[0], ())
     else:
-        raise ValueError(f"M-step for {name!r}: only simplex-constrained probabilities or scalar parameters are supported")
+        raise UnsupportedModelError(f"M-step for {name!r}: only simplex-constrained probabilities or scalar parameters are supported")
     model._cache[key] = upd
     return upd

@@ -71,7 +71,7 @@ class Update:
             target_obj = target
             if not (isinstance(target, (Indexed, sp.Symbol)) and self.model.var_of(target) is not None
                     and self.model.var_of(target).kind == "variational"):
-                raise ValueError(f"q({self.var}): parameter {name} = {target} must be a variational "
+                raise UnsupportedModelError(f"q({self.var}): parameter {name} = {target} must be a variational "
                                  f"parameter (a declared symbol), not an expression")
             value = self.params[name]
             lhs_idx = set(target.indices) if isinstance(target, Indexed) else set()
@@ -179,7 +179,7 @@ def derive_update(model, var):
             for S in itertools.combinations(mine, r):
                 _collect(model, fam, mono, S, mine, reps_batch, ereps, natural, collected)
     if not natural:
-        raise ValueError(f"q({name}): the log joint does not involve {name}")
+        raise UnsupportedModelError(f"q({name}): the log joint does not involve {name}")
     try:
         upd = Update(model, qf, natural, _wrap_collected(fam, collected, ereps), ereps)
     except NonConjugateError as e:

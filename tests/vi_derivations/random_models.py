@@ -693,6 +693,80 @@ def block_mvnormal_prior(b):
     b.case.evidence_terms.append(evidence)
 
 
+def block_count_families(b):
+    """Exponential, Binomial and Multinomial likelihoods with their conjugate priors."""
+    r, M, P = b.rng, b.M, b.P
+    kind = r.choice(["exponential", "binomial", "multinomial"])
+    Nn = b.sizes["N"]
+    if kind == "exponential":
+        a0, b0 = float(r.uniform(1, 4)), float(r.uniform(0.5, 2))
+        lam = M.latent(b.name("er"))
+        exp_prior = r.random() < 0.5  # lam ~ Exponential(b0) = Gamma(1, b0)
+        if exp_prior:
+            a0 = 1.0
+            M.factor(lam, vd.Exponential(b.hyper("eb", b0)))
+        else:
+            M.factor(lam, vd.Gamma(b.hyper("ea", a0), b.hyper("eb", b0)))
+        y = b.observed("y", ("N",), r.exponential(1 / r.gamma(a0, 1 / b0), Nn))
+        M.factor(y, vd.Exponential(lam.symbol))
+        b.q(lam, "Gamma", (), a=True, b=True)
+        ln, yn = lam.name, y.name
+
+        def logp(L, Dt):
+            return (st.gamma.logpdf(L[ln], a0, scale=1 / b0)
+                    + st.expon.logpdf(Dt[yn][None], scale=1 / L[ln][:, None]).sum(1))
+
+        def evidence(Dt):
+            f = lambda t: st.gamma.logpdf(t, a0, scale=1 / b0) + st.expon.logpdf(Dt[yn], scale=1 / t).sum()
+            return _quad_log(f, 0, np.inf, (a0 - 1 + Nn) / (b0 + Dt[yn].sum()) + 1e-3)
+    elif kind == "binomial":
+        a0, b0 = float(r.uniform(0.7, 3)), float(r.uniform(0.7, 3))
+        th = M.latent(b.name("bp"))
+        M.factor(th, vd.Beta(b.hyper("ba", a0), b.hyper("bb", b0)))
+        nv = r.integers(1, 6, Nn).astype(float)
+        n = b.hyper("bn", nv, ("N",))
+        y = b.observed("y", ("N",), r.binomial(nv.astype(int), r.beta(a0, b0)).astype(float))
+        M.factor(y, vd.Binomial(n[P["N"].index], th.symbol))
+        b.q(th, "Beta", (), a=True, b=True)
+        tn, yn = th.name, y.name
+
+        def logp(L, Dt):
+            return (st.beta.logpdf(L[tn], a0, b0)
+                    + st.binom.logpmf(Dt[yn][None], nv[None], L[tn][:, None]).sum(1))
+
+        def evidence(Dt):
+            f = lambda t: st.beta.logpdf(t, a0, b0) + st.binom.logpmf(Dt[yn], nv, t).sum()
+            return _quad_log(f, 0, 1, (a0 + Dt[yn].sum()) / (a0 + b0 + nv.sum()))
+    else:
+        Vn = b.sizes["V"]
+        alpha = r.uniform(0.5, 2.5, Vn)
+        pv = M.latent(b.name("mp"), (P["V"],))
+        M.factor(pv, vd.Dirichlet(b.hyper("ma", alpha, ("V",))[P["V"].index], event=P["V"]))
+        probs = r.dirichlet(alpha)
+        counts = np.stack([r.multinomial(int(r.integers(1, 6)), probs) for _ in range(Nn)]).astype(float)
+        y = b.observed("y", ("N", "V"), counts)
+        M.factor(y, vd.Multinomial(pv[P["V"].index], event=P["V"]))
+        b.q(pv, "Dirichlet", ("V",), event="V", c=True)
+        pn, yn = pv.name, y.name
+
+        def logp(L, Dt):
+            n = Dt[yn].sum(1)
+            return dirichlet_logpdf(L[pn], alpha) + sum(
+                st.multinomial.logpmf(Dt[yn][i], n[i], L[pn]) for i in range(Nn))
+
+        def evidence(Dt):  # Polya urn over the individual draws, times the multinomial coefficients
+            a, tot = alpha.copy(), 0.0
+            for row in Dt[yn]:
+                tot += gammaln(row.sum() + 1) - gammaln(row + 1).sum()
+                for v_, cnt in enumerate(row):
+                    for _ in range(int(cnt)):
+                        tot += np.log(a[v_] / a.sum())
+                        a[v_] += 1
+            return tot
+    b.case.logp_terms.append(logp)
+    b.case.evidence_terms.append(evidence)
+
+
 # ----------------------------------------------------------------------------- non-conjugate blocks
 # Each sets the refusal it expects (error classes, words the message must contain) before it
 # declares anything, because some refusals come at declaration time.
@@ -761,7 +835,7 @@ def refuse_repeated_plate(b):
 
 CONJUGATE = [block_normal_mean, block_gamma_poisson, block_beta_bernoulli, block_dirichlet_categorical,
              block_mixture, block_mixture, block_regression, block_regression, block_ppca,
-             block_shared_latent, block_hierarchy, block_mvnormal_prior]
+             block_shared_latent, block_hierarchy, block_mvnormal_prior, block_count_families]
 REFUSALS = [refuse_poisson_exp, refuse_latent_variance, refuse_logistic, refuse_wrong_q,
             refuse_mv_component, refuse_repeated_plate]
 
