@@ -131,7 +131,8 @@ def main():
                   machine=dict(arch=platform.machine(), cores=os.cpu_count(),
                                python=platform.python_version(), numpy=np.__version__,
                                sklearn=sklearn.__version__),
-                  clock="cpu per pass (time.process_time, one thread); wall for the traces",
+                  clock="cpu per pass (time.process_time, one thread); traces in CPU and wall"
+                        " seconds",
                   corpus=dict(documents=int(X.shape[0]), train=int(n_train),
                               heldout=int(heldout.shape[0]), vocabulary=int(X.shape[1]),
                               tokens=int(X.sum())),
