@@ -19,7 +19,6 @@ of rows on which :func:`vi_impl.models.gmm.fit` picks the initial means).
 """
 from __future__ import annotations
 
-
 import dask.array as da
 import numpy as np
 
@@ -27,8 +26,8 @@ from vi_impl.models import gmm as _gmm
 from vi_impl.result import DEFAULT_TOL, FitResult
 from vi_impl.scale.data import RowBlock, npy_blocks, open_npy
 from vi_impl.scale.driver import ChunkError, SweepState, blocks_of, check_chunk, map_stats, sweeps
-from vi_impl.validation import (MAX_ABS, as_float_array, check_bool, check_int, check_positive_scalar,
-                                check_shape, check_tol)
+from vi_impl.validation import (MAX_ABS, as_float_array, check_bool, check_int,
+                                check_positive_scalar, check_shape, check_tol)
 
 __all__ = ["fit", "as_chunked"]
 
@@ -107,6 +106,18 @@ def _first_pass(j, start, X, seed, frac):
     return {"sum": X.sum(axis=0), "n": len(X), "sample": [sample]}  # a list: concatenated
 
 
+def _weights(mc, s2):
+    """(W, b) of the logits from centred means mc = m - c and variances s2, with the in-memory
+    fit's common shift of every logit (it changes neither pi nor the ELBO; logits stay <= 0)."""
+    W, b = _logit_weights(mc, s2)
+    return W, b + 0.5 * s2.sum(axis=1).min()
+
+
+def _sweep_task(j, start, X, s2, c, mc, **_):
+    """The map task of one sweep on chunk j, from the global state."""
+    return _sweep_stats(j, start, X, *_weights(mc, s2), c)
+
+
 def _sweep_stats(j, start, X, W, b, c):
     """The map of one sweep: T and lse of chunk j (see the module docstring)."""
     T, lse, low = _chunk_pass(X, W, b, c)
@@ -140,7 +151,8 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
 
     Returns a :class:`vi_impl.result.FitResult`: params ``m``, ``s2`` (K, D) and ``pi`` (a lazy
     (N, K) dask array), the full ELBO after each sweep, and extra ``state`` (for ``resume``),
-    ``n_chunks``, ``c`` (the centring) and ``sweep_seconds`` / ``sweep_cpu_seconds`` (wall clock / CPU time of this process, each sweep).
+    ``n_chunks``, ``c`` (the centring) and ``sweep_seconds`` / ``sweep_cpu_seconds`` (wall
+    clock / CPU time of this process, each sweep).
     """
     path = X if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__") else None
     X = as_chunked(X, chunk_rows)
@@ -178,20 +190,9 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
             raise ValueError("resume must be the SweepState of an earlier fit of the same "
                              f"(K, D) = ({K}, {D}) mixture, got {type(resume).__name__}")
 
-    def local_args(state):
-        W, b = _logit_weights(state.extra["mc"], state.params["s2"])
-        # the same common shift of every logit as the in-memory fit (changes neither pi nor
-        # the ELBO; keeps the logits <= 0)
-        b = b + 0.5 * state.params["s2"].sum(axis=1).min()
-        return W, b
-
-    def local(j, start, X, m, s2, c, mc, **_):
-        W, b = local_args(SweepState({"s2": s2}, (), {"mc": mc}))
-        return _sweep_stats(j, start, X, W, b, c)
-
     def update(stats, state):
         c = state.extra["c"]
-        W_prev, b_prev = local_args(state)
+        W_prev, b_prev = _weights(state.extra["mc"], state.params["s2"])
         T, lse = stats["T"], stats["lse"]
         precision = 1.0 / sigma2 + T[:, -1]
         mc = (T[:, :D] - c / sigma2) / precision[:, None]
@@ -201,8 +202,8 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
         extra = {"c": c, "mc": mc, "W": W_prev, "b": b_prev}
         return {"m": mc + c, "s2": s2}, extra, value
 
-    state, converged, seconds = sweeps(blocks, local, update, resume, max_iter=max_iter, tol=tol,
-                              client=client, progress=progress)
+    state, converged, seconds = sweeps(blocks, _sweep_task, update, resume, max_iter=max_iter,
+                                       tol=tol, client=client, progress=progress)
     extra = state.extra
     if "W" in extra:
         pi = X.map_blocks(_chunk_pi, extra["W"], extra["b"], extra["c"], dtype=float,
