@@ -110,8 +110,8 @@ def test_invariant_to_permuting_the_rows(problem, perm_seed):
     # sweeps can end on the way out of a saddle, where rounding, which depends on the order of
     # the rows, decides the direction of escape (found by the thorough profile: 9 points near
     # -1e6 with spread 1e-3 and sigma2 = 3e5, K = 3, after 15 sweeps).
-    a = gmm.fit(X, K, sigma2, max_iter=300, seed=seed)
-    b = gmm.fit(X[perm], K, sigma2, max_iter=300, seed=seed)
+    a = gmm.fit(X, K, sigma2, max_iter=1000, tol=1e-12, seed=seed)
+    b = gmm.fit(X[perm], K, sigma2, max_iter=1000, tol=1e-12, seed=seed)
     if not (a.converged and b.converged):
         return
     # Two components that end identical to the last bit sit on a symmetric saddle, an exact
@@ -121,16 +121,17 @@ def test_invariant_to_permuting_the_rows(problem, perm_seed):
     if len(np.unique(a.m, axis=0)) < K or len(np.unique(b.m, axis=0)) < K:
         return
     scale = max(1.0, np.abs(X).max())
-    # Rounding differs with the order of the rows; CAVI contracts it near its fixed point but
-    # can amplify it along the way, so the final state is compared with a loose tolerance.
-    np.testing.assert_allclose(b.m, a.m, rtol=1e-6, atol=1e-6 * scale)
-    np.testing.assert_allclose(b.s2, a.s2, rtol=1e-6)
-    np.testing.assert_allclose(b.pi, a.pi[perm], atol=1e-6)
+    # Both runs stop within the stopping rule of the same fixed point, not at the same sweep:
+    # the ELBOs agree to 1e-9, the parameters to about sqrt(tol) (the ELBO is quadratic near
+    # its maximum; thorough profile: N = K = 3, sigma2 = 1e7, s2 agreeing to 5e-6).
     np.testing.assert_allclose(b.elbo[-1], a.elbo[-1], rtol=1e-9)
+    np.testing.assert_allclose(b.m, a.m, rtol=1e-4, atol=1e-4 * scale)
+    np.testing.assert_allclose(b.s2, a.s2, rtol=1e-4)
+    np.testing.assert_allclose(b.pi, a.pi[perm], atol=1e-4)
 
 
 @examples
-@given(problems(), st.integers(0, 2**32 - 1), st.floats(-300, 300))
+@given(problems(), st.integers(0, 2**32 - 1), st.floats(-297, 297))  # s2 within 1e-99..1e99 (times 0.5..2): inside vi_impl.validation.MAX_ABS
 def test_responsibilities_are_normalised_for_any_q_mu(problem, q_seed, log10_s2):
     X, K, _, _ = problem
     N, D = X.shape
