@@ -197,3 +197,13 @@ def test_same_fixed_point_as_sklearn():
     np.testing.assert_allclose(np.linalg.inv(ours.W),
                                sk.covariances_ * sk.degrees_of_freedom_[:, None, None],
                                rtol=1e-8)
+
+
+def test_predictive_density_integrates_to_one():
+    from scipy.integrate import quad
+
+    X = _data(12, 1, 2, seed=6)
+    res = bg.fit(X, 2, prior=bg.make_prior(2, 1, alpha0=0.3, W0=[[0.5]], nu0=1.2))
+    total, err = quad(lambda x: np.exp(bg.predictive_logpdf([[x]], res.posterior)[0]),
+                      -np.inf, np.inf, limit=200)
+    assert total == pytest.approx(1.0, abs=1e-7)
