@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import sympy as sp
-
 __all__ = ["main", "build_parser"]
 
 PARTS = ("elbo", "updates", "steps", "all")

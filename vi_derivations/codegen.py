@@ -30,7 +30,7 @@ from __future__ import annotations
 import keyword
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy as sp
 from sympy import Idx, Indexed, IndexedBase, KroneckerDelta, Sum
@@ -482,13 +482,6 @@ class _Reduction:
     home: str             # "data" | <latent name> | "inline"
 
 
-@dataclass
-class _Fn:
-    name: str
-    args: list
-    lines: list = field(default_factory=list)
-
-
 FAMILY_STATS = {"x": "{z}", "x^2": "{z}2", "log x": "log_{z}", "log(1-x)": "log1m_{z}", "c_k": "{z}",
                 "log x_k": "log_{z}", "w_j": "{z}", "w_j w_l": "{z}{z}"}
 
@@ -730,7 +723,6 @@ class _Generator:
         fam = u.family
         lines = []
         deps = {}
-        zc = self.names[z]
         for key, expr in u.natural.items():
             nm = eta_names[key]
             lab = L if not (fam.name == "MvNormal" and key == "w_j") else L[:-1]
@@ -749,7 +741,7 @@ class _Generator:
         if name == "Normal":
             lines += [f"if not np.all({e('x^2')} < 0):",
                       f"    raise ValueError('{where}: the coefficient of {z}^2 must be negative '",
-                      f"                     '(an improper Gaussian); check the prior variances and the data')",
+                      "                     '(an improper Gaussian); check the prior variances and the data')",
                       f"var = -0.5 / {e('x^2')}",
                       f"mean = {e('x')} * var" if "x" in eta_names else "mean = 0 * var"]
             outs["mean"] = ("mean", deps["x^2"] | deps.get("x", set()))
@@ -906,7 +898,7 @@ class _Generator:
         body += [
                  f"{nm['p']} = {nm['buffer']}[..., :{nm['hi']} - {nm['lo']}] if {nm['probs']} is None "
                  f"else {nm['probs']}[..., {nm['lo']}:{nm['hi']}]",
-                 f"with np.errstate(over='ignore'):   # an overflow is caught below: the block is then shifted",
+                 "with np.errstate(over='ignore'):   # an overflow is caught below: the block is then shifted",
                  f"    np.exp({nm['eta']}, out={nm['p']})",
                  f"{nm['total']} = {nm['p']}.sum(axis={ax}, keepdims=True)",
                  f"if not np.all((1e-200 < {nm['total']}) & ({nm['total']} < 1e200)):   "
@@ -1127,7 +1119,6 @@ def generate(model, order=None, command=None):
     ``command``: the command line that wrote it (quoted in the module's docstring)."""
     g = _Generator(model, order)
     g.signatures, g.extra = {}, {}
-    M = model
     fl = g.floored()
     blocks = {}
     imports = set()

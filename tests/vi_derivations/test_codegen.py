@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import vi_derivations as vd
-from vi_derivations.codegen import CodegenError, generate
+from vi_derivations.codegen import generate
 
 MODELS = vd.models.available()
 RTOL = 1e-10
