@@ -37,6 +37,7 @@ import time
 import warnings
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from scipy.special import digamma, logsumexp
 
 from vi_impl.models import bayesian_gmm as bg
@@ -254,11 +255,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=str)
     args = parser.parse_args()
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1)
-    except ImportError:
-        pass
+    threadpool_limits(1)                      # one BLAS thread: per-thread CPU time
     import bayespy
     import sklearn
     result = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

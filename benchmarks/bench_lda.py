@@ -28,6 +28,7 @@ import time
 import warnings
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from vi_impl.corpus import docstring_corpus
 from vi_impl.models import lda
@@ -66,11 +67,7 @@ def main():
     parser.add_argument("--passes", type=int, default=10)
     parser.add_argument("--json", type=str)
     args = parser.parse_args()
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1)
-    except ImportError:
-        pass
+    threadpool_limits(1)                      # one BLAS thread: per-thread CPU time
     import sklearn
 
     X, vocab = docstring_corpus()
