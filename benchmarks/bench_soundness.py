@@ -62,12 +62,21 @@ def main(argv=None):
         done = seed - args.start + 1
         if done % 100 == 0:
             print(f"{done} models: {dict(counts)}", flush=True)
-    times.sort()
+            _write(args, counts, times, wrong, blocks, done, t0, c0)
+    c = _write(args, counts, times, wrong, blocks, args.models, t0, c0)["counts"]
+    print(f"{args.models} models: accepted {c['accepted']}, right {c['right']}, refused {c['refused']}, "
+          f"wrong {c['wrong']} (checker errors {c['checker_error']})")
+    return 0 if c["wrong"] == 0 and c["checker_error"] == 0 else 1
+
+
+def _write(args, counts, times, wrong, blocks, done, t0, c0):
+    """Write the results so far (every 100 models, so an interrupted run keeps its counts)."""
+    times = sorted(times)
     out = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": platform.platform(),
-        "models": args.models,
-        "seeds": [args.start, args.start + args.models - 1],
+        "models": done,
+        "seeds": [args.start, args.start + done - 1],
         "counts": {k: counts[k] for k in ("accepted", "right", "refused", "wrong", "checker_error",
                                           "exact_checked", "converged")},
         "derivation_seconds": {
@@ -80,11 +89,7 @@ def main(argv=None):
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
-    c = out["counts"]
-    print(f"{args.models} models: accepted {c['accepted']}, right {c['right']}, refused {c['refused']}, "
-          f"wrong {c['wrong']} (checker errors {c['checker_error']}); derivation median "
-          f"{out['derivation_seconds']['median']:.3f} s, max {out['derivation_seconds']['max']:.3f} s")
-    return 0 if c["wrong"] == 0 and c["checker_error"] == 0 else 1
+    return out
 
 
 if __name__ == "__main__":

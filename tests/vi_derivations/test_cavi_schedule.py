@@ -74,3 +74,13 @@ def test_non_finite_elbo_names_the_factor_and_parameter():
     params = dict(m=np.array([1e200, 1e200]), s2=np.ones(2))
     with pytest.raises(ValueError, match=r"p\(y \| w\).*m"):
         G.elbo(dict(X=X, y=np.zeros(3)), params)
+
+
+def test_an_improper_update_names_the_factor():
+    M = vd.models.load("gamma_poisson")
+    G = cavi(M)
+    data = {n: 1.0 for n in G.data_names}
+    obs = [v for v in M.variables.values() if v.kind == "observed"][0]
+    data[obs.name] = -50.0 * np.ones(4)  # not counts: the optimal shape becomes negative
+    with pytest.raises(ValueError, match=r"the update of q\(lam\): Gamma update: non-positive"):
+        G.run(data, {}, max_iter=2)
