@@ -31,7 +31,8 @@ function (:func:`scipy.special.multigammaln`).
 
 The data are centred internally (the model is translation-equivariant when m0 moves with the
 data), so the quadratic forms can be expanded into matrix products, x^T W x - 2 x^T W m + m^T W m,
-without losing digits: no Python loop over N or K.
+without losing digits; the fit loop has no Python loop over N or K (only the k-means++
+seeding loops over K).
 """
 
 from __future__ import annotations
