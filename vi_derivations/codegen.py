@@ -129,6 +129,12 @@ def _canonical_dummies(expr):
     return inner.replace(lambda e: isinstance(e, Sum), rename)
 
 
+# names the generated module defines or imports: a model variable so named gets a trailing "_"
+_RESERVED = {"np", "namedtuple", "FitResult", "DATA", "PARAMS", "LAYOUT", "BLOCK_BYTES", "fit", "elbo", "sweep",
+             "precompute", "state", "sizes", "trace", "converged", "params", "init", "max_iter", "tol", "seed",
+             "terms", "value", "bad", "digamma", "gammaln", "polygamma", "logsumexp", "expit", "out", "keep"}
+
+
 def _ident(name):
     return name + "_" if keyword.iskeyword(name) else name
 
@@ -517,7 +523,7 @@ class _Generator:
         self.data_names = [n for kind in ("observed", "covariate", "hyper") for n, k in kinds.items() if k == kind]
         self.param_names = [n for n, k in kinds.items() if k == "variational"]
         # code names: variables keep their names; plate sizes theirs unless taken
-        self.names = {n: _ident(n) for n in model.variables}
+        self.names = {n: _ident(n) + ("_" if n in _RESERVED else "") for n in model.variables}
         taken = set(self.names.values()) | {"np", "fit", "elbo", "sweep", "init", "seed", "tol", "max_iter"}
         self.sizes = {}
         for p in model.plates:
@@ -735,6 +741,7 @@ class _Generator:
             else:
                 lines += self.assign(pr, f"{nm} = ", lifted, lab)
         outs = {}   # family parameter name -> (code, labels it depends on)
+        n_eta = len(lines)
         where = f"update of q({z})"
         name = fam.name
         e = lambda k: eta_names[k]
@@ -786,6 +793,13 @@ class _Generator:
             outs["cov"] = ("cov", set(L))
         else:
             raise CodegenError(f"q({z}): no NumPy printer for the family {name}")
+        # local names of the family map that a model variable also uses get a trailing "_"
+        ren = {n: self.fresh(n) for n in ("var", "mean", "shape", "rate", "a", "b", "p", "probs", "conc",
+                                          "precision", "cov") if self.fresh(n) != n}
+        if ren:
+            sub = lambda text: re.sub(r"\b(" + "|".join(ren) + r")\b(?!['\]])", lambda m: ren[m.group(1)], text)
+            lines[n_eta:] = [sub(l) if not l.lstrip().startswith("raise") else l for l in lines[n_eta:]]
+            outs = {k: (sub(c), d) for k, (c, d) in outs.items()}
         results = []
         for pname, target in fam.params.items():
             if pname not in u.params:
@@ -796,7 +810,7 @@ class _Generator:
             results.append((str(target.base.label) if isinstance(target, Indexed) else str(target), T,
                             self._shaped(code, dep, Lp, T, pr)))
         if name == "MvNormal" and "cov" in u.params:
-            results.append((str(fam.matrix.label), L, self._shaped("cov", set(L), L, L, pr)))
+            results.append((str(fam.matrix.label), L, self._shaped(outs["cov"][0], set(L), L, L, pr)))
         kind, reason, positions = self.schedules[z]
         if kind == "vectorised":
             return lines, ", ".join(code for _, _, code in results)

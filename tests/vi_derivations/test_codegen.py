@@ -344,3 +344,23 @@ def test_random_models_generate_and_follow_the_engine(seed, tmp_path):
     for k, v in ref.params.items():
         assert rel_err(res.params[k], v) <= RTOL, (seed, case.blocks, k)
     assert rel_err(res.elbo, ref.elbo) <= RTOL, (seed, case.blocks)
+
+
+def test_variables_named_like_the_modules_own_names_do_not_clash(tmp_path):
+    """A hyper-parameter named ``seed``, data named ``state``, q parameters named ``a``, ``b`` (the
+    Beta map's own locals): the module renames what would clash and stays exact."""
+    N, G = vd.Plate("N", "n"), vd.Plate("G", "g")
+    M = vd.Model("clashing_names")
+    a0, b0 = M.hyper("seed"), M.hyper("var")
+    rate = M.latent("rate", (G,))
+    y = M.observed("state", (N, G))
+    M.factor(rate, vd.Beta(a0, b0))
+    M.factor(y, vd.Bernoulli(rate[G.index]))
+    a, b = M.variational("a", (G,), positive=True), M.variational("b", (G,), positive=True)
+    M.q(rate, vd.Beta(a[G.index], b[G.index]))
+    mod = load_source(generate(M), tmp_path, "fit_clashing_names")
+    Y = np.array([[1, 0, 1], [1, 1, 0], [0, 1, 0], [1, 1, 1]], dtype=float)
+    res = mod.fit(state_=Y, seed_=2.0, var=3.0, tol=0, max_iter=2)
+    # conjugate: the first update is the exact posterior Beta(seed + successes, var + failures)
+    np.testing.assert_allclose(res.params["a"], 2.0 + Y.sum(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(res.params["b"], 3.0 + (1 - Y).sum(axis=0), rtol=1e-13)
