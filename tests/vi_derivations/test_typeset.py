@@ -294,3 +294,19 @@ def test_latex_rows_break_the_typeset_display_between_terms(every_display):
         singles = set(latex_rows(expr, budget=1))      # one term per row
         for row in rows:   # a row is over budget only when it holds a single term
             assert visual_width(row) <= 40 or row in singles, (name, label, row)
+
+
+def test_ard_elbo_has_a_quadratic_form_and_a_squared_residual():
+    from vi_derivations.typeset import QuadForm
+    model = vd.models.load("linear_regression_ard")
+    elbo = vd.elbo(model, constants=True)
+    ts = typeset(elbo)
+    assert ts.proved
+    (quad,) = _nodes(ts.display, QuadForm)
+    assert str(quad.args[1].base.label) == "V" and str(quad.args[0].base.label) == "X"
+    assert any(isinstance(p.base, Inner) and p.exp == 2 for p in _nodes(ts.display, sp.Pow))
+    u, m, j, l = quad.args
+    assert not proved_equal(unfold(ts.display.xreplace({quad: QuadForm(u, m.xreplace({l: j}), j, l)})), elbo)
+    joint = vd.derive(model).chains["log_joint"].steps[0].expr     # sum_n (y_n - x_n^T w)^2
+    squares = [p for p in _nodes(typeset(joint).display, sp.Pow) if p.exp == 2 and isinstance(p.base, sp.Add)]
+    assert any(p.base.atoms(Inner) and p.base.atoms(Indexed) for p in squares)

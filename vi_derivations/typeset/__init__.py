@@ -12,12 +12,12 @@ from functools import cached_property
 import sympy as sp
 from sympy import Idx
 
-from .forms import Inner, SqNorm, unfold
+from .forms import Inner, QuadForm, SqNorm, unfold
 from .proof import evaluate_at, free_indices, proved_equal
 from .rewrite import rewrite
 from .symbols import RESERVED, display_name, symbol_table
 
-__all__ = ["Typeset", "typeset", "unfold", "SqNorm", "Inner", "proved_equal", "evaluate_at",
+__all__ = ["Typeset", "typeset", "unfold", "SqNorm", "Inner", "QuadForm", "proved_equal", "evaluate_at",
            "symbol_table", "display_name", "RESERVED", "cache_clear"]
 
 

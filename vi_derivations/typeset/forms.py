@@ -10,7 +10,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy import Indexed, Sum
 
-__all__ = ["SqNorm", "Inner", "unfold", "vector_view", "is_vector_entry"]
+__all__ = ["SqNorm", "Inner", "QuadForm", "unfold", "vector_view", "is_vector_entry"]
 
 
 def is_vector_entry(expr, d):
@@ -82,6 +82,24 @@ class Inner(_Form):
         if isinstance(v, sp.Add):
             right = r"\left(" + right + r"\right)"
         return _power(left + r"^{\top} " + right, exp)
+
+
+class QuadForm(_Form):
+    """QuadForm(u, M, j, l) = sum_j sum_l u_j M_jl u_l = u^T M u (``u`` an entry with last index
+    ``j``, ``M`` one with last indices ``(j, l)``)."""
+
+    nargs = 4
+
+    def unfold(self):
+        u, m, j, l = self.args
+        return Sum(u * m * u.xreplace({j: l}), _limits(j), _limits(l))
+
+    def _latex(self, printer, exp=None):
+        u, m, j, l = self.args
+        vec = printer._print(vector_view(u, j))
+        mat = m.indices[:-2]
+        mtex = printer._print(sp.Indexed(m.base, *mat) if mat else sp.Symbol(str(m.base.label)))
+        return _power(vec + r"^{\top} " + mtex + " " + vec, exp)
 
 
 def _power(tex, exp):

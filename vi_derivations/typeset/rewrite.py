@@ -18,7 +18,7 @@ import sympy as sp
 from sympy import Idx, Indexed, Sum
 
 from ..model import plate_of
-from .forms import Inner, SqNorm, is_vector_entry
+from .forms import Inner, QuadForm, SqNorm, is_vector_entry
 
 __all__ = ["rewrite", "regroup_sum", "merge_logs", "positive_denominators"]
 
@@ -134,6 +134,13 @@ def _index_rank(idx, body):
     return (max(e.indices.index(idx) for e in having if len(e.indices) == longest), sum(pos) / len(pos))
 
 
+def _factors(m):
+    """The factors of a product, nested unevaluated products flattened (nothing re-evaluated)."""
+    if not isinstance(m, sp.Mul):
+        return [m]
+    return [f for a in m.args for f in _factors(a)]
+
+
 def _sum_of(body, limits):
     """Sum(body, *limits) with the factors that do not depend on the summed indices in front."""
     if not limits:
@@ -142,7 +149,7 @@ def _sum_of(body, limits):
     # innermost limit first (SymPy's convention): the index that comes last in x_{ikd} innermost
     limits = sorted(limits, key=lambda l: _index_rank(l[0], body), reverse=True)
     out_c, inner = [], []
-    for g in sp.Mul.make_args(body):
+    for g in _factors(body):
         (inner if g.free_symbols & idx else out_c).append(g)
     if not inner:
         return body * sp.Mul(*[l[2] - l[1] + 1 for l in limits])
@@ -153,7 +160,7 @@ def _sum_of(body, limits):
 
 
 def _atom(e):
-    return isinstance(e, (Indexed, sp.Symbol))
+    return isinstance(e, (Indexed, sp.Symbol)) or getattr(e, "is_form", False)
 
 
 def complete_squares(add):
@@ -235,6 +242,10 @@ def _common_factor(add):
         return over_common_denominator(add, require_square=True)
     c = sp.Mul(*common)
     inner = over_common_denominator(sp.Add(*[t / c for t in add.args]), require_square=True)
+    if isinstance(inner, sp.Add):
+        n, prim = inner.primitive()
+        if all(abs(t.as_coeff_Mul()[0]) == 1 for t in prim.args):   # -(1/2 sigma^2)(a + b)
+            c, inner = c * n, prim
     return sp.Mul(c, inner, evaluate=False)
 
 
@@ -244,6 +255,8 @@ def _scalar_body(body):
     if not isinstance(body, sp.Add):
         return body
     c, prim = body.primitive()
+    if any(abs(t.as_coeff_Mul()[0]) != 1 for t in prim.args):   # keep 1/2 inside: no 2 (...) terms
+        c, prim = sp.S.One, body
     prim = over_common_denominator(prim)
     return sp.Mul(c, prim, evaluate=False) if c != 1 else prim
 
@@ -276,6 +289,40 @@ def merge_plate_sums(add):
         q = sp.simplify(t / size)
         (body.append(q) if q.is_Number else outside.append(t))
     return sp.Add(*outside, Sum(_scalar_body(sp.Add(*body)), (v, lo, hi)))
+
+
+def _quadratic_forms(terms, limits):
+    """sum_j sum_j' u_j M_jj' u_j' -> u^T M u and sum_j sum_j' u_j a_j u_j' a_j' -> (u^T a)^2, for
+    two indices j, j' over one plate that every term uses as the last index of its quantities."""
+    pairs = [(a[0], b[0]) for n, a in enumerate(limits) for b in limits[n + 1:]
+             if plate_of(a[0]) is plate_of(b[0])]
+    if len(pairs) != 1:
+        return None
+    j, l = pairs[0]
+    outer = [lim for lim in limits if lim[0] not in (j, l)]
+    out = []
+    for t in terms:
+        fs = sp.Mul.make_args(t)
+        c = sp.Mul(*[g for g in fs if not ({j, l} & g.free_symbols)])
+        at_j = [g for g in fs if isinstance(g, Indexed) and g.indices[-1] == j and l not in g.free_symbols
+                and j not in g.indices[:-1]]
+        at_l = [g for g in fs if isinstance(g, Indexed) and g.indices[-1] == l and j not in g.free_symbols
+                and l not in g.indices[:-1]]
+        mats = [g for g in fs if isinstance(g, Indexed) and set(g.indices[-2:]) == {j, l}]
+        if len(at_j) + len(at_l) + len(mats) + len(sp.Mul.make_args(c)) != len(fs) + (c == 1):
+            return None
+        sub = {j: l, l: j}
+        if len(mats) == 1 and len(at_j) == len(at_l) == 1 and at_j[0].xreplace(sub) == at_l[0]:
+            m = mats[0]
+            mat = m if m.indices[-2:] == (j, l) else m.xreplace(sub)   # element (j, l) of M
+            out.append(c * QuadForm(at_j[0], mat, j, l))
+        elif not mats and len(at_j) == len(at_l) == 2 and {g.xreplace(sub) for g in at_j} == set(at_l):
+            u, v = sorted(at_j, key=_name)
+            out.append(c * Inner(u, v, j) ** 2)
+        else:
+            return None
+    body = sp.Add(*out)
+    return _sum_of(_common_factor(body), outer) if outer else body
 
 
 _REGROUPED: dict = {}
@@ -335,6 +382,9 @@ def _regroup_sum(s):
         return s
     idxs = [l[0] for l in s.limits]
     terms = sp.Add.make_args(_expand(s.function))
+    quad = _quadratic_forms(terms, s.limits)
+    if quad is not None:
+        return quad
     d = _vector_index(terms, idxs)
     if d is None:
         body = _scalar_body(s.function) if len(s.limits) == 1 else _common_factor(sp.Add(*terms))
