@@ -22,8 +22,12 @@ Before printing, each expression is rewritten (value unchanged, rounding aside):
 Arrays with the data plate are stored with that axis last (contiguous), so a reduction over
 the short component axis runs over contiguous memory; ``fit`` converts on the way in and out.
 A local Categorical factor's update runs over the data in blocks that fit in the CPU cache,
-computing its probabilities, its reductions and its entropy in one pass (log-sum-exp with
-the block's maximum as the shift; sum_k pi log pi = sum_k pi eta - logsumexp(eta)).
+computing its probabilities, its reductions and its entropy in one pass (log-sum-exp, shifted
+by the block's maximum when exp would under- or overflow; sum_k pi log pi = sum_k pi eta -
+logsumexp(eta)); when nothing else reads its probabilities, the loop keeps only the sums and
+``fit`` recomputes the probabilities once at the end.  Where a factor's elements are coupled
+(:func:`vi_derivations.schedule.update_schedule` says "sequential"), its update loops over
+them, each element's update reading the current values of the others.
 """
 from __future__ import annotations
 
@@ -1157,11 +1161,12 @@ def generate(model, order=None, command=None):
                 f"Schedule: {reason}."]
         blocked = g.blockable(z)
         if blocked:
-            doc += ["", f"One pass over the data points, in blocks: for each block the log-potentials eta, "
-                        f"the probabilities exp(eta - logsumexp(eta)) (shifted by the block's maximum), and "
-                        f"the block's share of every sum over the data points that reads q({z}); these sums are "
-                        f"returned with the probabilities.  In them sum p log p = sum p (eta - lse), lse the log "
-                        f"of the normaliser."]
+            doc += ["", f"One pass over the data points, in blocks that stay in the CPU cache: for each block "
+                        f"the log-potentials eta, the probabilities exp(eta) / sum exp(eta) (log-sum-exp: if exp "
+                        f"under- or overflows, the block is first shifted by its largest log-potential), and the "
+                        f"block's share of every sum over the data points that reads q({z}); these sums are "
+                        f"returned with the probabilities.  In them sum p log p = sum p (eta - lse), with lse = "
+                        f"log sum exp(eta) the log of the normaliser."]
         comments = [_latex_comment(eq) for eq in u.assignments]
         if kind not in ("vectorised", "sequential"):
             raise CodegenError(f"q({z}): the {kind} schedule is not printed yet ({reason})")
