@@ -50,10 +50,16 @@ def _flatten(sel) -> list:
     return out
 
 
+#: Ids of entries merged into another one (old id -> the entry that now holds the claim), so
+#: links written before the merge still resolve.
+RETIRED = {"doc004-l130-positive-valued": "doc004-l130-divergence"}
+
+
 def entries_for(*selectors: Selector) -> list[Entry]:
-    """Entries selected by id (``"doc000-eq8"``), topic (``"elbo"``, see :func:`topics`),
-    document (``"doc003"`` or the file name), or any iterable of these; in ledger order,
-    without duplicates.  An unknown selector raises ``ValueError`` naming it."""
+    """Entries selected by id (``"doc000-eq8"``; a retired id selects its successor, see
+    :data:`RETIRED`), topic (``"elbo"``, see :func:`topics`), document (``"doc003"`` or the
+    file name), or any iterable of these; in ledger order, without duplicates.  An unknown
+    selector raises ``ValueError`` naming it."""
     es = all_entries()
     by_id = {e.id: e for e in es}
     tags = set(topics())
@@ -65,6 +71,8 @@ def entries_for(*selectors: Selector) -> list[Entry]:
             raise ValueError(f"topic_or_ids: expected str or Entry, got {type(s).__name__}")
         elif s in by_id:
             chosen.add(s)
+        elif s in RETIRED:
+            chosen.add(RETIRED[s])
         elif s in tags:
             chosen.update(e.id for e in es if s in e.topics)
         elif s in DOCUMENTS or (len(s) == 6 and s.startswith("doc") and s[3:].isdigit()):

@@ -221,5 +221,6 @@ def test_re_examined_verdicts():
     assert get_entry("doc000-l53-simplex").status is Status.VERIFIED
     assert get_entry("doc001-l579-second-moment-selected").status is Status.VERIFIED
     assert "doc004-l130-positive-valued" not in {e.id for e in ENTRIES}
+    assert [e.id for e in entries_for("doc004-l130-positive-valued")] == ["doc004-l130-divergence"]
     assert "Reading" in get_entry("doc004-l130-divergence").note
     assert "Reading" in get_entry("doc001-l535-second-moment").note
