@@ -255,9 +255,9 @@ def _scalar_body(body):
     if not isinstance(body, sp.Add):
         return body
     c, prim = body.primitive()
-    if any(abs(t.as_coeff_Mul()[0]) != 1 for t in prim.args):   # keep 1/2 inside: no 2 (...) terms
-        c, prim = sp.S.One, body
     prim = over_common_denominator(prim)
+    if any(abs(t.as_coeff_Mul()[0]) != 1 for t in sp.Add.make_args(prim)):   # keep 1/2 inside: no 2 (...)
+        c, prim = sp.S.One, over_common_denominator(body)
     return sp.Mul(c, prim, evaluate=False) if c != 1 else prim
 
 
