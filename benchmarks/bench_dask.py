@@ -189,7 +189,7 @@ def main(argv=None):
     p.add_argument("--sizes", nargs="+", type=float, default=DEFAULT_SIZES)
     p.add_argument("--sweeps", type=int, default=None,
                    help="sweeps per run (default: 10 up to N = 1e7, 4 above)")
-    p.add_argument("--chunk-rows", type=int, default=2_000_000)
+    p.add_argument("--chunk-rows", type=int, default=4_000_000)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--memory-iters", type=int, default=20)
     p.add_argument("--data-dir", default=os.path.join(tempfile.gettempdir(), "bench_dask"))

@@ -23,7 +23,7 @@ def test_data_blocks_are_reproducible():
     a, b = bench.make_rows(1_000_000, 1_000_010), bench.make_rows(1_000_000, 1_000_010)
     assert a.shape == (10, bench.D) and np.array_equal(a, b)
     assert not np.array_equal(a, bench.make_rows(0, 10))
-    assert bench.chunk_rows_for(10, 2_000_000) == 5 and bench.chunk_rows_for(10**8, 2_000_000) == 2_000_000
+    assert bench.chunk_rows_for(10, 2_000_000) == 5 and bench.chunk_rows_for(10**8, 4_000_000) == 4_000_000
 
 
 @pytest.mark.skipif(not RESULTS.is_file(), reason="benchmarks/results/dask.json not measured yet")
