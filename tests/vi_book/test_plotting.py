@@ -1,4 +1,4 @@
-"""Checks for the figure helpers used by the Gaussian-mixture chapter (book/gmm.ipynb).
+"""vi_book.plotting: the figure helpers of the mixture chapters (book/gmm.ipynb, book/gmm_prior_mean.ipynb).
 
 The chapter itself runs under nbval; these tests guard the geometry the figures rely on:
 an n-sd ellipse must be the set {x : (x - mean)^T cov^{-1} (x - mean) = n^2}.
@@ -6,7 +6,7 @@ an n-sd ellipse must be the set {x : (x - mean)^T cov^{-1} (x - mean) = n^2}.
 import numpy as np
 import pytest
 
-from vi_impl import plotting as vp
+from vi_book import plotting as vp
 
 
 @pytest.mark.parametrize("cov", [np.array([0.3, 2.0]), np.array([[2.0, 0.9], [0.9, 1.0]])])
