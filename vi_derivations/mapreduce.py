@@ -241,6 +241,10 @@ class MapReduce:
     * :meth:`local_step` (one chunk): local parameters and the chunk's statistics;
     * :meth:`global_step` (summed statistics): updated global parameters;
     * :meth:`elbo` (summed statistics, new global parameters): the full ELBO.
+
+    Stochastic VI uses the same pieces: the statistics of a minibatch of B points, scaled by
+    N / B (the count statistic too), give :meth:`global_step` the intermediate global
+    parameters towards which a natural-gradient step moves.
     """
 
     def __init__(self, model, data_plate=None):
