@@ -10,9 +10,9 @@
 
 Nothing here derives or computes a statistical result: these functions format, record and draw.
 """
-from .display import break_latex, show, show_chain, show_equations, show_source, visual_width
+from .display import break_latex, chain_mark, show, show_chain, show_equations, show_source, visual_width
 from .figures import legend_below, panels, setup_figures
 from .verify import Checks, verified_box
 
-__all__ = ["Checks", "break_latex", "legend_below", "panels", "setup_figures", "show", "show_chain", "show_equations",
+__all__ = ["Checks", "break_latex", "chain_mark", "legend_below", "panels", "setup_figures", "show", "show_chain", "show_equations",
            "show_source", "verified_box", "visual_width"]

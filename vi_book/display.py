@@ -14,12 +14,12 @@ import inspect
 import re
 
 __all__ = ["RELATION", "break_latex", "visual_width", "aligned", "show", "show_equations",
-           "show_chain", "show_source", "BUDGET"]
+           "show_chain", "chain_mark", "show_source", "BUDGET"]
 
 #: The symbol printed between two steps of a chain ("\doteq": equal up to an additive constant).
 RELATION = {"=": "=", "=support": "=", "=E": "=", "+const": r"\doteq"}
 #: Typeset characters per row: what fits a 400 px column at MathJax's display size.
-BUDGET = 38
+BUDGET = 34
 
 _OPEN = {"{": "}", "(": ")", "[": "]"}
 _CLOSE = set(_OPEN.values())
@@ -115,11 +115,25 @@ def _tex(obj) -> str:
     return latex(obj)
 
 
+def _rows(obj, budget: int) -> list[str]:
+    """Rows of a right-hand side: the engine's own break between the terms of its typeset form
+    (``vi_derivations.render.latex_rows``) for an expression, :func:`break_latex` for LaTeX."""
+    if not isinstance(obj, str):
+        try:
+            from vi_derivations.render import latex_rows
+            rows = latex_rows(obj, budget)
+            if rows and all(isinstance(r, str) and r for r in rows):
+                return rows
+        except (ImportError, TypeError, ValueError, AttributeError):   # a shape the engine does not break
+            pass
+    return break_latex(_tex(obj), budget)
+
+
 def aligned(lhs, rhs, rel: str = "=", budget: int = BUDGET) -> str:
     """``\\begin{aligned} lhs &rel row_1 \\\\ &\\qquad row_2 ... \\end{aligned}``: the LaTeX of one
     display, the right-hand side broken into rows (``lhs``, ``rhs``: SymPy objects or LaTeX)."""
     left = _tex(lhs)
-    rows = break_latex(_tex(rhs), max(8, budget - visual_width(left) // 2))
+    rows = _rows(rhs, max(8, budget - visual_width(left) // 2))
     return (r"\begin{aligned}" + f"{left} &{rel} {rows[0]}"
             + "".join(rf"\\ &\qquad {r}" for r in rows[1:]) + r"\end{aligned}")
 
@@ -150,7 +164,7 @@ def show_equations(pairs, rel: str = "=", budget: int = BUDGET) -> None:
     body = []
     for lhs, rhs in pairs:
         left = _tex(lhs)
-        rows = break_latex(_tex(rhs), max(8, budget - visual_width(left) // 2))
+        rows = _rows(rhs, max(8, budget - visual_width(left) // 2))
         body.append(f"{left} &{rel} {rows[0]}" + "".join(rf"\\ &\qquad {r}" for r in rows[1:]))
     _display(Math(r"\begin{aligned}" + r"\\[2pt] ".join(body) + r"\end{aligned}"))
 
@@ -202,7 +216,7 @@ def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=N
         note = step.text[:1].upper() + step.text[1:] + "." if step.text else ""
         if note:
             _display(Markdown(f"*{note}*"))
-        rows = break_latex(tex, max(8, budget - (visual_width(lhs) // 2 if shown == 1 else 2)))
+        rows = _rows(step.expr, max(8, budget - (visual_width(lhs) // 2 if shown == 1 else 2)))
         left = lhs if shown == 1 else r"\phantom{=}"
         from IPython.display import Math
         _display(Math(r"\begin{aligned}" + f"{left} &{RELATION[step.relation]} {rows[0]}"
@@ -213,6 +227,26 @@ def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=N
     if book is not None:
         book.chain(title or chain.title, results)
     return results
+
+
+def chain_mark(model, name: str) -> str:
+    """Check every step of the engine's chain ``name`` for ``model`` (``AssertionError`` if one
+    fails or cannot be checked) and return the one-line Markdown mark shown under a derivation."""
+    import vi_derivations as vd
+    from vi_derivations.chain_check import check_chain
+
+    from .verify import Checks
+
+    derivation = vd.derive(model)
+    if name not in derivation.chains:
+        raise ValueError(f"name must be one of the derivation's chains {sorted(derivation.chains)}, got {name!r}")
+    results = check_chain(model, name, derivation.chains[name])
+    bad = [r for r in results if not (r.checked and r.ok)]
+    assert not bad, f"chain {name}: " + "; ".join(f"step {r.step} ({r.relation}): {r.detail}" for r in bad)
+    if Checks.active is not None:
+        Checks.active.chain(derivation.chains[name].title, results)
+    steps = f"{len(results)} steps" if len(results) != 1 else "one step"
+    return f"✔ *{derivation.chains[name].title}: checked step by step ({steps}) when this page was built.*"
 
 
 def show_source(*functions) -> None:

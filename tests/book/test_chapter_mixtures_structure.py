@@ -2,7 +2,7 @@
 
 The chapters themselves run under nbval (every check inside them is an assert). These tests guard
 what nbval cannot see: the notebooks are stored without outputs, open with "What you will learn"
-and close with "What was verified here", carry the syllabus exercises with hidden solutions that
+and close with "What was verified here", carry their exercises with hidden solutions that
 contain executable code, cite only keys of book/references.bib, and link only pages that exist.
 """
 import json
@@ -13,7 +13,7 @@ import pytest
 
 BOOK = Path(__file__).resolve().parents[2] / "book"
 CHAPTERS = {
-    # chapter -> exercise labels that must be present (tutorial's four assignments; slides' CAVI task)
+    # chapter -> exercise labels that must be present (the ELBO, both updates and CAVI; the 1-D CAVI updates)
     "gmm_prior_mean": ["ex-gpm-elbo", "ex-gpm-phi", "ex-gpm-mu", "ex-gpm-cavi"],
     "gmm_1d_vbem": ["ex-gmm1d-cavi"],
 }

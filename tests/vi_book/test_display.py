@@ -125,3 +125,14 @@ def test_show_chain_exact_leaves_out_the_constant_dropping_steps(shown):
 def test_an_environment_is_never_broken():
     tex = r"\begin{matrix}a + b & c - d\end{matrix} + e"
     assert break_latex(tex, 8) == [r"\begin{matrix}a + b & c - d\end{matrix}", "+ e"]
+
+
+def test_chain_mark_checks_and_records():
+    import vi_derivations as vd
+    from vi_book import chain_mark
+    model = vd.models.load("normal_normal")
+    checks = Checks()
+    mark = chain_mark(model, "log_var")
+    assert mark.startswith("✔") and "checked step by step" in mark and checks.chains
+    with pytest.raises(ValueError, match="name"):
+        chain_mark(model, "no_such_chain")

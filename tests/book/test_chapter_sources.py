@@ -1,27 +1,25 @@
-"""Issue 5: every chapter links the ledger entries it relies on, and marks every engine
-derivation chain it displays as checked.
+"""Issue 10: the chapters stand on their own, and every engine derivation they display is checked.
 
-A static check of the chapter notebooks under ``book/`` (the notebooks themselves are run by
-nbval, which is where the links are resolved and the badges actually run the step checks):
+A static check of the pages under ``book/`` (the notebooks themselves are run by nbval, which is
+where the step checks actually run):
 
-* each chapter has at least one *generated* ledger link: a call of
-  ``vi_ledger.display_links``, ``ledger_links`` or ``ledger_links_html`` in a code
-  cell (links typed into markdown do not count); every literal selector passed to it is a
-  ledger id, topic or document; and the MyST variants sit in a cell whose outputs MyST-NB
-  parses as MyST (cell metadata, notebook metadata, or ``nb_render_markdown_format`` in
-  _config.yml), otherwise the ``{ref}`` roles would be printed as text;
+* outside the errata appendix, no page speaks of the course documents the book grew from (the
+  lecture notes, the slides, the homework, the tutorial, the coursework, "problem N", ledger ids)
+  or displays ledger links: the patterns are those of ``tools/book_stats.py``, the survey script;
 * every code cell that renders an engine chain (``<derivation>.chains[...]``,
-  ``.chains.items()/.values()``, or ``<derivation>.markdown()``) also runs the ledger's step
-  check in the same cell: ``chain_badge(model, name)`` displayed via ``Markdown``/``display``
-  (the documented way), or ``check_chain`` / ``check_derivation`` with an ``assert``.
+  ``.chains.items()/.values()``, or ``<derivation>.markdown()``) also runs the step check in the
+  same cell: ``chain_badge(model, name)`` displayed via ``Markdown``/``display``, or
+  ``check_chain`` / ``check_derivation`` with an ``assert``. ``vi_book.show_chain(model, name)``
+  checks before it displays, so a cell that uses it needs nothing else.
   A chain named by a string literal must be badged by that same name.
 
 The checks are functions returning a list of problems, so the tests at the bottom can show
-that they fail on temporary notebooks that lack the links or the badges.
+that they fail on temporary notebooks that lack the badges or mention a source document.
 """
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -36,14 +34,16 @@ NAMED_CHAPTERS = (
     "gmm_1d_vbem", "linear_regression_ard", "linear_gaussian_2d", "normal_normal",
     "derive_your_own", "stochastic_vi",
 )
-#: Notebooks under book/ that are not chapters relying on syllabus claims.
+#: Notebooks under book/ that are not chapters.
 NOT_CHAPTERS = {
-    "appendix_ledger",   # the ledger itself: every entry is displayed there
-    "benchmarks",        # speed measurements, no mathematical claim of the syllabus
+    "appendix_ledger",   # the errata appendix: where the source documents are discussed
+    "benchmarks",        # speed measurements, owned by the benchmarks
 }
 
-LINK_FUNCTIONS = {"display_links", "ledger_links", "ledger_links_html"}
-BADGE_FUNCTIONS = {"chain_badge", "check_chain", "check_derivation"}
+#: Chapters written by another hand during the conversion, not yet converted (they still mention
+#: the source documents; remove a name once its chapter passes).
+NOT_YET_CONVERTED = {"vi_at_scale"}
+BADGE_FUNCTIONS = {"chain_badge", "chain_mark", "check_chain", "check_derivation"}
 DISPLAY_FUNCTIONS = {"display", "Math", "Markdown", "HTML", "Latex", "print"}
 
 
@@ -76,41 +76,6 @@ def _name(func) -> str | None:
 
 def _calls(tree, names):
     return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and _name(n.func) in names]
-
-
-def _literal_strings(node) -> list[str] | None:
-    """String constants in a literal argument (str, or list/tuple/set of str); None if not literal."""
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return [node.value]
-    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-        out = []
-        for el in node.elts:
-            sub = _literal_strings(el)
-            if sub is None:
-                return None
-            out += sub
-        return out
-    return None
-
-
-def _book_renders_myst() -> bool:
-    """Whether _config.yml makes MyST-NB parse every Markdown output as MyST (nb_render_markdown_format)."""
-    config = BOOK.parent / "_config.yml"
-    if not config.exists():
-        return False
-    text = config.read_text(encoding="utf-8")
-    return re.search(r"^\s*nb_render_markdown_format:\s*['\"]?myst['\"]?\s*(#.*)?$", text, re.M) is not None
-
-
-def _myst_cell(nb, cell, book_default=None) -> bool:
-    """Whether MyST-NB parses this cell's Markdown outputs as MyST (cell, notebook, then book setting)."""
-    cell_fmt = cell.get("metadata", {}).get("mystnb", {}).get("markdown_format")
-    nb_fmt = nb.get("metadata", {}).get("mystnb", {}).get("render_markdown_format")
-    if cell_fmt is not None:
-        return cell_fmt == "myst"
-    if nb_fmt is not None:
-        return nb_fmt == "myst"
-    return _book_renders_myst() if book_default is None else book_default
 
 
 def _rendered_chains(tree) -> list[str]:
@@ -147,39 +112,23 @@ def _inside_display(tree, call) -> bool:
 
 
 # ------------------------------------------------------------------ the checks
-def link_problems(nb, book_default=None) -> list[str]:
-    """Problems with the generated ledger links of one notebook ([] when all is well).
+def _survey():
+    spec = importlib.util.spec_from_file_location("book_stats", BOOK.parent / "tools" / "book_stats.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
-    ``book_default``: whether Markdown outputs are MyST when neither the cell nor the notebook
-    says (None: read it from _config.yml)."""
-    from vi_ledger import entries_for
 
-    problems, n_links = [], 0
+def source_problems(nb) -> list[str]:
+    """Mentions of the source documents in what a reader sees ([] when there are none)."""
+    survey = _survey()
+    problems = []
     for idx, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "code":
-            continue
-        tree = _tree(cell)
-        if tree is None:
-            continue
-        for call in _calls(tree, LINK_FUNCTIONS):
-            n_links += 1
-            html = _name(call.func) == "ledger_links_html" or any(
-                k.arg == "html" and isinstance(k.value, ast.Constant) and k.value.value is True
-                for k in call.keywords)
-            if not html and not _myst_cell(nb, cell, book_default):
-                problems.append(f"cell {idx}: {_name(call.func)} renders MyST {{ref}} links, but its output is not "
-                                f'parsed as MyST: set the cell metadata {{"mystnb": {{"markdown_format": "myst"}}}} '
-                                f'(or the notebook\'s "render_markdown_format", or nb_render_markdown_format in _config.yml)')
-            if not call.args:
-                problems.append(f"cell {idx}: {_name(call.func)}() without any ledger id, topic or document")
-            for arg in call.args:
-                for sel in _literal_strings(arg) or []:
-                    try:
-                        entries_for(sel)
-                    except ValueError as exc:
-                        problems.append(f"cell {idx}: {exc}")
-    if n_links == 0:
-        problems.append("no generated ledger link (display_links / ledger_links / ledger_links_html in a code cell)")
+        text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if cell["cell_type"] == "code" and survey.HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            text = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("#"))
+        for m in survey.find_refs(text, code=cell["cell_type"] == "code"):
+            problems.append(f"cell {idx}: {m.group(0)!r} in ...{text[max(0, m.start() - 50):m.end() + 50]!r}...")
     return problems
 
 
@@ -200,7 +149,7 @@ def badge_problems(nb) -> list[str]:
         usable, badged, wildcard = [], set(), False
         for b in badges:
             kind = _name(b.func)
-            if kind == "chain_badge" and not _inside_display(tree, b):
+            if kind in ("chain_badge", "chain_mark") and not _inside_display(tree, b):
                 problems.append(f"cell {idx}: chain_badge(...) is computed but not displayed (wrap it in Markdown(...))")
                 continue
             if kind in ("check_chain", "check_derivation") and not has_assert:
@@ -240,10 +189,19 @@ def test_the_chapters_are_found():
     assert "appendix_ledger" not in names
 
 
-@pytest.mark.parametrize("name", chapter_names())
-def test_chapter_links_the_ledger(name):
-    problems = link_problems(_load(name))
-    assert not problems, f"book/{name}.ipynb:\n" + "\n".join(problems)
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="not converted yet")) if n in NOT_YET_CONVERTED else n
+    for n in chapter_names()])
+def test_chapter_stands_on_its_own(name):
+    problems = source_problems(_load(name))
+    assert not problems, f"book/{name}.ipynb mentions the source documents:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("page", ["intro", "notation", "bibliography"])
+def test_markdown_page_stands_on_its_own(page):
+    text = (BOOK / f"{page}.md").read_text(encoding="utf-8")
+    found = _survey().PATTERN.findall(text)
+    assert not found, f"book/{page}.md mentions the source documents: {found}"
 
 
 @pytest.mark.parametrize("name", chapter_names())
@@ -266,44 +224,35 @@ def _md_cell(src):
     return {"cell_type": "markdown", "metadata": {}, "source": src}
 
 
-GOOD_LINKS = 'from vi_ledger import display_links\ndisplay_links("doc000-eq8", "kl")'
 CHAIN = 'd = vd.derive(M)\ndisplay(Math(d.chains["update_mu"].latex()))'
 BADGE = '\ndisplay(Markdown(chain_badge(M, "update_mu")))'
 
 
-def test_checks_accept_a_good_notebook(tmp_path):
-    path = tmp_path / "good.ipynb"
-    path.write_text(json.dumps(_nb(_code_cell(CHAIN + BADGE), _code_cell(GOOD_LINKS, myst=True))))
-    nb = json.loads(path.read_text())
-    assert link_problems(nb) == [] and badge_problems(nb) == []
+def test_checks_accept_a_good_notebook():
+    nb = _nb(_code_cell(CHAIN + BADGE), _code_cell('vb.show_chain(M, "update_mu")'),
+             _md_cell("The responsibilities $\\phi_{ik}$ of {prf:ref}`thm-cc`."))
+    assert source_problems(nb) == [] and badge_problems(nb) == []
 
 
-def test_checks_fail_without_links(tmp_path):
-    # typed {ref} links in markdown do not count: the links must come from the registry
-    path = tmp_path / "no_links.ipynb"
-    path.write_text(json.dumps(_nb(_md_cell("See {ref}`doc000-eq8 <doc000-eq8>`."), _code_cell("x = 1"))))
-    problems = link_problems(json.loads(path.read_text()))
-    assert problems and "no generated ledger link" in problems[0]
+@pytest.mark.parametrize("text", ["As the lecture notes show", "see the slides", "Homework problem 1",
+                                  "the tutorial's model", "the coursework asks", "entry doc001-l39-bayes",
+                                  "syllabus"])
+def test_checks_fail_on_a_mention_of_a_source_document(text):
+    assert source_problems(_nb(_md_cell(text)))
+    assert source_problems(_nb(_code_cell(f"print({text!r})")))
 
 
-def test_checks_fail_on_unknown_ids_and_missing_myst_metadata():
-    problems = link_problems(_nb(_code_cell('display_links("doc000-eq8", "no-such-entry")')), book_default=False)
-    assert any("no-such-entry" in p for p in problems)
-    assert any("markdown_format" in p for p in problems)
-    # the notebook-level or book-level setting, or HTML links, need no cell metadata
-    assert link_problems(_nb(_code_cell(GOOD_LINKS), nb_meta={"mystnb": {"render_markdown_format": "myst"}}),
-                         book_default=False) == []
-    assert link_problems(_nb(_code_cell(GOOD_LINKS)), book_default=True) == []
-    assert link_problems(_nb(_code_cell('display_links("kl", html=True)')), book_default=False) == []
-    # a cell that asks for commonmark overrides the book's default
-    commonmark = _code_cell(GOOD_LINKS)
-    commonmark["metadata"] = {"mystnb": {"markdown_format": "commonmark"}}
-    assert link_problems(_nb(commonmark), book_default=True)
-
-
+def test_checks_fail_on_ledger_links_but_not_on_comments_of_hidden_cells():
+    assert source_problems(_nb(_code_cell('display_links("kl")')))
+    hidden = _code_cell("# the coursework's name for phi is pi\nx = 1")
+    hidden["metadata"] = {"tags": ["remove-input"]}
+    assert source_problems(_nb(hidden)) == []
+    # an identifier of the implementation is not a mention a reader sees; a string is
+    assert source_problems(_nb(_code_cell("m, s2, pi = gpm.as_coursework(m, s2, phi)"))) == []
+    assert source_problems(_nb(_code_cell('print("the coursework says")')))
 def test_checks_fail_on_an_unbadged_chain(tmp_path):
     path = tmp_path / "no_badge.ipynb"
-    path.write_text(json.dumps(_nb(_code_cell(CHAIN), _code_cell(GOOD_LINKS, myst=True))))
+    path.write_text(json.dumps(_nb(_code_cell(CHAIN))))
     problems = badge_problems(json.loads(path.read_text()))
     assert problems and "update_mu" in problems[0]
     # other spellings of a displayed chain are caught too
