@@ -22,7 +22,7 @@ from .model import LATEX_NAMES, default_latex, plate_of
 from .typeset import display_name, typeset
 from .typeset.proof import free_indices
 
-__all__ = ["latex", "latex_rows", "visual_width", "raw_latex", "tidy", "markdown", "VILatexPrinter"]
+__all__ = ["latex", "latex_rows", "pack_rows", "visual_width", "raw_latex", "tidy", "markdown", "VILatexPrinter"]
 
 
 def _name_latex(name, textbook=True):
@@ -360,9 +360,15 @@ def latex_rows(expr, budget=30):
         return rows
     _PRINTER._root = expr
     pieces = _PRINTER.signed_terms(expr) if isinstance(expr, sp.Add) else [("+", _PRINTER.doprint(expr))]
+    (sign, first), *rest = pieces
+    return pack_rows([("- " if sign == "-" else "") + first] + [f" {s} {t}" for s, t in rest], budget)
+
+
+def pack_rows(pieces, budget=30):
+    """Consecutive LaTeX pieces (``"a"``, ``" - b"``, ``" + c"``) packed into rows of at most
+    ``budget`` typeset characters (a piece wider than that has a row of its own)."""
     rows, row = [], ""
-    for sign, tex in pieces:
-        piece = ("- " if sign == "-" else "") + tex if not rows and not row else f" {sign} {tex}"
+    for piece in pieces:
         if row and visual_width(row + piece) > budget:
             rows.append(row)
             row = piece
