@@ -160,8 +160,11 @@ def test_generated_source_imports_numpy_and_scipy_only_and_shows_each_formula(na
         assert ast.get_docstring(fn).startswith(f"q*({z}) = {u.family.name}")
         for eq in u.assignments:      # the LaTeX of every assignment sits above its function
             assert "# LaTeX: " + vd.latex(eq)[:40] in src
-    if any(qf.dist.name == "Categorical" for qf in M.qfactors.values()):
-        assert "logsumexp(" in src
+    for z, qf in M.qfactors.items():   # a Categorical update normalises by log-sum-exp
+        if qf.dist.name == "Categorical":
+            fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == f"update_{z}")
+            code = "\n".join(ast.unparse(st) for st in fn.body[1:])     # without the docstring
+            assert "logsumexp(" in code or (".max(axis=" in code and "np.exp(" in code), z
     assert "np.einsum('" in src or not M.plates
 
 
