@@ -10,7 +10,6 @@ from __future__ import annotations
 from functools import cached_property
 
 import sympy as sp
-from sympy import Idx
 
 from .forms import Inner, QuadForm, SqNorm, unfold
 from .proof import evaluate_at, free_indices, proved_equal

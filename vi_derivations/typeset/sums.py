@@ -1,0 +1,289 @@
+"""Plate sums in the shape a textbook prints (checked by :mod:`.proof` like every display).
+
+The body is expanded; the sum over a *vector index* (an index that is the last index of every
+quantity it appears in) is written with squared norms, inner products and completed squares
+(``sum_d (x_id^2 - 2 x_id mu_kd + mu_kd^2) -> ||x_i - mu_k||^2``); two indices over one plate
+give quadratic forms (``x_n^T V x_n``); the terms are grouped by their factor over the remaining
+plates; constants leave the sum; sums over the same plates are merged when terms cancel.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import sympy as sp
+from sympy import Idx, Indexed, Sum
+
+from ..model import plate_of
+from .algebra import _collect_functions, _common_factor, _expand, _grouped, _name, over_common_denominator
+from .forms import Inner, QuadForm, SqNorm, is_vector_entry
+
+__all__ = ["regroup_sum", "merge_plate_sums", "cancel_plate_sums"]
+
+
+def _full_plate(limit):
+    v, lo, hi = limit
+    if not isinstance(v, Idx):
+        return False
+    try:
+        plate_of(v)
+    except ValueError:
+        return False
+    return lo == v.lower and hi == v.upper
+
+
+def _entries(f):
+    """The plated factors of a monomial (x^2 -> [x, x]), or None if it has anything else."""
+    out = []
+    for g in sp.Mul.make_args(f):
+        if isinstance(g, Indexed) or (type(g).__name__ == "Expect" and len(g.args) == 1
+                                      and isinstance(g.args[0], Indexed)):   # E_q[mu_kd] is an entry too
+            out.append(g)
+        elif isinstance(g, sp.Pow) and isinstance(g.base, Indexed) and g.exp.is_Integer and g.exp > 0:
+            out += [g.base] * int(g.exp)
+        else:
+            return None
+    return out
+
+
+def _vector_sum(poly, d):
+    """sum_d poly, with poly a polynomial in entries carrying the vector index d."""
+    size = d.upper - d.lower + 1
+    sq, inner, other = (defaultdict(lambda: sp.S.Zero) for _ in range(3))
+    for t in sp.Add.make_args(_expand(poly)):
+        c = sp.Mul(*[g for g in sp.Mul.make_args(t) if d not in g.free_symbols])
+        f = sp.Mul(*[g for g in sp.Mul.make_args(t) if d in g.free_symbols])
+        ents = _entries(f) if f != 1 else None
+        if ents is not None and len(ents) == 2 and ents[0] == ents[1]:
+            sq[ents[0]] += c
+        elif ents is not None and len(ents) == 2:
+            inner[tuple(sorted(ents, key=_name))] += c
+        else:
+            other[f] += c
+    pairs = []
+    for (u, v), b in list(inner.items()):
+        a = sq.get(u)
+        if a is not None and a != 0 and sq.get(v) == a and sp.expand(b + 2 * a) == 0:  # a(u - v)^2
+            first, second = sorted((u, v), key=_name, reverse=True)
+            pairs.append((a, SqNorm(first - second, d)))
+            sq[u] = sq[v] = sp.S.Zero
+            del inner[(u, v)]
+    pairs += [(b, Inner(u, v, d)) for (u, v), b in inner.items() if b != 0]
+    pairs += [(a, SqNorm(u, d)) for u, a in sq.items() if a != 0]
+    for f, c in other.items():
+        if c != 0 and f == 1:   # a constant: only its number joins the coefficient groups
+            n, rest = c.as_coeff_Mul()
+            pairs.append((n, rest * size))
+        elif c != 0:
+            pairs.append((c, Sum(f, (d, d.lower, d.upper))))
+    return _grouped(pairs)
+
+
+def _vector_index(terms, idxs):
+    """An index that is the last index of every quantity it appears in, with at most two entries
+    per term and nothing else but expectations (so that each term is a norm, an inner product or
+    a plain sum)."""
+    for d in reversed(idxs):
+        ok = True
+        for t in terms:
+            dep = [g for g in sp.Mul.make_args(t) if d in g.free_symbols]
+            ents = _entries(sp.Mul(*dep))
+            expect_only = all(_entries(g) is not None or type(g).__name__ == "Expect" for g in dep)
+            if dep and (not expect_only or (ents is not None and len(ents) > 2)
+                        or not all(is_vector_entry(g, d) for g in dep)):
+                ok = False
+                break
+        if ok and any(d in t.free_symbols for t in terms):
+            return d
+    return None
+
+
+def _index_rank(idx, body):
+    """Position of ``idx`` in the quantities of ``body`` with the most indices, then its mean
+    position: the outer plates first (sum_i sum_k c_ik, sum_d sum_n sum_k phi_dnk)."""
+    having = [e for e in body.atoms(Indexed) if idx in e.indices]
+    if not having:
+        return (0, 0.0)
+    longest = max(len(e.indices) for e in having)
+    pos = [e.indices.index(idx) for e in having]
+    return (max(e.indices.index(idx) for e in having if len(e.indices) == longest), sum(pos) / len(pos))
+
+
+def _factors(m):
+    """The factors of a product, nested unevaluated products flattened (nothing re-evaluated)."""
+    if not isinstance(m, sp.Mul):
+        return [m]
+    return [f for a in m.args for f in _factors(a)]
+
+
+def _sum_of(body, limits):
+    """Sum(body, *limits) with the factors that do not depend on the summed indices in front."""
+    if not limits:
+        return body
+    idx = {l[0] for l in limits}
+    # innermost limit first (SymPy's convention): the index that comes last in x_{ikd} innermost
+    limits = sorted(limits, key=lambda l: _index_rank(l[0], body), reverse=True)
+    out_c, inner = [], []
+    for g in _factors(body):
+        (inner if g.free_symbols & idx else out_c).append(g)
+    if not inner:
+        return body * sp.Mul(*[l[2] - l[1] + 1 for l in limits])
+    inner = sp.Mul(*inner)
+    if isinstance(inner, sp.Add) and all(t.could_extract_minus_sign() for t in inner.args):
+        out_c, inner = out_c + [-1], -inner          # -sum (a + b), not sum (-a - b)
+    return sp.Mul(*out_c) * Sum(inner, *limits)
+
+
+def _scalar_body(body):
+    """Body of a sum with no vector index: numeric content out, common denominators."""
+    body = _collect_functions(_expand(body))
+    if not isinstance(body, sp.Add):
+        return body
+    c, prim = body.primitive()
+    prim = over_common_denominator(prim)
+    if any(abs(t.as_coeff_Mul()[0]) != 1 for t in sp.Add.make_args(prim)):   # keep 1/2 inside: no 2 (...)
+        c, prim = sp.S.One, over_common_denominator(body)
+    return sp.Mul(c, prim, evaluate=False) if c != 1 else prim
+
+
+def merge_plate_sums(add):
+    """An Add whose plated terms all sum over the same single plate becomes one sum over it
+    (constants that are a number times the plate size go inside as that number)."""
+    if not isinstance(add, sp.Add):
+        return add
+    sums, consts = [], []
+    for t in add.args:
+        c, rest = t.as_independent(Sum, as_Add=False)
+        if isinstance(rest, Sum) and len(rest.limits) == 1 and _full_plate(rest.limits[0]) \
+                and not (c.free_symbols & {rest.limits[0][0]}):
+            sums.append((c, rest))
+        elif not t.atoms(Indexed):
+            consts.append(t)
+        else:
+            return add
+    if len(sums) < 2:
+        return add
+    plates = {plate_of(s.limits[0][0]) for _, s in sums}
+    if len(plates) != 1:
+        return add
+    (v, lo, hi) = sums[0][1].limits[0]
+    size = hi - lo + 1
+    body = [c * s.function.xreplace({s.limits[0][0]: v}) for c, s in sums]
+    outside = []
+    for t in consts:
+        q = sp.simplify(t / size)
+        (body.append(q) if q.is_Number else outside.append(t))
+    return sp.Add(*outside, Sum(_scalar_body(sp.Add(*body)), (v, lo, hi)))
+
+
+def _quadratic_forms(terms, limits):
+    """sum_j sum_j' u_j M_jj' u_j' -> u^T M u and sum_j sum_j' u_j a_j u_j' a_j' -> (u^T a)^2, for
+    two indices j, j' over one plate that every term uses as the last index of its quantities."""
+    pairs = [(a[0], b[0]) for n, a in enumerate(limits) for b in limits[n + 1:]
+             if plate_of(a[0]) is plate_of(b[0])]
+    if len(pairs) != 1:
+        return None
+    j, l = pairs[0]
+    outer = [lim for lim in limits if lim[0] not in (j, l)]
+    out = []
+    for t in terms:
+        fs = sp.Mul.make_args(t)
+        c = sp.Mul(*[g for g in fs if not ({j, l} & g.free_symbols)])
+        at_j = [g for g in fs if isinstance(g, Indexed) and g.indices[-1] == j and l not in g.free_symbols
+                and j not in g.indices[:-1]]
+        at_l = [g for g in fs if isinstance(g, Indexed) and g.indices[-1] == l and j not in g.free_symbols
+                and l not in g.indices[:-1]]
+        mats = [g for g in fs if isinstance(g, Indexed) and set(g.indices[-2:]) == {j, l}]
+        if len(at_j) + len(at_l) + len(mats) + len(sp.Mul.make_args(c)) != len(fs) + (c == 1):
+            return None
+        sub = {j: l, l: j}
+        if len(mats) == 1 and len(at_j) == len(at_l) == 1 and at_j[0].xreplace(sub) == at_l[0]:
+            m = mats[0]
+            mat = m if m.indices[-2:] == (j, l) else m.xreplace(sub)   # element (j, l) of M
+            out.append(c * QuadForm(at_j[0], mat, j, l))
+        elif not mats and len(at_j) == len(at_l) == 2 and {g.xreplace(sub) for g in at_j} == set(at_l):
+            u, v = sorted(at_j, key=_name)
+            out.append(c * Inner(u, v, j) ** 2)
+        else:
+            return None
+    body = sp.Add(*out)
+    return _sum_of(_common_factor(body), outer) if outer else body
+
+
+_REGROUPED: dict = {}
+
+
+def _plates_key(s):
+    return tuple(sorted(plate_of(l[0]).name for l in s.limits))
+
+
+def cancel_plate_sums(add):
+    """Sums over the same plates merged when their terms cancel or combine (the merged body
+    has fewer terms than the parts): Sum(K psi - K alpha psi) + Sum(-K psi - log G) -> one sum."""
+    if not isinstance(add, sp.Add):
+        return add
+    groups, keep = defaultdict(list), []
+    for t in add.args:
+        c, rest = t.as_independent(Sum, as_Add=False)
+        if isinstance(rest, Sum) and all(_full_plate(l) for l in rest.limits) \
+                and not (c.free_symbols & {l[0] for l in rest.limits}) \
+                and len({plate_of(l[0]) for l in rest.limits}) == len(rest.limits):
+            groups[_plates_key(rest)].append((c, rest, t))
+        else:
+            keep.append(t)
+    changed = False
+    for parts in groups.values():
+        if len(parts) < 2:
+            keep += [t for _, _, t in parts]
+            continue
+        lims = parts[0][1].limits
+        by_plate = {plate_of(l[0]): l for l in lims}
+        bodies = []
+        for c, s, _ in parts:
+            ren = {l[0]: by_plate[plate_of(l[0])][0] for l in s.limits}
+            bodies.append(c * s.function.xreplace(ren))
+        before = sum(len(sp.Add.make_args(_expand(b))) for b in bodies)
+        merged = _expand(sp.Add(*bodies))
+        if len(sp.Add.make_args(merged)) < before:
+            keep.append(Sum(merged, *lims))
+            changed = True
+        else:
+            keep += [t for _, _, t in parts]
+    return sp.Add(*keep) if changed else add
+
+
+def regroup_sum(s):
+    """A plate sum in textbook form (vector index as norms / inner products, grouped terms);
+    memoised, as the same sums recur in every chain of a model."""
+    if s not in _REGROUPED:
+        if len(_REGROUPED) > 50_000:
+            _REGROUPED.clear()
+        _REGROUPED[s] = _regroup_sum(s)
+    return _REGROUPED[s]
+
+
+def _regroup_sum(s):
+    if not all(_full_plate(l) for l in s.limits):
+        return s
+    idxs = [l[0] for l in s.limits]
+    terms = sp.Add.make_args(_expand(s.function))
+    quad = _quadratic_forms(terms, s.limits)
+    if quad is not None:
+        return quad
+    d = _vector_index(terms, idxs)
+    if d is None:
+        body = _scalar_body(s.function) if len(s.limits) == 1 else _common_factor(sp.Add(*terms))
+        return _sum_of(body, list(s.limits))
+    outer_idx = set(idxs) - {d}
+    groups = defaultdict(list)
+    for t in terms:   # grouped by the factor over the other plates; constants go inside
+        rest = sp.Mul(*[g for g in sp.Mul.make_args(t) if g.free_symbols & outer_idx and d not in g.free_symbols])
+        groups[rest].append(t / rest)
+    outer = [l for l in s.limits if l[0] != d]
+    parts = []
+    for rest, items in groups.items():
+        parts.append((rest, _vector_sum(sp.Add(*items), d)))
+    if len(parts) == 1:
+        rest, inner = parts[0]
+        c, core = inner.as_coeff_Mul() if not isinstance(inner, sp.Add) else (sp.S.One, inner)
+        return c * _sum_of(sp.Mul(rest, core, evaluate=False) if rest != 1 else core, outer)
+    return _sum_of(sp.Add(*[r * i for r, i in parts]), outer)
