@@ -320,8 +320,16 @@ def latex(expr, pretty=True):
     if hasattr(expr, "latex") and not isinstance(expr, sp.Basic):
         return expr.latex()
     expr = sp.sympify(expr)
-    if pretty:
-        expr = typeset(expr).display
+    if not pretty:
+        return _doprint(expr)
+    ts = typeset(expr)
+    try:
+        return _doprint(ts.display)
+    except Exception:   # noqa: BLE001 - a display form the printer cannot lay out: the raw form
+        return _doprint(ts.tidy)
+
+
+def _doprint(expr):
     if isinstance(expr, sp.Eq):
         return _eq_latex(expr.lhs, expr.rhs)
     return _PRINTER.doprint(expr)

@@ -66,10 +66,10 @@ def typeset(expr, taken=()):
         t = rename_indices(expr, taken)
         try:
             d = _REWRITE["fn"](t)
-        except (TypeError, ValueError, AttributeError):  # a shape the rewrites do not know
-            d = t
-        rewritten = d != t
-        ok = rewritten and proved_equal(unfold(d), expr)
+            rewritten = d != t
+            ok = rewritten and proved_equal(unfold(d), expr)
+        except Exception:   # noqa: BLE001 - whatever goes wrong, the raw form is shown, never a guess
+            d, rewritten, ok = t, True, False
         out = Typeset(expr, d, rewritten, ok, taken)
     _CACHE[key] = out
     return out
