@@ -310,3 +310,14 @@ def test_ard_elbo_has_a_quadratic_form_and_a_squared_residual():
     joint = vd.derive(model).chains["log_joint"].steps[0].expr     # sum_n (y_n - x_n^T w)^2
     squares = [p for p in _nodes(typeset(joint).display, sp.Pow) if p.exp == 2 and isinstance(p.base, sp.Add)]
     assert any(p.base.atoms(Inner) and p.base.atoms(Indexed) for p in squares)
+
+
+def test_every_display_is_balanced_latex(every_display):
+    for name, label, expr, ts, tex, _ in every_display:
+        depth = 0
+        for ch in tex.replace(r"\{", "").replace(r"\}", ""):
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+            assert depth >= 0, (name, label)
+        assert depth == 0, (name, label)
+        assert len(re.findall(r"\\left\b", tex)) == len(re.findall(r"\\right\b", tex)), (name, label)
+        assert "+ -" not in tex and "- -" not in tex, (name, label)
