@@ -596,7 +596,10 @@ class Bernoulli(Family):
         return {"p": 1 / (1 + exp(-eta.get("x", sp.Integer(0))))}
 
     def numeric_from_natural(self, eta):
-        return {"p": sps.expit(np.asarray(eta.get("x", 0.0), dtype=float))}
+        # expit rounds to exactly 1.0 for eta > 37; keep p below 1 (by one ulp at most) so that
+        # (1 - p) log(1 - p) in the entropy stays finite
+        p = sps.expit(np.asarray(eta.get("x", 0.0), dtype=float))
+        return {"p": np.minimum(p, 1 - np.finfo(float).epsneg)}
 
     def kernel(self, x, params):
         return x * log(params["p"] / (1 - params["p"]))

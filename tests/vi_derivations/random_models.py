@@ -75,6 +75,8 @@ class QSpec:
         elif f == "Beta":
             out[p["a"]] = rng.uniform(0.8, 3.0, self.shape)
             out[p["b"]] = rng.uniform(0.8, 3.0, self.shape)
+        elif f == "Bernoulli":
+            out[p["p"]] = rng.uniform(0.1, 0.9, self.shape)
         elif f == "Dirichlet":
             out[p["conc"]] = rng.uniform(0.8, 3.0, self.shape)
         elif f == "Categorical":
@@ -102,6 +104,10 @@ class QSpec:
             a, b = P[p["a"]], P[p["b"]]
             z = np.clip(rng.beta(a, b, (S,) + sh), 1e-300, 1 - 1e-16)
             return z, st.beta.logpdf(z, a, b).reshape(S, -1).sum(1)
+        if f == "Bernoulli":
+            pr = P[p["p"]]
+            z = (rng.uniform(size=(S,) + sh) < pr).astype(float)
+            return z, st.bernoulli.logpmf(z, pr).reshape(S, -1).sum(1)
         ax = self.event_axis
         if f == "Dirichlet":
             a = np.moveaxis(P[p["conc"]], ax, -1)
@@ -219,6 +225,9 @@ class Builder:
         elif family == "Beta":
             dist = vd.Beta(arrays["a"], arrays["b"])
             spec = dict(a=names["a"], b=names["b"])
+        elif family == "Bernoulli":
+            dist = vd.Bernoulli(arrays["p"])
+            spec = dict(p=names["p"])
         elif family == "Dirichlet":
             dist = vd.Dirichlet(arrays["c"], event=ev)
             spec = dict(conc=names["c"])
@@ -693,6 +702,64 @@ def block_mvnormal_prior(b):
     b.case.evidence_terms.append(evidence)
 
 
+def block_binary(b):
+    """Latent switches s_i ~ Bernoulli(rho) (rho known or Beta) turning a mean on:
+    x_i ~ N(s_i mu, s2) with mu known or Normal; q(s_i) = Bernoulli(p_i)."""
+    r, M, P = b.rng, b.M, b.P
+    i = P["N"].index
+    Nn = b.sizes["N"]
+    beta_rho = r.random() < 0.4
+    latent_mu = r.random() < 0.4
+    s2 = float(r.uniform(0.3, 1.5))
+    sw = M.latent(b.name("sw"), (P["N"],))
+    rho_v = float(r.uniform(0.2, 0.8))
+    if beta_rho:
+        ra, rb = float(r.uniform(1, 3)), float(r.uniform(1, 3))
+        rho = M.latent(b.name("rho"))
+        M.factor(rho, vd.Beta(b.hyper("ra", ra), b.hyper("rb", rb)))
+        M.factor(sw, vd.Bernoulli(rho.symbol))
+        b.q(rho, "Beta", (), a=True, b=True)
+    else:
+        M.factor(sw, vd.Bernoulli(b.hyper("rh", rho_v)))
+    mu_v = float(r.normal(scale=3))
+    if latent_mu:
+        s0 = float(r.uniform(2, 9))
+        mu = M.latent(b.name("mu"))
+        M.factor(mu, vd.Normal(0, var=b.hyper("s0", s0)))
+        mean = sw[i] * mu.symbol
+    else:
+        mean = sw[i] * b.hyper("mu", mu_v, positive=False)
+    sv = (r.uniform(size=Nn) < rho_v).astype(float)
+    x = b.observed("x", ("N",), sv * mu_v + np.sqrt(s2) * r.normal(size=Nn))
+    M.factor(x, vd.Normal(mean, var=b.hyper("xs", s2)))
+    if latent_mu:
+        b.q(mu, "Normal", (), m=False, s=True)
+    b.q(sw, "Bernoulli", ("N",), p=True)
+    if beta_rho or latent_mu:
+        b.case.exact = False
+    swn, xn, rn, mn = sw.name, x.name, b.name("rho"), b.name("mu")
+
+    def logp(L, Dt):
+        S = len(L[swn])
+        out = np.zeros(S)
+        if beta_rho:
+            out += st.beta.logpdf(L[rn], ra, rb)
+            out += st.bernoulli.logpmf(L[swn], L[rn][:, None]).sum(1)
+        else:
+            out += st.bernoulli.logpmf(L[swn], rho_v).sum(1)
+        m = L[mn][:, None] if latent_mu else mu_v
+        if latent_mu:
+            out += st.norm.logpdf(L[mn], 0, np.sqrt(s0))
+        return out + st.norm.logpdf(Dt[xn][None], L[swn] * m, np.sqrt(s2)).sum(1)
+    b.case.logp_terms.append(logp)
+
+    def evidence(Dt):  # each switch enumerated: s_i in {0, 1}
+        lp = np.stack([np.log(1 - rho_v) + st.norm.logpdf(Dt[xn], 0, np.sqrt(s2)),
+                       np.log(rho_v) + st.norm.logpdf(Dt[xn], mu_v, np.sqrt(s2))])
+        return logsumexp(lp, axis=0).sum()
+    b.case.evidence_terms.append(evidence)
+
+
 def block_count_families(b):
     """Exponential, Binomial and Multinomial likelihoods with their conjugate priors."""
     r, M, P = b.rng, b.M, b.P
@@ -835,7 +902,8 @@ def refuse_repeated_plate(b):
 
 CONJUGATE = [block_normal_mean, block_gamma_poisson, block_beta_bernoulli, block_dirichlet_categorical,
              block_mixture, block_mixture, block_regression, block_regression, block_ppca,
-             block_shared_latent, block_hierarchy, block_mvnormal_prior, block_count_families]
+             block_shared_latent, block_hierarchy, block_mvnormal_prior, block_count_families,
+             block_binary]
 REFUSALS = [refuse_poisson_exp, refuse_latent_variance, refuse_logistic, refuse_wrong_q,
             refuse_mv_component, refuse_repeated_plate]
 

@@ -60,6 +60,8 @@ def _feasible_direction(spec, P, rng):
         d = rng.normal(size=val.shape)
         if spec.family == "Categorical":
             d = val * (d - (val * d).sum(spec.event_axis, keepdims=True))
+        elif spec.family == "Bernoulli":
+            d = val * (1 - val) * d
         elif spec.family == "MvNormal" and role == "cov":
             d = 0.1 * (d + np.swapaxes(d, -1, -2))
         elif role not in ("mean",):

@@ -217,3 +217,19 @@ def test_vector_logistic_regression_is_a_named_non_conjugate_error():
 
 def test_unsupported_expectation_is_a_non_conjugate_error():
     assert issubclass(vd.UnsupportedExpectationError, vd.NonConjugateError)
+
+
+def test_a_certain_binary_switch_keeps_the_elbo_finite():
+    """q(s) = Bernoulli(p) with p = expit(eta) that rounds to 1: the entropy stays finite and the
+    ELBO equals the exact evidence by enumeration (found by the random-model profile)."""
+    N = vd.Plate("N", "i")
+    M = vd.Model("switch")
+    s, x = M.latent("s", (N,)), M.observed("x", (N,))
+    M.factor(s, vd.Bernoulli(M.hyper("rho")))
+    M.factor(x, vd.Normal(s[N.index] * M.hyper("mu0", positive=False), var=1))
+    M.q(s, vd.Bernoulli(M.variational("p", (N,), positive=True)[N.index]))
+    X = np.array([30.0, 0.1, 29.0])
+    res = vd.cavi(M).run(dict(x=X, rho=0.5, mu0=30.0), {}, max_iter=3)
+    exact = sum(logsumexp([np.log(0.5) + st.norm.logpdf(xi, 0, 1), np.log(0.5) + st.norm.logpdf(xi, 30, 1)])
+                for xi in X)
+    assert np.isfinite(res.elbo[-1]) and res.elbo[-1] == pytest.approx(exact, rel=1e-12)
