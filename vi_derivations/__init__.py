@@ -4,7 +4,10 @@ Pipeline (one module per idea): model definition (:mod:`.model`, :mod:`.distribu
 -> expansion into plate-summed monomials (:mod:`.monomials`) -> expectations under q
 (:mod:`.expectation`) -> expected log joint, entropy terms, ELBO (:mod:`.elbo`) -> CAVI
 updates by recognising the optimal factor's family (:mod:`.updates`) -> step-by-step
-derivations (:mod:`.derivation`) -> LaTeX/Markdown (:mod:`.render`) -> NumPy (:mod:`.numeric`).
+derivations (:mod:`.derivation`) -> LaTeX/Markdown (:mod:`.render`) -> NumPy (:mod:`.numeric`)
+-> a generated CAVI loop (:mod:`.cavi`) whose factors are updated at once or one element at a
+time as :mod:`.schedule` decides.  Models the engine cannot derive soundly are refused with the
+errors of :mod:`.errors`, naming the factor, the variable and the term.
 """
 from .model import Plate, Variable, Model
 from .distributions import (Normal, Categorical, Mixture, Gamma, Beta, Bernoulli, Poisson,
