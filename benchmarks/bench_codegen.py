@@ -110,7 +110,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     global clock
     clock = CLOCK["wall" if args.wall else "cpu"]
-    sweeps, repeats = (4, 3) if args.quick else (10, 7)
+    sweeps, repeats = (4, 3) if args.quick else (30, 7)
     with tempfile.TemporaryDirectory() as d:
         mod = load_generated(d)
         sizes = [int(float(n)) for n in args.sizes.split(",")]
