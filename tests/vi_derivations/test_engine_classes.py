@@ -233,3 +233,17 @@ def test_a_certain_binary_switch_keeps_the_elbo_finite():
     exact = sum(logsumexp([np.log(0.5) + st.norm.logpdf(xi, 0, 1), np.log(0.5) + st.norm.logpdf(xi, 30, 1)])
                 for xi in X)
     assert np.isfinite(res.elbo[-1]) and res.elbo[-1] == pytest.approx(exact, rel=1e-12)
+
+
+def test_dirichlet_components_over_an_event_plate_match_enumeration():
+    N, K, V = vd.Plate("N", "n"), vd.Plate("K", "k"), vd.Plate("V", "v")
+    M = vd.Model("dirichlet_components")
+    a = M.hyper("a", (K, V))
+    z, x = M.latent("z", (N, K)), M.observed("x", (N, V))
+    M.factor(z, vd.Categorical(1 / K.size, event=K))
+    M.factor(x, vd.Mixture(z, vd.Dirichlet(a[K.index, V.index], event=V)))
+    M.q(z, vd.Categorical(M.variational("p", (N, K), positive=True)[N.index, K.index], event=K))
+    A, X = np.array([[1.0, 2, 3], [4, 1, 0.5]]), np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    res = vd.cavi(M).run(dict(a=A, x=X), {}, max_iter=3)
+    exact = sum(logsumexp([np.log(0.5) + st.dirichlet.logpdf(xn, A[c]) for c in range(2)]) for xn in X)
+    assert res.elbo[-1] == pytest.approx(exact, rel=1e-12)
