@@ -181,7 +181,7 @@ def errata_markdown(results: Optional[dict[str, CheckResult]] = None) -> str:
         blocks.append(f"### {_LEVEL_TITLE[level]} ({len(chosen)})\n")
         for e in chosen:
             r = None if results is None else results[e.id]
-            note = f"**Reading:** {e.note}\n\n" if level == "reading" and e.note else ""
+            note = f"**Note:** {e.note}\n\n" if e.note else ""
             blocks.append(
                 f":::{{admonition}} {e.id}: {_short_doc(e.doc)} ({e.doc[:3]}), {e.location}\n"
                 f":class: warning\n\n"

@@ -268,6 +268,7 @@ def _lg_gap(theta=(1.5, 1.2), xo=1.0):
            location="'Variational inference', 'Remember, at convergence'", topics=("elbo", "mean-field", "cavi"),
            claim=r"\text{at convergence of CAVI: }q(\mathbf z)\approx p(\mathbf z\mid\mathbf x),\ \mathcal L(q)\approx\log p(\mathbf x)",
            why="Coordinate ascent converges to a local optimum within the family; the gap log p(x) - L(q) = KL(q || p(z|x)) stays positive whenever the posterior is not in the family (for mean field: whenever it has correlations).",
+           note="Reading: '≈' is read as 'equal up to a gap that vanishes at convergence', because the slide lists both lines as facts to 'Remember, at convergence'. Read loosely as 'close when the family is rich', the lines are a heuristic rather than a claim; the gap is a KL divergence that is zero only when the posterior lies in the family.",
            correction=r"\mathcal L(q^*)=\log p(\mathbf x)-\mathrm{KL}(q^*\|p(\mathbf z|\mathbf x))\le\log p(\mathbf x),\ \text{with equality iff }p(\mathbf z|\mathbf x)\text{ is in the family}",
            original=lambda: bool(_lg_gap()[0] < 0.05),
            method="numeric: mean-field CAVI on the 2-D linear-Gaussian model with θ=(1.5,1.2): at the fixed point the gap is 0.26 (not ≈ 0) and equals KL(q*||p) computed separately (1e-9)",

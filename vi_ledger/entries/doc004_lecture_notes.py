@@ -39,6 +39,7 @@ def _eq1_normaliser(denominator: str) -> float:
            topics=("bayes", "evidence"),
            claim=r"p(z\mid D)=\frac{p(D\mid z)p(z)}{p(x)}",
            why="The denominator must be the evidence of the whole data set, p(D) (as Eq. (2) then defines); p(x) is the marginal of one observation and does not normalise the posterior.",
+           note='Reading: x is read as one observation, since the notes write D = {x_1, ..., x_N} for the data in the same sentence. Read as shorthand for the evidence p(D), it is a notation slip that Eq. (2) repairs.',
            correction=r"p(z\mid D)=\frac{p(D\mid z)\,p(z)}{p(D)}",
            original=lambda: close(_eq1_normaliser("p(x)"), 1.0, rtol=1e-6),
            method="normal-normal model with D = {x1, x2}: dividing by p(x1) gives a 'posterior' of mass 0.12, dividing by p(D) gives mass 1 (quadrature, 1e-9)",
@@ -424,6 +425,7 @@ def _():
            location="Eqs. (32)-(33)", topics=("elbo",),
            claim=r"\mathcal L_{ELBO}=\mathcal L_{lk}-\mathcal R,\ \ \mathcal L_{lk}=-\mathbb E_q[\log p(D|z)]",
            why="Internally inconsistent signs: with L_lk defined as the negative expected log likelihood (a loss, as the text treats it), (31) gives L_ELBO = −L_lk − R, not L_lk − R.",
+           note="Reading: L_lk is taken as defined in (33), a negative expected log-likelihood (a loss, as the next sentence treats it: 'minimizing this loss'). If the minus sign of (33) is the slip instead, (32) is right and (33) is wrong; under either reading (32) and (33) contradict each other, so an erratum is forced.",
            correction=r"\mathcal L_{ELBO}=-\mathcal L_{lk}-\mathcal R\ \text{with}\ \mathcal L_{lk}=-\mathbb E_q[\log p(D|z)]\ \ (\text{equivalently }\mathcal L_{lk}=+\mathbb E_q[\log p(D|z)]\text{ in (32)})",
            original=lambda: (lambda r: close(-r[0] - r[1], r[4]))(_parts()),
            method="normal-normal model: with (33) as printed, L_lk − R misses the ELBO by 2E_q[log p(D|z)]; −L_lk − R equals it (1e-9)", route="numeric")
@@ -457,6 +459,7 @@ def _():
            topics=("elbo", "entropy", "kl"),
            claim=r"\mathcal R(\theta)=D_{KL}(q_\theta,p(z))\ \text{decomposes into}\ \mathbb E[\log p(z)]+\mathbb E[-\log q(z)]",
            why="Sign: R = E_q[log q] − E_q[log p(z)] = −E_q[log p(z)] − H[q]. It is −R (the part of the ELBO) that equals E_q[log p(z)] + H[q]; the description of the two forces applies to −R.",
+           note='Reading: R is taken as defined in (34), R = KL(q, p(z)); the decomposition in the text then has the wrong sign. If the text meant the negative of R, the definition (34) would be the slip; either way the two disagree.',
            correction=r"\mathcal R(\theta)=-\mathbb E_q[\log p(z)]-\mathbb H[q],\ \ -\mathcal R=\mathbb E_q[\log p(z)]+\mathbb H[q],\ \mathbb H[q]=\mathbb E_q[-\log q]",
            original=lambda: (lambda r: close(r[1], r[2] + r[3]))(_parts()),
            method="normal-normal model: KL to the prior (quadrature) vs E_q[log p(z)] and H[q] (Gauss-Hermite): R = −E log p − H (1e-9), not E log p + H", route="numeric")
