@@ -7,5 +7,7 @@
 * :mod:`vi_impl.theory` -- the theory chapters' tools (KL divergences, grids, exact mixture
   evidence, importance sampling, mean-field Gaussians, stochastic-gradient estimators).
 
-Input validation for both lives in :mod:`vi_impl.validation`; figures in :mod:`vi_impl.plotting`.
+Both share one vocabulary: input validation in :mod:`vi_impl.validation` (bad input raises a
+ValueError/TypeError naming the argument), and one result type, default tolerance and stopping
+rule for every fit loop in :mod:`vi_impl.result`. Figures are in :mod:`vi_impl.plotting`.
 """

@@ -204,7 +204,8 @@ def garble_markdown(results: Optional[dict[str, CheckResult]] = None) -> str:
         blocks.append(
             f":::{{admonition}} {e.id}: {_short_doc(e.doc)} ({e.doc[:3]}), {e.location}\n"
             f":class: note\n\n"
-            f"**As extracted** (line {e.line}):{_math(e.claim)}"
+            f"**As extracted** (line {e.line}, the document's words): ``{e.marker.replace('`', chr(39))}``\n\n"
+            f"**Transcribed** (the ledger's reading of the damaged line):{_math(e.claim)}"
             f"**Intended:**{_math(e.intended_text())}"
             f"**Check of the intended statement:** {e.method}. **This build:** {_result_text(r)}.\n"
             f":::\n")
