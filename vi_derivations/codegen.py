@@ -1072,6 +1072,7 @@ def _checked(where, name, value, spec, sizes):
         raise ValueError(f"{where}{name} contains NaN or inf")
     if spec["positive"] and np.any(a <= 0):
         raise ValueError(f"{where}{name} must be positive, got minimum {a.min()}")
+    _check_support(where, name, a, spec)
     for plate, n in zip(plates, a.shape):
         if isinstance(plate, int):
             if n != plate:
@@ -1081,6 +1082,23 @@ def _checked(where, name, value, spec, sizes):
         elif sizes[plate] != n:
             raise ValueError(f"{where}{name}: plate {plate} has size {sizes[plate]} from another argument, got {n}")
     return a if a.ndim else float(a)
+
+
+def _check_support(where, name, a, spec):
+    """Observations on the support of their likelihood (binary, counts, one-hot, (0, 1), simplex)."""
+    support = spec.get("support")
+    if support == "binary" and np.any((a != 0) & (a != 1)):
+        raise ValueError(f"{where}{name} must be 0 or 1 (Bernoulli observations)")
+    if support == "count" and np.any((a < 0) | (a != np.round(a))):
+        raise ValueError(f"{where}{name} must be non-negative integers (counts)")
+    if support == "unit" and np.any((a <= 0) | (a >= 1)):
+        raise ValueError(f"{where}{name} must lie in (0, 1) (Beta observations)")
+    if support in ("onehot", "simplex"):
+        total = np.sum(a, axis=spec["axis"])
+        if np.any(a < 0) or np.any(np.abs(total - 1) > 1e-8):
+            raise ValueError(f"{where}{name} must be non-negative and sum to one over its axis {spec['axis']}")
+        if support == "onehot" and np.any((a != 0) & (a != 1)):
+            raise ValueError(f"{where}{name} must be one-hot over its axis {spec['axis']} (Categorical observations)")
 
 
 def _default(name, spec, sizes, rng):
@@ -1298,13 +1316,31 @@ def _param_specs(g):
     return specs
 
 
+# the support of an observation, by the family of its likelihood (or of a mixture's component)
+_SUPPORT = {"Bernoulli": "binary", "Poisson": "count", "Binomial": "count", "Multinomial": "count",
+            "Categorical": "onehot", "Beta": "unit", "Dirichlet": "simplex", "Gamma": "positive",
+            "Exponential": "positive"}
+
+
 def _data_specs(g):
     specs = {}
+    factor = {f.var.name: f.dist for f in g.M.factors}
     for n in g.data_names:
         v = g.M.variables[n]
         pos = bool((v.symbol.label if v.plates else v.symbol).is_positive)
-        specs[g.names[n]] = {"plates": tuple(int(p.size) if p.size.is_Integer else g.sizes[p.size] for p in v.plates),
-                             "positive": pos}
+        spec = {"plates": tuple(int(p.size) if p.size.is_Integer else g.sizes[p.size] for p in v.plates),
+                "positive": pos}
+        dist = factor.get(n)
+        if dist is not None and getattr(dist, "name", "") == "Mixture":
+            dist = dist.component
+        support = _SUPPORT.get(getattr(dist, "name", ""))
+        if support == "positive":
+            spec["positive"] = True
+        elif support is not None:
+            spec["support"] = support
+            if support in ("onehot", "simplex"):
+                spec["axis"] = list(v.plates).index(dist.event_plates[0])
+        specs[g.names[n]] = spec
     return specs
 
 

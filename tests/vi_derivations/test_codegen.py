@@ -367,3 +367,16 @@ def test_variables_named_like_the_modules_own_names_do_not_clash(tmp_path):
     # conjugate: the first update is the exact posterior Beta(seed + successes, var + failures)
     np.testing.assert_allclose(res.params["a"], 2.0 + Y.sum(axis=0), rtol=1e-13)
     np.testing.assert_allclose(res.params["b"], 3.0 + (1 - Y).sum(axis=0), rtol=1e-13)
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("beta_bernoulli", dict(x=np.array([0.0, 0.5, 1.0]), a0=1.0, b0=1.0), "x must be 0 or 1"),
+    ("gamma_poisson", dict(x=np.array([1.0, -1.0]), a0=1.0, b0=1.0), "x must be non-negative integers"),
+    ("gamma_poisson", dict(x=np.array([1.0, 2.5]), a0=1.0, b0=1.0), "x must be non-negative integers"),
+    ("lda_fixed_topics", dict(w=np.full((2, 3, 4), 0.25), alpha=1.0, beta=np.full((2, 4), 0.25)),
+     "w must be one-hot over its axis 2"),
+])
+def test_observations_outside_the_likelihoods_support_are_refused_by_name(name, kwargs, message, modules):
+    _, mod, _ = modules(name)
+    with pytest.raises(ValueError, match=message):
+        mod.fit(**kwargs, max_iter=2)
