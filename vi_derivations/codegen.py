@@ -1341,6 +1341,17 @@ def _data_specs(g):
             if support in ("onehot", "simplex"):
                 spec["axis"] = list(v.plates).index(dist.event_plates[0])
         specs[g.names[n]] = spec
+    # probabilities given as hyper-parameters of a Categorical factor lie on the simplex
+    for f in g.M.factors:
+        dist = f.dist.component if getattr(f.dist, "name", "") == "Mixture" else f.dist
+        if getattr(dist, "name", "") != "Categorical":
+            continue
+        probs = dist.params.get("probs")
+        if isinstance(probs, Indexed) and g.kinds.get(str(probs.base.label)) == "hyper":
+            ev = dist.event_plates[0].index
+            if ev in probs.indices:
+                spec = specs[g.names[str(probs.base.label)]]
+                spec["support"], spec["axis"] = "simplex", list(probs.indices).index(ev)
     return specs
 
 

@@ -375,6 +375,8 @@ def test_variables_named_like_the_modules_own_names_do_not_clash(tmp_path):
     ("gamma_poisson", dict(x=np.array([1.0, 2.5]), a0=1.0, b0=1.0), "x must be non-negative integers"),
     ("lda_fixed_topics", dict(w=np.full((2, 3, 4), 0.25), alpha=1.0, beta=np.full((2, 4), 0.25)),
      "w must be one-hot over its axis 2"),
+    ("gmm_1d", dict(x=np.array([0.0, 1.0]), weights=np.array([0.5, 0.6]), tau2=1.0, sigma2=1.0),
+     "weights must be non-negative and sum to one"),
 ])
 def test_observations_outside_the_likelihoods_support_are_refused_by_name(name, kwargs, message, modules):
     _, mod, _ = modules(name)
