@@ -199,28 +199,8 @@ def update_chain(model, u):
 
 
 def _stat_exprs(u):
-    fam = u.family
-    z = u.rep
-    reps = u.event_reps
-    name = fam.name
-    if name == "Normal":
-        return {"x": lambda e: e * z, "x^2": lambda e: e * z ** 2}
-    if name == "Gamma":
-        return {"x": lambda e: e * z, "log x": lambda e: e * sp.log(z)}
-    if name == "Beta":
-        return {"log x": lambda e: e * sp.log(z), "log(1-x)": lambda e: e * sp.log(1 - z)}
-    if name == "Bernoulli":
-        return {"x": lambda e: e * z}
-    if name in ("Categorical", "Dirichlet"):
-        (k,) = reps
-        f = (lambda t: t) if name == "Categorical" else sp.log
-        return {key: (lambda e, f=f: sp.Sum(e * f(z), (k, k.lower, k.upper))) for key in fam.stats + ("c_k", "log x_k")}
-    if name == "MvNormal":
-        j, l = reps
-        zl = z.xreplace({j: l})
-        return {"w_j": lambda e: sp.Sum(e * z, (j, j.lower, j.upper)),
-                "w_j w_l": lambda e: sp.Sum(e * z * zl, (j, j.lower, j.upper), (l, l.lower, l.upper))}
-    return {}
+    """statistic -> f(eta) = eta * T(z_r), from the q family itself."""
+    return u.family.stat_terms(u.rep, u.event_reps)
 
 
 def derive(model):

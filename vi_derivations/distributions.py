@@ -204,6 +204,20 @@ class Family:
         """The value-dependent part of log q(value) for the given parameters (for display)."""
         raise NotImplementedError
 
+    # ---------------------------------------------------------------- statistics as a q factor
+    def event_reps(self):
+        """Free indices carried by the natural parameters (the event index of a vector family)."""
+        return tuple(p.index for p in self.event_plates)
+
+    def stat_reps(self, key, reps):
+        """The free indices of the natural parameter of statistic ``key``."""
+        return reps
+
+    def stat_terms(self, z, reps):
+        """statistic key -> f(eta) = eta * T(z) (summed over free event indices), for display."""
+        fns = {"x": lambda t: t, "x^2": lambda t: t ** 2, "log x": sp.log, "log(1-x)": lambda t: sp.log(1 - t)}
+        return {k: (lambda e, f=fns[k]: e * f(z)) for k in self.stats if k in fns}
+
     def _only_id(self, atoms, what):
         for a in atoms:
             if a.fn != "id":
@@ -383,6 +397,10 @@ class Categorical(Family):
     def kernel(self, c, params):
         k = self.event_plates[0].index
         return Sum(c * log(params["probs"]), _lim(k))
+
+    def stat_terms(self, z, reps):
+        (k,) = reps
+        return {"c_k": lambda e: Sum(e * z, _lim(k))}
 
 
 # =============================================================================== Mixture
@@ -685,6 +703,10 @@ class Dirichlet(Family):
         k = self.event_plates[0].index
         return Sum((params["conc"] - 1) * log(t), _lim(k))
 
+    def stat_terms(self, z, reps):
+        (k,) = reps
+        return {"log x_k": lambda e: Sum(e * log(z), _lim(k))}
+
 
 # =============================================================================== MvNormal
 class MvNormal(Family):
@@ -806,3 +828,16 @@ class MvNormal(Family):
 
     def kernel(self, w, params):
         raise NotImplementedError
+
+    def event_reps(self):
+        p = self.event_plates[0]
+        return (p.index, p.make_index(p.index_name + "'"))
+
+    def stat_reps(self, key, reps):
+        return reps if key == "w_j w_l" else reps[:1]
+
+    def stat_terms(self, z, reps):
+        j, l = reps
+        zl = z.xreplace({j: l})
+        return {"w_j": lambda e: Sum(e * z, _lim(j)),
+                "w_j w_l": lambda e: Sum(e * z * zl, _lim(j), _lim(l))}

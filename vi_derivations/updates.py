@@ -142,19 +142,12 @@ class Update:
 
 
 def _event_reps(fam):
-    """Free indices carried by the natural parameters of a family with event plates."""
-    if not fam.event_plates:
-        return ()
-    (p,) = fam.event_plates
-    if fam.name == "MvNormal":
-        return (p.index, p.make_index(p.index_name + "'"))
-    return (p.index,)
+    """Free indices carried by the natural parameters of a family (its own method)."""
+    return fam.event_reps()
 
 
 def _stat_reps(fam, key, reps):
-    if fam.name == "MvNormal":
-        return reps if key == "w_j w_l" else reps[:1]
-    return reps
+    return fam.stat_reps(key, reps)
 
 
 def derive_update(model, var):
