@@ -270,9 +270,10 @@ def test_shared_variance_that_depends_on_the_shared_index_is_refused():
 def test_latex_is_readable(M):
     d = vd.derive(M)
     eqs = [vd.latex(a) for u in d.updates for a in u.assignments]
-    assert eqs[0].startswith("m_{kd} = ") and r"\sum_{i=1}^{N} \pi_{ik} x_{id}" in eqs[0]
+    assert eqs[0].startswith("m_{kd} = ") and r"\sum_{i} \phi_{ik} x_{id}" in eqs[0]
     assert eqs[1].startswith("s^{2}_{kd} = ")
-    assert eqs[2].startswith(r"\pi_{ik} = ") and r"\sum_{k'=1}^{K}" in eqs[2]
+    assert eqs[2].startswith(r"\phi_{ik} = ") and r"\sum_{k'}" in eqs[2]
+    assert r"m_{k}^{\top} x_{i}" in eqs[2] and r"\lVert m_{k} \rVert^{2}" in eqs[2]
     for c in d.chains.values():
         tex = c.latex()
         assert "_{1}" not in tex.replace("x_{1}", "")  # no internal dummy names such as k_{17}
