@@ -39,13 +39,18 @@ export SE_AVOID_STATS        := true
 export VIRTUAL_ENV           := $(CURDIR)/$(VENV)
 export PATH                  := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help venv mathjax browser setup book test clean distclean
+.PHONY: help venv mathjax browser setup book test clean distclean \
+        benchmarks bench-gmm bench-bayesian-gmm bench-lda bench-dask bench-codegen \
+        bench-engine bench-typeset bench-soundness fuzz
 
 help:
 	@echo "make book   build the book into $(BUILD_DIR)/html (jupyter-book -W -n)"
 	@echo "make test   run every test: unit, notebooks (nbval), book build, browser"
 	@echo "make venv   create/refresh $(VENV) from requirements.txt (idempotent)"
 	@echo "make clean  remove $(BUILD_DIR) and caches"
+	@echo "make benchmarks   every figure of benchmarks/ (long; see benchmarks/README.md), or one:"
+	@echo "  bench-gmm bench-bayesian-gmm bench-lda bench-dask bench-codegen bench-engine"
+	@echo "  bench-typeset bench-soundness (2,000 random models) fuzz (vi_impl against bad inputs)"
 
 venv: $(VENV_STAMP)
 
@@ -92,6 +97,32 @@ book: setup
 
 test: setup browser
 	$(PY) -m pytest -n $(PYTEST_N) --dist loadgroup --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
+
+# Long profiles and speed figures: never part of `make test` (timings depend on the machine).
+# Each writes its results to benchmarks/results/ (see benchmarks/README.md).
+BENCH := nice $(PY) benchmarks
+RESULTS := benchmarks/results
+
+benchmarks: bench-gmm bench-bayesian-gmm bench-lda bench-codegen bench-engine bench-typeset bench-soundness fuzz bench-dask
+
+bench-gmm: setup
+	$(BENCH)/bench_gmm.py --clock cpu --json $(RESULTS)/gmm.json
+bench-bayesian-gmm: setup
+	$(BENCH)/bench_bayesian_gmm.py --json $(RESULTS)/bayesian_gmm.json
+bench-lda: setup
+	$(BENCH)/bench_lda.py --json $(RESULTS)/lda.json
+bench-dask: setup
+	$(BENCH)/bench_dask.py --json $(RESULTS)/dask.json
+bench-codegen: setup
+	$(BENCH)/bench_codegen.py
+bench-engine: setup
+	$(BENCH)/bench_engine.py --json $(RESULTS)/engine.json
+bench-typeset: setup
+	$(BENCH)/bench_typeset.py
+bench-soundness: setup
+	$(BENCH)/bench_soundness.py --models 2000
+fuzz: setup
+	$(BENCH)/fuzz_vi_impl.py --quiet --json $(RESULTS)/fuzz_vi_impl.json
 
 clean:
 	rm -rf $(BUILD_DIR) .pytest_cache .hypothesis
