@@ -13,24 +13,32 @@ scales, bad seeds and tolerances, callables returning garbage -- and the call is
 * ``finite``        returned finite values (the bad value was a valid input after all, e.g.
                     float32 data or a negative mean, or it was handled correctly)
 
-Usage: ``python benchmarks/fuzz_vi_impl.py [--json benchmarks/results/fuzz_vi_impl.json]``.
+Usage: ``python benchmarks/fuzz_vi_impl.py [--module lda --module svi] [--json FILE]``.
 Prints one row per module and the totals; lists every call of the last four kinds.
+``--module`` (repeatable) fuzzes only the modules whose name contains it; with ``--json`` the
+rows of the other modules already in FILE are kept, and ``--before`` stores the rows measured
+now as the "before" figures of those modules (run it before fixing a module).
 """
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import importlib
 import inspect
 import json
+import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -76,6 +84,72 @@ def sampler(rng, n):
 
 def norm_logpdf(z):
     return -0.5 * z ** 2 - 0.5 * np.log(2 * np.pi)
+
+
+# LDA: 6 documents over 5 words, K = 2 topics (dense counts; e_step gets them sparse)
+Xc = R.poisson(2.0, size=(6, 5)).astype(float) + np.eye(6, 5)
+LAM = np.random.default_rng(1).gamma(100.0, 0.01, (2, 5))
+GAM = np.full((6, 2), 1.5)
+Xobs, Xtest = np.floor(Xc / 2), Xc - np.floor(Xc / 2)
+
+
+def lam_monitor(lam):
+    return float(np.log(lam).sum())
+
+
+# SVI: x_n ~ N(mu, 1/2), mu ~ N(0, 2), natural parameters (h, J), no local variables
+xs = R.normal(1.0, 0.7, size=10)
+
+
+def no_local(idx, lam):
+    return None
+
+
+def normal_mean_stats(idx, local):
+    return dict(h=2.0 * xs[idx].sum(), J=2.0 * len(idx))
+
+
+def mean_monitor(lam):
+    return float(lam["h"] / lam["J"])
+
+
+def ones_rows(start, stop):
+    return np.ones((stop - start, 2))
+
+
+_TMP = tempfile.mkdtemp(prefix="fuzz_vi_impl_")                      # the files paths point to
+atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
+NPY = os.path.join(_TMP, "x.npy")
+np.save(NPY, X2)
+np.save(os.path.join(_TMP, "vector.npy"), x1)
+Path(_TMP, "notes.txt").write_text("not an array\n")
+
+
+def _bayesian_gmm_specs():
+    from vi_impl.models import bayesian_gmm as bg
+    prior = bg.make_prior(2, 2, m0=X2.mean(0))
+    Nk, Sx, Sxx = bg.suff_stats(X2, PI)
+    post = bg.update_global(prior, Nk, Sx, Sxx)
+    r = bg.responsibilities(X2, post)
+    return {
+        "make_prior": dict(K=2, D=2, alpha0=np.full(2, 0.5), m0=np.zeros(2), beta0=1.0,
+                           W0=np.eye(2), nu0=3.0),
+        "suff_stats": dict(X=X2, r=PI),
+        "update_global": dict(prior=prior, Nk=Nk, Sx=Sx, Sxx=Sxx),
+        "responsibilities": dict(X=X2, post=post),
+        "elbo": dict(X=X2, prior=prior, post=post, r=r),
+        "elbo_parts": dict(X=X2, prior=prior, post=post, r=r),
+        "predictive_logpdf": dict(Xnew=X2, post=post),
+        "log_evidence_k1": dict(X=X2, prior=bg.make_prior(1, 2)),
+        "fit": dict(X=X2, K=2, prior=prior, max_iter=30, tol=1e-8, n_init=2, seed=0,
+                    init=None),
+        "svi_parts": dict(X=X2, prior=prior),
+        "fit_svi": dict(X=X2, K=2, prior=prior, batch_size=4, n_steps=4, tau0=1.0, kappa=0.7,
+                        seed=0, init=None, monitor_every=2),
+    }
+
+
+tb = (yr > 0).astype(float)
 
 
 SPECS = {
@@ -247,12 +321,67 @@ SPECS = {
                                              baseline=None),
         "bernoulli_exact_grad": dict(f=bern_f, logits=np.zeros(3)),
     },
+    "vi_impl.models.lda": {
+        "init_lambda": dict(K=2, V=5, seed=0),
+        "e_step": dict(X=sp.csr_matrix(Xc), lam=LAM, alpha=0.5, gamma=GAM, max_iter=20,
+                       tol=1e-3),
+        "elbo": dict(X=Xc, gamma=GAM, lam=LAM, alpha=0.5, eta=0.3),
+        "fit_batch": dict(X=Xc, K=2, alpha=0.5, eta=0.3, n_passes=3, init=None, seed=0,
+                          local_max_iter=20, local_tol=1e-3, warm_start=False,
+                          monitor=lam_monitor),
+        "svi_parts": dict(X=Xc, K=2, alpha=0.5, eta=0.3, local_max_iter=20, local_tol=1e-3),
+        "fit_svi": dict(X=Xc, K=2, alpha=0.5, eta=0.3, batch_size=3, n_steps=4, tau0=1.0,
+                        kappa=0.7, init=LAM, seed=0, monitor=lam_monitor, monitor_every=2,
+                        local_max_iter=20, local_tol=1e-3),
+        "split_heldout": dict(X=Xc, fraction=0.5, seed=0),
+        "heldout_log_predictive": dict(X_obs=Xobs, X_test=Xtest, lam=LAM, alpha=0.5,
+                                       local_max_iter=20, local_tol=1e-3),
+    },
+    "vi_impl.svi": {
+        "step_sizes": dict(n_steps=5, tau0=1.0, kappa=0.7),
+        "svi": dict(prior=dict(h=np.array(0.0), J=np.array(0.5)), local_step=no_local,
+                    batch_stats=normal_mean_stats, n_items=10,
+                    init=dict(h=np.array(1.0), J=np.array(1.0)), batch_size=3, n_steps=5,
+                    tau0=1.0, kappa=0.7, seed=0, monitor=mean_monitor, monitor_every=2),
+    },
+    "vi_impl.corpus": {
+        "docstrings": dict(packages=("vi_impl",)),
+        "docstring_corpus": dict(packages=("vi_impl",), min_tokens=5, min_df=3, max_df=0.5),
+    },
+    # Owned elsewhere: fuzzed and reported (REPORTED), not yet held to zero by the tests.
+    "vi_impl.models.bayesian_gmm": _bayesian_gmm_specs,
+    "vi_impl.models.logistic_regression": {
+        "jj_lambda": dict(xi=np.array([0.0, 0.5, 3.0])),
+        "jj_log_sigmoid_bound": dict(z=np.array([-1.0, 0.5, 2.0]), xi=np.array([1.0, 0.5, 3.0])),
+        "update_w": dict(X=Xr, t=tb, xi=np.ones(10), e_alpha=1.0),
+        "update_xi": dict(X=Xr, m=np.zeros(3), S=np.eye(3)),
+        "fit": dict(X=Xr, t=tb, a0=1e-2, b0=1e-4, m0=None, S0=None, max_iter=30, tol=1e-8),
+        "elbo": dict(X=Xr, t=tb, m=np.zeros(3), S=np.eye(3), xi=np.ones(10), a=2.0, b=1.0,
+                     a0=1e-2, b0=1e-4),
+        "predict_proba": dict(Xnew=Xr, m=np.zeros(3), S=np.eye(3)),
+    },
+    "vi_impl.scale": {
+        "fit": dict(X=X2, K=2, sigma2=10.0, init=None, chunk_rows=5, client=None, max_iter=5,
+                    tol=1e-8, seed=0, n_sample=100, progress=False, resume=None),
+        "open_npy": dict(path=NPY, chunk_rows=5),
+        "write_npy": dict(path=os.path.join(_TMP, "out.npy"), n_rows=6, n_cols=2,
+                          make_rows=ones_rows, chunk_rows=4),
+    },
 }
+
+#: Modules fuzzed and reported but owned by other work and not (yet) held to zero problems by
+#: tests/vi_impl/test_robustness.py.
+REPORTED = ("vi_impl.models.bayesian_gmm", "vi_impl.models.logistic_regression", "vi_impl.scale")
+
+#: Arguments not fuzzed: ``client`` (a string is a scheduler address to connect to).
+NO_FUZZ = {"client"}
 
 # ----------------------------------------------------------------------------- bad values
 INT_NAMES = {"K", "N", "n", "j", "max_iter", "n_init", "n_samples", "burn_in", "thin",
              "n_batches", "n_bins", "total", "parts", "dim", "max_groups", "n_steps",
-             "average_last"}
+             "average_last", "V", "D", "n_passes", "local_max_iter", "batch_size", "n_items",
+             "monitor_every", "min_tokens", "min_df", "chunk_rows", "n_rows", "n_cols",
+             "n_sample"}
 
 
 def bad_values(name, value):
@@ -271,33 +400,71 @@ def bad_values(name, value):
                 ("callable shape", lambda *a, **k: np.zeros(7)),
                 ("callable string", lambda *a, **k: "x"),
                 ("not callable", 3.0)]
+    elif name == "path":
+        out += [("missing file", os.path.join(_TMP, "missing.npy")), ("directory", _TMP),
+                ("1-D file", os.path.join(_TMP, "vector.npy")),
+                ("text file", os.path.join(_TMP, "notes.txt")), ("number", 3)]
     elif isinstance(value, str):
         out += [("other string", "bogus"), ("number", 3)]
+    elif isinstance(value, dict):
+        out += [("empty dict", {}), ("list", list(value.values())),
+                ("missing key", dict(list(value.items())[1:])),
+                ("extra key", {**value, "zz": np.zeros(1)})]
+        for key, v in value.items():
+            for label, bad in _array_bad_values(v):
+                if label in ("nan", "inf", "complex", "1e300", "strings", "object", "extra axis",
+                             "string", "empty"):
+                    out.append((f"[{key}] {label}", {**value, key: bad}))
+    elif sp.issparse(value):
+        a = value.toarray()
+        out += [(f"sparse {label}", sp.csr_matrix(bad)) for label, bad in
+                [("nan", _with(a, np.nan)), ("inf", _with(a, np.inf)), ("1e300", a * 1e300),
+                 ("negative", -a), ("complex", a + 1j), ("float32", a.astype(np.float32)),
+                 ("empty", np.zeros((0, a.shape[1]))), ("no columns", np.zeros((a.shape[0], 0))),
+                 ("zero", np.zeros_like(a))]]
+        out += [(f"dense {label}", bad) for label, bad in _array_bad_values(a)]
+    elif dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            for label, bad in _array_bad_values(v):
+                if label in ("nan", "inf", "negative", "zero", "1e300", "extra axis", "complex",
+                             "short"):
+                    out.append((f".{f.name} {label}", dataclasses.replace(value, **{f.name: bad})))
     elif isinstance(value, (bool, np.bool_)):
         out += [("string no", "no"), ("int 1", 1)]
     elif isinstance(value, tuple):
         out += [("tuple short", value[:1]), ("tuple nan", tuple(np.nan for _ in value)),
                 ("tuple long", value + value)]
+        if all(isinstance(v, str) for v in value):
+            out += [("empty tuple", ()), ("unknown name", ("no_such_package_xyz",)),
+                    ("a module, not a package", ("this",)), ("list", list(value))]
     elif value is None:
         out = [("string", "abc"), ("bool True", True), ("nan array", np.array([np.nan])),
                ("complex", np.array([1 + 1j]))]
     else:
-        a = np.asarray(value, dtype=float)
-        out += [("nan", _with(a, np.nan)), ("inf", _with(a, np.inf)), ("-inf", _with(a, -np.inf)),
-                ("complex", a + 1j), ("complex 0j", a + 0j), ("float32", a.astype(np.float32)),
-                ("1e300", np.full_like(a, 1e300)), ("1e-300", np.full_like(a, 1e-300)),
-                ("-1e300", np.full_like(a, -1e300)),
-                ("zero", np.zeros_like(a)), ("negative", -np.abs(a) - 1.0),
-                ("object", np.array([object()] * max(a.size, 1), dtype=object))]
-        if a.ndim == 0:
-            out += [("array (2,)", np.array([float(a)] * 2)), ("list", [float(a)])]
-        else:
-            out += [("empty", np.zeros((0,) + a.shape[1:])), ("extra axis", a[None]),
-                    ("scalar", float(a.ravel()[0])), ("short", a[:-1]),
-                    ("list", a.tolist()), ("int dtype", np.rint(a).astype(int)),
-                    ("strings", a.astype(str))]
-            if a.ndim >= 2:
-                out += [("short cols", a[:, :-1]), ("transposed", a.T.copy())]
+        out += _array_bad_values(value)
+    return out
+
+
+def _array_bad_values(value):
+    """Bad variants of a numeric array or number (NaN, inf, complex, extremes, shapes, ...)."""
+    out = []
+    a = np.asarray(value, dtype=float)
+    out += [("nan", _with(a, np.nan)), ("inf", _with(a, np.inf)), ("-inf", _with(a, -np.inf)),
+            ("complex", a + 1j), ("complex 0j", a + 0j), ("float32", a.astype(np.float32)),
+            ("1e300", np.full_like(a, 1e300)), ("1e-300", np.full_like(a, 1e-300)),
+            ("-1e300", np.full_like(a, -1e300)),
+            ("zero", np.zeros_like(a)), ("negative", -np.abs(a) - 1.0),
+            ("object", np.array([object()] * max(a.size, 1), dtype=object))]
+    if a.ndim == 0:
+        out += [("array (2,)", np.array([float(a)] * 2)), ("list", [float(a)])]
+    else:
+        out += [("empty", np.zeros((0,) + a.shape[1:])), ("extra axis", a[None]),
+                ("scalar", float(a.ravel()[0])), ("short", a[:-1]),
+                ("list", a.tolist()), ("int dtype", np.rint(a).astype(int)),
+                ("strings", a.astype(str))]
+        if a.ndim >= 2:
+            out += [("short cols", a[:, :-1]), ("transposed", a.T.copy())]
     return out
 
 
@@ -336,6 +503,10 @@ def _leaves(obj, name="", depth=0):
         arr = np.asarray(obj)
         if arr.dtype.kind in "fc":
             yield name, arr
+    elif sp.issparse(obj):
+        yield name, np.asarray(obj.data)
+    elif isinstance(obj, str) and obj.endswith(".npy") and os.path.isfile(obj):
+        yield name, np.load(obj, mmap_mode="r")            # a file written by the call
 
 
 # Exact infinities that are the correct value, not garbage: a divergence of +inf when q
@@ -396,10 +567,30 @@ def _adapt(fn, spec):
     return out
 
 
-def run():
+def _specs(mod_name):
+    funcs = SPECS[mod_name]
+    return funcs() if callable(funcs) else funcs
+
+
+def selected(patterns=None):
+    """The module names of SPECS that contain one of ``patterns`` (all without)."""
+    return [m for m in SPECS if not patterns or any(p in m for p in patterns)]
+
+
+def run(modules=None):
+    """Fuzz the modules named (default: every module of SPECS); returns (rows, problems,
+    broken). Each function runs in a fresh temporary working directory (bad paths and file
+    names given to writers land there)."""
     rows, problems, broken = {}, [], []
-    for mod_name, funcs in SPECS.items():
-        mod = importlib.import_module(mod_name)
+    cwd = os.getcwd()
+    for mod_name in (modules or list(SPECS)):
+        try:
+            mod = importlib.import_module(mod_name)
+            funcs = _specs(mod_name)
+        except Exception as exc:                                    # noqa: BLE001
+            broken.append(f"{mod_name}: cannot set up its valid calls ({type(exc).__name__}: "
+                          f"{exc})")
+            continue
         missing = [n for n in getattr(mod, "__all__", []) if callable(getattr(mod, n))
                    and not isinstance(getattr(mod, n), type) and n not in funcs]
         if missing:
@@ -411,16 +602,23 @@ def run():
                 broken.append(f"{mod_name}.{fname}: no such function")
                 continue
             good = _adapt(fn, good)
-            kind, detail = classify(fn, dict(good), "?")
-            if kind != "finite":
-                broken.append(f"{mod_name}.{fname}: the valid call gives {kind} ({detail})")
-            for arg, value in good.items():
-                for label, bad in bad_values(arg, value):
-                    kind, detail = classify(fn, {**good, arg: bad}, arg)
-                    counts[kind] += 1
-                    if kind not in ("clear error", "finite"):
-                        problems.append(dict(function=f"{mod_name}.{fname}", argument=arg,
-                                             bad=label, kind=kind, detail=detail))
+            with tempfile.TemporaryDirectory(prefix="fuzz_cwd_") as tmp:
+                os.chdir(tmp)
+                try:
+                    kind, detail = classify(fn, dict(good), "?")
+                    if kind != "finite":
+                        broken.append(f"{mod_name}.{fname}: the valid call gives {kind} ({detail})")
+                    for arg, value in good.items():
+                        if arg in NO_FUZZ:
+                            continue
+                        for label, bad in bad_values(arg, value):
+                            kind, detail = classify(fn, {**good, arg: bad}, arg)
+                            counts[kind] += 1
+                            if kind not in ("clear error", "finite"):
+                                problems.append(dict(function=f"{mod_name}.{fname}", argument=arg,
+                                                     bad=label, kind=kind, detail=detail))
+                finally:
+                    os.chdir(cwd)
         rows[mod_name] = counts
     return rows, problems, broken
 
@@ -428,10 +626,15 @@ def run():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the table and the problems here")
+    parser.add_argument("--module", action="append",
+                        help="fuzz only modules whose name contains this (repeatable)")
+    parser.add_argument("--before", action="store_true",
+                        help="with --json: store these rows as the modules' 'before' figures")
     parser.add_argument("--quiet", action="store_true", help="do not list the problems")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    rows, problems, broken = run()
+    modules = selected(args.module)
+    rows, problems, broken = run(modules)
     total = {k: sum(r[k] for r in rows.values()) for k in KINDS}
     head = f"{'module':38s} {'tried':>6s} " + " ".join(f"{k:>13s}" for k in KINDS)
     print(head)
@@ -444,11 +647,37 @@ def main(argv=None):
         for p in problems:
             print(f"{p['kind']:13s} {p['function']}({p['argument']} = {p['bad']}): {p['detail']}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(dict(rows=rows, total=total, tried=sum(total.values()),
-                                             problems=problems, broken=broken),
-                                        indent=1) + "\n")
+        write_json(args.json, rows, problems, broken, before=args.before)
     return 0 if not problems and not broken else 1
+
+
+def write_json(path, rows, problems, broken, *, before=False):
+    """Merge this run into the results file. ``rows``/``problems``/``broken`` of the modules
+    run replace theirs; ``total`` and ``tried`` are recomputed over every module; ``reported``
+    lists the modules fuzzed but not held to zero by the tests. With ``before``, the rows go to
+    ``before`` (module -> counts, with ``before_tree`` the commit measured) instead."""
+    old = json.loads(path.read_text()) if path.exists() else {}
+    tree = os.popen(f"git -C {Path(__file__).resolve().parents[1]} rev-parse --short HEAD"
+                    ).read().strip()
+    if before:
+        out = dict(old)
+        out.setdefault("before", {}).update(rows)
+        out.setdefault("before_tree", {}).update({m: tree for m in rows})
+    else:
+        keep = [m for m in old.get("rows", {}) if m not in rows and m in SPECS]
+        all_rows = {m: (rows[m] if m in rows else old["rows"][m]) for m in SPECS
+                    if m in rows or m in keep}
+        out = dict(old, rows=all_rows,
+                   total={k: sum(r[k] for r in all_rows.values()) for k in KINDS},
+                   problems=[p for p in old.get("problems", [])
+                             if p["function"].rsplit(".", 1)[0] not in rows] + problems,
+                   broken=[b for b in old.get("broken", [])
+                           if not any(b.startswith(m + ".") or b.startswith(m + ":")
+                                      for m in rows)] + broken,
+                   reported=list(REPORTED))
+        out["tried"] = sum(out["total"].values())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,14 @@ from typing import Callable
 import numpy as np
 
 from vi_impl.result import FitResult
-from vi_impl.validation import check_int, check_nonnegative_scalar, check_rng
+from vi_impl.validation import (
+    as_float_array,
+    check_callable,
+    check_int,
+    check_nonnegative_scalar,
+    check_returned_real,
+    check_rng,
+)
 
 __all__ = ["step_sizes", "svi"]
 
@@ -52,14 +59,30 @@ def _check_schedule(tau0, kappa):
 
 
 def _check_natural(name, lam) -> dict:
+    """A copy of a dict of finite real arrays (|entries| <= MAX_ABS)."""
     if not isinstance(lam, dict) or not lam:
         raise TypeError(f"{name} must be a non-empty dict of arrays (the natural parameters)")
+    return {key: np.array(as_float_array(f"{name}[{key!r}]", value)) for key, value in lam.items()}
+
+
+def _check_stats(stats, prior) -> dict:
+    """What ``batch_stats`` returned: a dict with (at least) the keys of ``prior``, each a
+    finite real array that broadcasts to the shape of its prior entry."""
+    if not isinstance(stats, dict) or not set(prior) <= set(stats):
+        got = sorted(map(str, stats)) if isinstance(stats, dict) else type(stats).__name__
+        raise TypeError(f"batch_stats must return a dict with the keys of prior {sorted(prior)},"
+                        f" got {got}")
     out = {}
-    for key, value in lam.items():
-        arr = np.array(value, dtype=float)
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name}[{key!r}] contains non-finite values")
-        out[key] = arr
+    for key, shape in ((k, v.shape) for k, v in prior.items()):
+        value = as_float_array(f"batch_stats[{key!r}]", stats[key])
+        try:
+            ok = np.broadcast_shapes(value.shape, shape) == shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"batch_stats[{key!r}] has shape {value.shape}, prior[{key!r}] has "
+                             f"{shape}")
+        out[key] = value
     return out
 
 
@@ -78,6 +101,9 @@ def svi(prior: dict, local_step: Callable, batch_stats: Callable, n_items: int, 
     without one), ``extra['rho']`` the step sizes.
     """
     prior = _check_natural("prior", prior)
+    local_step = check_callable("local_step", local_step)
+    batch_stats = check_callable("batch_stats", batch_stats)
+    monitor = check_callable("monitor", monitor, allow_none=True)
     lam = _check_natural("init", init)
     if set(lam) != set(prior):
         raise ValueError(f"init must have the keys of prior {sorted(prior)}, got {sorted(lam)}")
@@ -96,16 +122,16 @@ def svi(prior: dict, local_step: Callable, batch_stats: Callable, n_items: int, 
     t_start, c_start = time.perf_counter(), time.process_time()
     for t, rho_t in enumerate(rho, start=1):
         idx = np.sort(rng.choice(n_items, size=batch_size, replace=False))
-        stats = batch_stats(idx, local_step(idx, lam))
+        stats = _check_stats(batch_stats(idx, local_step(idx, lam)), prior)
         for key in lam:
-            lam_hat = prior[key] + scale * np.asarray(stats[key], dtype=float)
+            lam_hat = prior[key] + scale * stats[key]
             lam[key] = (1.0 - rho_t) * lam[key] + rho_t * lam_hat
         if monitor is not None and ((monitor_every and t % monitor_every == 0)
                                     or t == len(rho)):
             t0, c0 = time.perf_counter(), time.process_time()
             walls.append(t0 - t_start - spent)
             cpus.append(c0 - c_start - spent_cpu)
-            trace.append(float(monitor(lam)))
+            trace.append(check_returned_real("monitor", monitor(lam)))
             steps_at.append(t)
             spent += time.perf_counter() - t0
             spent_cpu += time.process_time() - c0

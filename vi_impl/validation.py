@@ -40,6 +40,8 @@ __all__ = [
     "check_int",
     "check_bool",
     "check_rng",
+    "check_callable",
+    "check_returned_real",
     "pick_init",
 ]
 
@@ -287,6 +289,31 @@ def check_rng(name: str, seed, *, allow_none: bool = True) -> np.random.Generato
     if seed < 0:
         raise ValueError(f"{name} must be non-negative, got {seed}")
     return np.random.default_rng(int(seed))
+
+
+def check_callable(name: str, value, *, allow_none: bool = False):
+    """A callable argument (a model's local step, a monitor); ``None`` too if ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+    return value
+
+
+def check_returned_real(name: str, value) -> float:
+    """What a callable argument ``name`` returned, as a finite Python float (a monitor's
+    value, a log density): refuses arrays of more than one entry, strings, bools, complex,
+    NaN and +-inf, naming the callable."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(())[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        shape = f" of shape {value.shape}" if isinstance(value, np.ndarray) else ""
+        raise ValueError(f"{name} must return a finite real number, got "
+                         f"{type(value).__name__}{shape}")
+    out = float(value)
+    if not np.isfinite(out):
+        raise ValueError(f"{name} must return a finite real number, got {out!r}")
+    return out
 
 
 def pick_init(init, old_name: str, old_value):

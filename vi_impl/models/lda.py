@@ -36,10 +36,15 @@ from scipy.special import digamma, gammaln
 from vi_impl.result import FitResult
 from vi_impl.svi import svi
 from vi_impl.validation import (
+    MAX_COMPONENTS,
     as_float_array,
     check_bool,
+    check_callable,
     check_int,
+    check_nonnegative_scalar,
+    check_positive_array,
     check_positive_scalar,
+    check_returned_real,
     check_rng,
     check_tol,
 )
@@ -51,8 +56,14 @@ _TINY = 1e-100
 
 
 def _check_counts(X, name="X") -> sp.csr_matrix:
-    """A document-term count matrix (dense or scipy.sparse) as CSR float64, entries >= 0."""
+    """A document-term count matrix (dense or scipy.sparse) as CSR float64, entries >= 0, at
+    least one document and one word."""
     if sp.issparse(X):
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold real counts, got a sparse matrix of {X.dtype}")
+        if X.ndim != 2 or min(X.shape) < 1:
+            raise ValueError(f"{name} must have at least one document and one word, got shape "
+                             f"{X.shape}")
         X = sp.csr_matrix(X, dtype=np.float64)
         data = as_float_array(name, X.data, ndim=1)
     else:
@@ -64,13 +75,43 @@ def _check_counts(X, name="X") -> sp.csr_matrix:
     return X
 
 
-def _check_lambda(lam, V):
-    lam = as_float_array("lam", lam, ndim=2, min_shape=(1, 1))
+def _check_lambda(lam, V, name="lam", against="X"):
+    lam = as_float_array(name, lam, ndim=2, min_shape=(1, 1))
     if lam.shape[1] != V:
-        raise ValueError(f"lam must have shape (K, {V}) (V = columns of X), got {lam.shape}")
+        raise ValueError(f"{name} must have shape (K, {V}) (V = columns of {against}), got "
+                         f"{lam.shape}")
     if lam.min() <= 0:
-        raise ValueError("lam must be > 0 (Dirichlet parameters)")
-    return lam
+        raise ValueError(f"{name} must be > 0 (Dirichlet parameters)")
+    return check_positive_array(name, lam)
+
+
+def _check_gamma(gamma, M, K):
+    gamma = as_float_array("gamma", gamma, ndim=2)
+    if gamma.shape != (M, K):
+        raise ValueError(f"gamma must have shape ({M}, {K}) (rows of X, rows of lam), got "
+                         f"{gamma.shape}")
+    if gamma.min() <= 0:
+        raise ValueError("gamma must be > 0 (Dirichlet parameters)")
+    return check_positive_array("gamma", gamma)
+
+
+def _check_local(local_max_iter, local_tol):
+    return check_int("local_max_iter", local_max_iter), check_tol(local_tol, "local_tol")
+
+
+def _check_K(K):
+    return check_int("K", K, maximum=MAX_COMPONENTS)
+
+
+def _check_init(init, K, V):
+    init = _check_lambda(init, V, name="init")
+    if init.shape[0] != K:
+        raise ValueError(f"init must have shape (K, V) = ({K}, {V}), got {init.shape}")
+    return init
+
+
+#: Largest count split_heldout draws a binomial of (int64 with room to spare).
+_MAX_SPLIT = 2.0 ** 53
 
 
 def _dirichlet_expectation(a):
@@ -79,7 +120,7 @@ def _dirichlet_expectation(a):
 
 def init_lambda(K, V, seed=0) -> np.ndarray:
     """Random start lambda_kw ~ Gamma(100, 1/100) (Hoffman et al.; scikit-learn does the same)."""
-    K = check_int("K", K)
+    K = _check_K(K)
     V = check_int("V", V)
     return check_rng("seed", seed).gamma(100.0, 0.01, (K, V))
 
@@ -131,9 +172,7 @@ def e_step(X, lam, alpha, *, gamma=None, max_iter: int = 100, tol: float = 1e-3)
     lam = _check_lambda(lam, X.shape[1])
     alpha = check_positive_scalar("alpha", alpha)
     if gamma is not None:
-        gamma = as_float_array("gamma", gamma, ndim=2)
-        if gamma.shape != (X.shape[0], lam.shape[0]) or gamma.min() <= 0:
-            raise ValueError(f"gamma must be positive with shape ({X.shape[0]}, {lam.shape[0]})")
+        gamma = _check_gamma(gamma, X.shape[0], lam.shape[0])
     max_iter = check_int("max_iter", max_iter)
     tol = check_tol(tol)
     return _local(X, np.exp(_dirichlet_expectation(lam)), alpha, gamma, max_iter, tol)
@@ -159,9 +198,7 @@ def elbo(X, gamma, lam, alpha, eta) -> float:
     """The full ELBO with phi at its optimum given gamma and lambda (module docstring)."""
     X = _check_counts(X)
     lam = _check_lambda(lam, X.shape[1])
-    gamma = as_float_array("gamma", gamma, ndim=2)
-    if gamma.shape != (X.shape[0], lam.shape[0]) or gamma.min() <= 0:
-        raise ValueError(f"gamma must be positive with shape ({X.shape[0]}, {lam.shape[0]})")
+    gamma = _check_gamma(gamma, X.shape[0], lam.shape[0])
     return _elbo(X, gamma, lam, check_positive_scalar("alpha", alpha),
                  check_positive_scalar("eta", eta))
 
@@ -181,14 +218,15 @@ def fit_batch(X, K, *, alpha, eta, n_passes: int = 50, init=None, seed=0,
     every pass and returned in ``extra['monitor']`` with the wall and CPU time spent outside it
     and outside the ELBO (``extra['wall']``, ``extra['cpu']``)."""
     X = _check_counts(X)
-    K = check_int("K", K)
+    K = _check_K(K)
     alpha = check_positive_scalar("alpha", alpha)
     eta = check_positive_scalar("eta", eta)
     n_passes = check_int("n_passes", n_passes)
-    lam = init_lambda(K, X.shape[1], seed) if init is None else _check_lambda(init, X.shape[1])
-    local_max_iter = check_int("local_max_iter", local_max_iter)
-    local_tol = check_tol(local_tol)
+    local_max_iter, local_tol = _check_local(local_max_iter, local_tol)
     warm_start = check_bool("warm_start", warm_start)
+    monitor = check_callable("monitor", monitor, allow_none=True)
+    lam = (init_lambda(K, X.shape[1], seed) if init is None
+           else _check_init(init, K, X.shape[1]))
     gamma, trace, mon, walls, cpus = None, [], [], [], []
     spent = spent_cpu = 0.0
     t_start, c_start = time.perf_counter(), time.process_time()
@@ -201,7 +239,7 @@ def fit_batch(X, K, *, alpha, eta, n_passes: int = 50, init=None, seed=0,
         if monitor is not None:
             walls.append(t0 - t_start - spent)
             cpus.append(c0 - c_start - spent_cpu)
-            mon.append(float(monitor(lam)))
+            mon.append(check_returned_real("monitor", monitor(lam)))
         spent += time.perf_counter() - t0
         spent_cpu += time.process_time() - c0
     return FitResult(dict(lam=lam, gamma=gamma), np.array(trace), n_passes, False,
@@ -213,9 +251,10 @@ def svi_parts(X, K, alpha, eta, *, local_max_iter: int = 100, local_tol: float =
     parameter is {'lam': lambda} (affine in the Dirichlet natural parameter lambda - 1);
     a minibatch is a set of document indices."""
     X = _check_counts(X)
-    K = check_int("K", K)
+    K = _check_K(K)
     alpha = check_positive_scalar("alpha", alpha)
     eta = check_positive_scalar("eta", eta)
+    local_max_iter, local_tol = _check_local(local_max_iter, local_tol)
 
     def local_step(idx, lam):
         return _local(X[idx], np.exp(_dirichlet_expectation(lam["lam"])), alpha, None,
@@ -232,12 +271,13 @@ def fit_svi(X, K, *, alpha, eta, batch_size, n_steps, tau0=1.0, kappa=0.7, init=
             local_tol=1e-3) -> FitResult:
     """Stochastic VI for LDA through the generic :func:`vi_impl.svi.svi` loop."""
     X = _check_counts(X)
-    K = check_int("K", K)
+    K = _check_K(K)
     rng = check_rng("seed", seed)
-    lam0 = init_lambda(K, X.shape[1], rng) if init is None else _check_lambda(init, X.shape[1])
     prior, local_step, batch_stats = svi_parts(X, K, alpha, eta,
                                                local_max_iter=local_max_iter,
                                                local_tol=local_tol)
+    monitor = check_callable("monitor", monitor, allow_none=True)
+    lam0 = init_lambda(K, X.shape[1], rng) if init is None else _check_init(init, K, X.shape[1])
     mon = None if monitor is None else (lambda lam: monitor(lam["lam"]))
     res = svi(prior, local_step, batch_stats, X.shape[0], init={"lam": lam0},
               batch_size=batch_size, n_steps=n_steps, tau0=tau0, kappa=kappa, seed=rng,
@@ -249,6 +289,13 @@ def split_heldout(X, fraction=0.5, seed=0):
     """Split each document's word occurrences into an observed part and a test part (each
     count n_dw -> Binomial(n_dw, fraction) observed, the rest test)."""
     X = _check_counts(X)
+    if X.data.size and (X.data.max() > _MAX_SPLIT or (X.data != np.round(X.data)).any()):
+        bad = X.data[(X.data != np.round(X.data)) | (X.data > _MAX_SPLIT)][0]
+        raise ValueError(f"X must hold whole counts (at most {_MAX_SPLIT:.0e}) to be split, "
+                         f"got {bad!r}")
+    fraction = check_nonnegative_scalar("fraction", fraction)
+    if fraction > 1:
+        raise ValueError(f"fraction must lie in [0, 1], got {fraction!r}")
     rng = check_rng("seed", seed)
     obs = X.copy()
     obs.data = rng.binomial(X.data.astype(np.int64), fraction).astype(float)
@@ -266,8 +313,9 @@ def heldout_log_predictive(X_obs, X_test, lam, alpha, *, local_max_iter=100,
     sum_dw n^test_dw log sum_k E[theta_dk] E[beta_kw] / sum_dw n^test_dw."""
     X_obs = _check_counts(X_obs, "X_obs")
     X_test = _check_counts(X_test, "X_test")
-    lam = _check_lambda(lam, X_obs.shape[1])
+    lam = _check_lambda(lam, X_obs.shape[1], against="X_obs")
     alpha = check_positive_scalar("alpha", alpha)
+    local_max_iter, local_tol = _check_local(local_max_iter, local_tol)
     if X_test.shape != X_obs.shape:
         raise ValueError(f"X_test must have the shape of X_obs {X_obs.shape}, got {X_test.shape}")
     if X_test.data.sum() <= 0:
