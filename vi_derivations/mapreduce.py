@@ -193,20 +193,51 @@ class _Rewriter:
                 raise UnsupportedModelError(
                     f"model {self.model.name!r}: the term {mono} mixes data and global "
                     "parameters in a way that does not factorise; it is not a map-reduce")
-            term = sp.Mul(*glob) * self._stat(local, i, self.plate.index)
+            glob = sp.Mul(*glob)
+            # a sum over a plate nested in the data plate (word positions n within document d)
+            # that only the data-dependent part reads moves into the statistic
+            inner = tuple(lim for lim in others if lim[0] in local.free_symbols
+                          and lim[0] not in glob.free_symbols and self._nested(lim[0]))
+            term = glob * self._stat(local, i, self.plate.index, inner)
             used = [lim for lim in others if lim[0] in term.free_symbols]
             # a summation over another plate whose index the term no longer reads multiplies it
             for lim in others:
-                if lim not in used:
+                if lim not in used and lim not in inner:
                     term = term * (lim[2] - lim[1] + 1)
             total += Sum(self.rewrite(term), *used) if used else self.rewrite(term)
         return total
 
-    def _stat(self, local, i, canonical_i):
-        """The statistic sum_i local (free indices kept) as an indexed symbol."""
+    def _nested(self, ix):
+        """ix runs over a plate nested in the data plate: every variable on it is on both."""
+        p = plate_of_index(self.model, ix)
+        return (p is not None and p != self.plate
+                and all(self.plate in v.plates for v in self.model.variables.values()
+                        if p in v.plates))
+
+    def _canonical_dummies(self, e):
+        """Rename the dummy index of every inner sum to one name per plate (when that plate has
+        one dummy), so that equal statistics written with different dummies share a name."""
+        dummies = {}
+        for s in e.atoms(Sum):
+            for lim in s.limits:
+                p = plate_of_index(self.model, lim[0])
+                if p is not None and lim[0] != p.index:
+                    dummies.setdefault(p, set()).add(lim[0])
+        return e.xreplace({next(iter(ixs)): p.make_index(f"{p.index_name}_s")
+                           for p, ixs in dummies.items() if len(ixs) == 1})
+
+    def _stat(self, local, i, canonical_i, inner=()):
+        """The statistic sum_i [sum_inner] local (free indices kept) as an indexed symbol."""
         if i is not None:
             local = local.xreplace({i: canonical_i})
-        free = sorted({s for s in local.free_symbols if isinstance(s, Idx) and s != canonical_i},
+        limits = [(canonical_i, 0, self.size - 1)]
+        for ix, lo, hi in inner:
+            p = plate_of_index(self.model, ix)
+            if p.index not in local.free_symbols:      # canonical dummy: equal sums share a name
+                local, ix = local.xreplace({ix: p.index}), p.index
+            limits.append((ix, lo, hi))
+        bound = {lim[0] for lim in limits}
+        free = sorted({s for s in local.free_symbols if isinstance(s, Idx) and s not in bound},
                       key=str)
         plates = [plate_of_index(self.model, ix) for ix in free]
         if any(p is None for p in plates) or len(set(plates)) < len(plates):
@@ -215,8 +246,9 @@ class _Rewriter:
                 f"{self.plate.name} of {local}")
         order = sorted(range(len(free)), key=lambda n: self.model.plates.index(plates[n]))
         free, plates = [free[n] for n in order], [plates[n] for n in order]
-        canon = local.xreplace({ix: p.index for ix, p in zip(free, plates)})
-        key = Sum(canon, (canonical_i, 0, self.size - 1))
+        canon = self._canonical_dummies(
+            local.xreplace({ix: p.index for ix, p in zip(free, plates)}))
+        key = Sum(canon, *limits)
         if key not in self.stats:
             self.stats[key] = (f"{self.prefix}{len(self.stats) + 1}", tuple(plates))
         name = self.stats[key][0]
@@ -238,7 +270,8 @@ class MapReduce:
 
     The three numerical steps, arrays passed by the model's names:
 
-    * :meth:`local_step` (one chunk): local parameters and the chunk's statistics;
+    * :meth:`local_step` (one chunk): local parameters and the chunk's statistics (one
+      :meth:`local_sweep`, then :meth:`statistics`);
     * :meth:`global_step` (summed statistics): updated global parameters;
     * :meth:`elbo` (summed statistics, new global parameters): the full ELBO.
 
@@ -302,19 +335,33 @@ class MapReduce:
         global variational parameters; ``fixed``: hyper-parameters. Returns
         ``(local, stats)``: the chunk's local parameters and statistic name -> array.
         """
+        local = self.local_sweep(chunk, params, fixed)
+        return local, self.statistics(chunk, {**params, **local}, fixed)
+
+    def local_sweep(self, chunk, params, fixed):
+        """One pass of the local updates (in q order) on one chunk; ``params`` may hold the
+        current local parameters (a local update may read another local factor's)."""
         args = {**fixed, **params, **chunk}
         local = {}
         for n in self.local_order:
             local.update(self._local_fns[n](**args))
             args.update(local)
+        return local
+
+    def statistics(self, chunk, params, fixed, names=None):
+        """The chunk's statistics (all, or those in ``names``) given its local parameters
+        (in ``params``, with the global ones)."""
+        args = {**fixed, **params, **chunk}
         stats = {}
         tiny = np.finfo(float).tiny
         for name, f in self._stat_fns.items():
+            if names is not None and name not in names:
+                continue
             a = dict(args)
             for p in self._floor[name]:
                 a[p] = np.maximum(a[p], tiny)
             stats[name] = f(**a)
-        return local, stats
+        return stats
 
     def global_step(self, stats, params, fixed):
         """Global variational parameters from the summed statistics (updated in q order)."""

@@ -1,0 +1,170 @@
+"""Natural-gradient SVI generated from the derivation: a full-batch step with rho = 1 is the
+engine's CAVI sweep; on LDA it agrees step by step with the hand-written loop of
+vi_impl.svi; it approaches the batch fixed point; the natural parameters it mixes are those of
+the q density (checked against scipy); bad arguments are refused by name."""
+import numpy as np
+import pytest
+import scipy.stats as st
+import sympy as sp
+
+import vi_derivations as vd
+from tests.vi_derivations.test_mapreduce import MODELS
+from vi_derivations.svi import SVI, natural_of, step_size
+from vi_impl.models import lda as lda_impl
+from vi_impl.svi import svi as svi_impl
+
+
+def _lda_data(rng, D=30, N=9, V=12):
+    w = np.zeros((D, N, V))
+    words = rng.integers(V, size=(D, N))
+    w[np.arange(D)[:, None], np.arange(N)[None, :], words] = 1.0
+    return w
+
+
+@pytest.mark.parametrize("name", ["gmm", "poisson_mixture", "dirichlet_mixture"])
+def test_full_batch_steps_with_rho_one_are_cavi_sweeps(name):
+    model = vd.models.load(name)
+    engine = SVI(model)
+    data, fixed, init = MODELS[name](np.random.default_rng(2))
+    plan = engine.plan
+    ref = vd.cavi(model, order=plan.local_order + plan.global_order).run(
+        {**data, **fixed}, init, max_iter=4, tol=0)
+    params = dict(init)
+    for _ in range(4):
+        params, _ = engine.step(data, params, fixed, rho=1.0, scale=1.0)
+    for p in engine.split.global_params:
+        np.testing.assert_allclose(params[p], ref.params[p], rtol=1e-10, atol=1e-12)
+
+
+def test_full_batch_lda_step_is_a_cavi_sweep():
+    model = vd.models.load("lda")
+    engine = SVI(model, local_steps=1, local_tol=0)
+    rng = np.random.default_rng(3)
+    w = _lda_data(rng)
+    fixed = {"alpha": 0.5, "eta": 0.3}
+    lam0 = rng.gamma(100.0, 0.01, (3, w.shape[2]))
+    plan = engine.plan
+    # the SVI local step starts q(z) uniform; give the CAVI sweep the same start
+    ref = vd.cavi(model, order=plan.local_order + plan.global_order).run(
+        {"w": w, **fixed}, {"lam": lam0, "phi": np.full(w.shape[:2] + (3,), 1 / 3)},
+        max_iter=1, tol=0)
+    params, local = engine.step({"w": w}, {"lam": lam0}, fixed, rho=1.0, scale=1.0)
+    np.testing.assert_allclose(params["lam"], ref.params["lam"], rtol=1e-10)
+    np.testing.assert_allclose(local["gamma"], ref.params["gamma"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("inner", [1, 6])
+def test_lda_agrees_step_by_step_with_the_hand_written_svi(inner):
+    rng = np.random.default_rng(5)
+    w = _lda_data(rng, D=40, N=10, V=15)
+    X = w.sum(axis=1)                       # the counts vi_impl reads
+    K, alpha, eta = 3, 0.4, 0.2
+    lam0 = lda_impl.init_lambda(K, X.shape[1], 1)
+    seen_impl, seen_engine = [], []
+    prior, local_step, batch_stats = lda_impl.svi_parts(X, K, alpha, eta, local_max_iter=inner,
+                                                        local_tol=1e-300)
+    svi_impl(prior, local_step, batch_stats, X.shape[0], init={"lam": lam0}, batch_size=8,
+             n_steps=12, tau0=2.0, kappa=0.8, seed=11,
+             monitor=lambda lam: seen_impl.append(lam["lam"].copy()) or 0.0, monitor_every=1)
+    # vi_impl's `inner` sweeps gamma <- phi <- gamma, then phi: inner + 1 engine sweeps
+    engine = SVI(vd.models.load("lda"), tau0=2.0, kappa=0.8, local_steps=inner + 1, local_tol=0)
+    engine.run({"w": w}, {"alpha": alpha, "eta": eta}, {"lam": lam0}, batch_size=8,
+               n_steps=12, seed=11,
+               monitor=lambda p: seen_engine.append(p["lam"].copy()) or 0.0, monitor_every=1)
+    assert len(seen_engine) == len(seen_impl) == 12
+    for a, b in zip(seen_engine, seen_impl):
+        np.testing.assert_allclose(a, b, rtol=1e-10)
+    assert not np.allclose(seen_engine[0], seen_engine[-1])
+
+
+def test_approaches_the_batch_fixed_point():
+    model = vd.models.load("gmm")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(200, 2)) + np.array([[4.0, 0.0], [-4.0, 1.0], [0, 5.0]])[
+        rng.integers(0, 3, 200)]
+    fixed = {"sigma2": 25.0}
+    init = {"m": np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]), "s2": np.ones((3, 2))}
+    batch = vd.cavi(model, order=("c", "mu")).run({"x": x, **fixed}, init, max_iter=300,
+                                                   tol=1e-14)
+    engine = SVI(model, tau0=1.0, kappa=1.0)
+    start = engine.elbo({"x": x}, init, fixed)
+    res = engine.run({"x": x}, fixed, init, batch_size=20, n_steps=1000, seed=0,
+                     monitor=lambda p: engine.elbo({"x": x}, p, fixed), monitor_every=100)
+    gaps = batch.elbo[-1] - res.monitor
+    assert batch.elbo[-1] - start > 50                # the start is far from the fixed point
+    assert np.all(res.monitor > start)
+    assert gaps[-1] < 0.05 and gaps[-5:].mean() < gaps[:2].mean()
+    np.testing.assert_allclose(res["m"], batch.params["m"], atol=0.05)
+
+
+def test_natural_parameters_are_those_of_the_q_density():
+    # log q(x) = sum_s eta_s T_s(x) + const: solve for eta from scipy's log densities
+    gmm = vd.models.load("gmm")
+    nat = natural_of(gmm, "mu")
+    m, s2 = 0.7, 2.5
+    xs = np.array([-1.0, 0.3, 2.0])
+    A = np.column_stack([xs, xs ** 2, np.ones(3)])
+    coef = np.linalg.solve(A, st.norm(m, np.sqrt(s2)).logpdf(xs))
+    k, d = [p.index for p in gmm.plates if p.name in ("K", "D")]
+    values = {str(a.base.label): {"m": m, "s2": s2}[str(a.base.label)]
+              for e in nat.values() for a in sp.sympify(e).atoms(sp.Indexed)}
+    got = {key: float(sp.sympify(e).replace(lambda a: isinstance(a, sp.Indexed),
+                                            lambda a: values[str(a.base.label)]))
+           for key, e in nat.items()}
+    np.testing.assert_allclose([got["x"], got["x^2"]], coef[:2], rtol=1e-12)
+    lda = vd.models.load("lda")
+    (expr,) = natural_of(lda, "beta").values()
+    lam = np.array([0.8, 2.0, 3.5])
+    ps = np.array([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3]])
+    diff = st.dirichlet(lam).logpdf(ps[0]) - st.dirichlet(lam).logpdf(ps[1])
+    lam_sym = lda.variables["lam"].symbol.label
+    eta = [float(expr.replace(lambda a: isinstance(a, sp.Indexed), lambda a: sp.Float(v)))
+           for v in lam]
+    assert lam_sym.name == "lam"
+    np.testing.assert_allclose(np.dot(eta, np.log(ps[0]) - np.log(ps[1])), diff, rtol=1e-12)
+
+
+def test_formulas_are_exposed():
+    engine = SVI(vd.models.load("lda"))
+    (hat,) = engine.intermediate["beta"].values()
+    tex = vd.latex(hat)
+    assert r"\frac{D}{B}" in tex and r"\phi_{bnk}" in tex and "w_{bnv}" in tex
+    assert engine.split.data_plate.name == "D" and engine.split.global_ == ("beta",)
+    assert vd.latex(engine.schedule) == r"\rho_{t} = \left(t + \tau_{0}\right)^{- \kappa}"
+    (upd,) = engine.update["beta"]
+    lam, lam_hat, rho = sp.symbols("lam lam_hat rho_t")
+    plain = upd.rhs.replace(lambda a: isinstance(a, sp.Indexed),
+                            lambda a: sp.Symbol(str(a.base.label)))
+    assert sp.simplify(plain.subs(sp.Symbol("rho_t", positive=True), rho)
+                       - ((1 - rho) * lam + rho * lam_hat)) == 0
+
+
+def test_count_statistic_scales_to_the_plate_size():
+    engine = SVI(vd.models.load("gmm"))
+    (x2,) = [e for k, e in engine.intermediate["mu"].items() if k == "x^2"]
+    N = engine.split.data_plate.size
+    assert N in x2.free_symbols and engine.minibatch.size in x2.free_symbols
+
+
+def test_step_sizes_and_bad_arguments_are_refused_by_name():
+    assert step_size(3, tau0=1.0, kappa=0.5 + 1e-9) == pytest.approx(4 ** -0.5, rel=1e-8)
+    assert step_size(1, tau0=0.0, kappa=1.0) == 1.0
+    model = vd.models.load("gmm")
+    for kwargs, name in [({"tau0": -1.0}, "tau0"), ({"kappa": 0.5}, "kappa"),
+                         ({"kappa": 1.2}, "kappa"), ({"kappa": float("nan")}, "kappa"),
+                         ({"tau0": "1"}, "tau0"), ({"local_steps": 0}, "local_steps"),
+                         ({"local_tol": -1e-3}, "local_tol"), ({"local_init": 3}, "local_init")]:
+        with pytest.raises((ValueError, TypeError), match=f"^{name}"):
+            SVI(model, **kwargs)
+    with pytest.raises(ValueError, match="^t "):
+        step_size(0)
+    engine = SVI(model)
+    data, fixed, init = MODELS["gmm"](np.random.default_rng(0))
+    for kwargs, name in [({"batch_size": 0}, "batch_size"), ({"batch_size": 10_000}, "batch_size"),
+                         ({"batch_size": 2.0}, "batch_size"), ({"n_steps": 0}, "n_steps"),
+                         ({"seed": "x"}, "seed"), ({"monitor": 1}, "monitor")]:
+        args = {"batch_size": 10, "n_steps": 2, **kwargs}
+        with pytest.raises((ValueError, TypeError), match=f"^{name}"):
+            engine.run(data, fixed, init, **args)
+    with pytest.raises(ValueError, match="^data"):
+        engine.run({"y": data["x"]}, fixed, init, batch_size=10, n_steps=1)
