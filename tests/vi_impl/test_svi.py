@@ -97,3 +97,30 @@ def test_bad_svi_input_is_named():
             batch_size=6, n_steps=1)
     with pytest.raises(TypeError, match="prior"):
         svi([1.0], local_step, batch_stats, 5, init=dict(h=0.0), batch_size=2, n_steps=1)
+
+
+def test_what_the_model_callables_return_is_checked_by_name():
+    """Found by benchmarks/fuzz_vi_impl.py: a stats array of another shape silently changed
+    lam's shape; an array instead of a dict gave an IndexError; a NaN monitor value was
+    recorded; complex natural parameters lost their imaginary part with a warning."""
+    x = np.arange(5.0)
+    prior, local_step, batch_stats = _normal_mean_model(x)
+    init = dict(h=np.array(0.0), J=np.array(1.0))
+    run = dict(batch_size=2, n_steps=2)
+    cases = [
+        (dict(batch_stats=lambda idx, local: dict(h=x[idx], J=2.0)), r"batch_stats\['h'\]"),
+        (dict(batch_stats=lambda idx, local: np.zeros(2)), "batch_stats"),
+        (dict(batch_stats=lambda idx, local: dict(h=np.nan, J=1.0)), r"batch_stats\['h'\]"),
+        (dict(batch_stats="stats"), "batch_stats"),
+        (dict(local_step=None), "local_step"),
+        (dict(monitor=lambda lam: np.nan), "monitor"),
+        (dict(monitor=lambda lam: np.ones(2)), "monitor"),
+        (dict(init=dict(h=np.array(1j), J=np.array(1.0))), r"init\['h'\]"),
+        (dict(prior=dict(h=np.array(0.0), J=np.array(1e300))), r"prior\['J'\]"),
+    ]
+    for change, name in cases:
+        args = dict(prior=prior, local_step=local_step, batch_stats=batch_stats, init=init)
+        args.update(change)
+        with pytest.raises((ValueError, TypeError), match=rf"^{name}"):
+            svi(args.pop("prior"), args.pop("local_step"), args.pop("batch_stats"), 5, **args,
+                **run)

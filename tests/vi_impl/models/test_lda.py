@@ -143,3 +143,33 @@ def test_heldout_split_partitions_the_counts():
 def test_bad_input_is_named(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_arguments_the_fuzz_found_unchecked_are_refused_by_name():
+    """Found by benchmarks/fuzz_vi_impl.py: each was accepted (or failed inside numpy)."""
+    X = _corpus(M=6, V=5, seed=2)
+    fit = dict(alpha=0.3, eta=0.1, batch_size=3, n_steps=2)
+    cases = [
+        # a NaN local tolerance stopped every local step after one sweep, silently
+        (lambda: lda.fit_svi(X, 3, **fit, local_tol=np.nan), "local_tol"),
+        (lambda: lda.svi_parts(X, 3, 0.3, 0.1, local_max_iter=0), "local_max_iter"),
+        (lambda: lda.heldout_log_predictive(X, X, np.ones((3, 5)), 0.3, local_tol=-1.0),
+         "local_tol"),
+        (lambda: lda.fit_batch(X, 3, alpha=0.3, eta=0.1, local_tol=np.inf), "local_tol"),
+        # init with 2 topics where K = 3 used to fit 2 topics
+        (lambda: lda.fit_batch(X, 3, alpha=0.3, eta=0.1, init=np.ones((2, 5))), "init"),
+        (lambda: lda.fit_svi(X, 3, **fit, init=-np.ones((3, 5))), "init"),
+        # fractional counts were truncated (0.5 -> 0 observed, 0.5 test)
+        (lambda: lda.split_heldout(X * 0.5, 0.5), "X"),
+        (lambda: lda.split_heldout(X, 1.5), "fraction"),
+        (lambda: lda.split_heldout(X, 0.5 + 0j), "fraction"),
+        (lambda: lda.e_step(sp.csr_matrix(X.toarray() + 1j), np.ones((3, 5)), 0.3), "X"),
+        (lambda: lda.e_step(X[:4], np.ones((3, 5)), 0.3, gamma=np.ones((6, 3))),
+         r"gamma .*rows of X"),
+        (lambda: lda.fit_batch(X, 3, alpha=0.3, eta=0.1, n_passes=1,
+                               monitor=lambda lam: np.nan), "monitor"),
+        (lambda: lda.fit_svi(X, 3, **fit, monitor="heldout"), "monitor"),
+    ]
+    for call, name in cases:
+        with pytest.raises((ValueError, TypeError), match=rf"^{name}\b"):
+            call()
