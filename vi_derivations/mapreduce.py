@@ -336,7 +336,7 @@ class MapReduce:
         ``(local, stats)``: the chunk's local parameters and statistic name -> array.
         """
         local = self.local_sweep(chunk, params, fixed)
-        return local, self.statistics(chunk, {**params, **local}, fixed)
+        return local, self.statistics({**chunk, **local}, params, fixed)
 
     def local_sweep(self, chunk, params, fixed):
         """One pass of the local updates (in q order) on one chunk; ``params`` may hold the
@@ -349,8 +349,8 @@ class MapReduce:
         return local
 
     def statistics(self, chunk, params, fixed, names=None):
-        """The chunk's statistics (all, or those in ``names``) given its local parameters
-        (in ``params``, with the global ones)."""
+        """The chunk's statistics (all, or those in ``names``); ``chunk`` holds its data and
+        local parameters, ``params`` the global ones."""
         args = {**fixed, **params, **chunk}
         stats = {}
         tiny = np.finfo(float).tiny

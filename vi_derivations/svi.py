@@ -267,7 +267,7 @@ class SVI:
         (N / |B|), then every global factor (in q order) moves a fraction ``rho`` of the way
         to its intermediate parameter in natural coordinates. Returns (params, local)."""
         local = self.local(chunk, params, fixed)
-        stats = self.plan.statistics(chunk, {**params, **local}, fixed, self._stat_names)
+        stats = self.plan.statistics({**chunk, **local}, params, fixed, self._stat_names)
         stats = {k: scale * np.asarray(v) for k, v in stats.items()}
         params = dict(params)
         for n in self.plan.global_order:
@@ -278,7 +278,7 @@ class SVI:
         """The full ELBO (constants=True) at the global ``params``, the local factors of all
         data points set by :meth:`local`."""
         local = self.local(data, params, fixed)
-        stats = self.plan.statistics(data, {**params, **local}, fixed)
+        stats = self.plan.statistics({**data, **local}, params, fixed)
         return self.plan.elbo(stats, params, fixed)
 
     def run(self, data, fixed, init, *, batch_size, n_steps, seed=0, batches=None,

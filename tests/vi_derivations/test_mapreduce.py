@@ -132,3 +132,34 @@ def test_terms_that_are_not_sums_of_per_chunk_sums_are_rejected():
     out = rw.rewrite(sp.Sum(x[i, d] * m[k, d], (i, 0, top)))
     (stat,) = rw.stats.values()
     assert out == m[k, d] * sp.IndexedBase(sp.Symbol(stat[0], real=True))[d]
+
+
+def test_lda_documents_are_the_data_plate_and_word_positions_fold_into_statistics():
+    model = vd.models.load("lda")
+    plan = map_reduce(model)
+    assert plan.split.data_plate.name == "D" and plan.split.local == ("theta", "z")
+    assert plan.split.global_ == ("beta",)
+    # sum over documents d and their word positions n: one K x V statistic
+    (name,) = [n for n, definition in plan.stats.items() if definition.has(sp.Symbol("w"))
+               or "w" in {str(a.base.label) for a in definition.atoms(sp.Indexed)}]
+    assert [p.name for p in plan.stat_plates[name]] == ["K", "V"]
+    assert [plate_of_index(model, lim[0]).name for lim in plan.stats[name].limits] == ["D", "N"]
+    # equal sums written with different dummy indices are one statistic
+    assert len(set(plan.stats.values())) == len(plan.stats)
+    rng = np.random.default_rng(8)
+    D, N, K, V = 23, 6, 3, 9
+    w = np.zeros((D, N, V))
+    w[np.arange(D)[:, None], np.arange(N)[None, :], rng.integers(V, size=(D, N))] = 1.0
+    fixed = {"alpha": 0.5, "eta": 0.3}
+    init = {"lam": rng.gamma(100.0, 0.01, (K, V)), "phi": np.full((D, N, K), 1 / K)}
+    sweeps = 4
+    ref = vd.cavi(model, order=plan.local_order + plan.global_order).run(
+        {"w": w, **fixed}, init, max_iter=sweeps, tol=0)
+    params, phi, trace = {"lam": init["lam"]}, init["phi"], []
+    for _ in range(sweeps):
+        chunks = [{"w": w[a:a + 5], "phi": phi[a:a + 5]} for a in range(0, D, 5)]
+        params, value, locals_ = plan.sweep(chunks, params, fixed)
+        phi = np.concatenate([lc["phi"] for lc in locals_])
+        trace.append(value)
+    np.testing.assert_allclose(params["lam"], ref.params["lam"], rtol=1e-10)
+    np.testing.assert_allclose(trace, ref.elbo, rtol=1e-10)
