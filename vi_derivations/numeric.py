@@ -247,6 +247,7 @@ def _xlogy_safe_log(x):
 _FUNCS = {
     sp.log: _xlogy_safe_log,
     sp.exp: np.exp,
+    sp.tanh: np.tanh,
     sp.loggamma: sps.gammaln,
     sp.digamma: sps.digamma,
     sp.gamma: sps.gamma,
