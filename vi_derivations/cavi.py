@@ -188,20 +188,25 @@ class GeneratedCAVI:
         model.validate()
         self.model = model
         names = list(model.qfactors)
+        bounds = list(getattr(model, "bounds", {}))
         if order is None:
             order = names
         if isinstance(order, str):
             order = [order]
         order = list(order)
-        if sorted(order) != sorted(names) or len(set(order)) != len(order):
+        # a local bound's parameter (xi) is updated after the q factors unless the order places it
+        order += [b for b in bounds if b not in order]
+        if sorted(order) != sorted(names + bounds) or len(set(order)) != len(order):
             raise ValueError(f"order must list every q factor of model {model.name!r} exactly once "
                              f"({', '.join(names)}), got {order}")
         self.order = tuple(order)
-        self.updates = {n: derive_update(model, n) for n in self.order}
-        self.schedules = {n: update_schedule(model, n) for n in self.order}
+        self.updates = {n: derive_update(model, n) for n in self.order if n in model.qfactors}
+        self.schedules = {n: update_schedule(model, n) for n in self.updates}
+        from .local_bound import derive_bound_update
+        self.bound_updates = {n: derive_bound_update(model, n) for n in self.order if n in bounds}
         self.elbo_expr = _elbo_expr(model, constants=True)
         self._elbo_fn = compile_expr(self.elbo_expr, model)
-        self._update_fns = {n: u.numeric() for n, u in self.updates.items()}
+        self._update_fns = {n: u.numeric() for n, u in {**self.updates, **self.bound_updates}.items()}
         kinds = {v.name: v.kind for v in model.variables.values()}
         self.data_names = tuple(n for n, k in kinds.items() if k not in ("latent", "variational"))
         self.param_names = tuple(n for n, k in kinds.items() if k == "variational")
@@ -216,6 +221,13 @@ class GeneratedCAVI:
             ordered = [x for x in self.data_names + self.param_names if x in reads]
             self._reads[n] = _with_sizes(ordered, sizes, model, self.data_names + self.param_names)
             self._writes[n] = self._written(u)
+        for n, u in self.bound_updates.items():
+            rhs = u.assignments[0].rhs
+            reads = _var_names(rhs, model)
+            ordered = [x for x in self.data_names + self.param_names if x in reads]
+            self._reads[n] = _with_sizes(ordered, _size_symbols(rhs, u.out_indices), model,
+                                         self.data_names + self.param_names)
+            self._writes[n] = [n]
         written, required = set(), []
         for n in self.order:
             for r in self._reads[n]:
@@ -327,7 +339,7 @@ class GeneratedCAVI:
         head += [f"    {f.label}: {f.var.name} ~ {_family(f.dist)}" for f in M.factors]
         head += ["Mean-field family:"]
         head += [f"    {qf.label} = {qf.dist!r}" for qf in M.qfactors.values()]
-        head += ["", f"One sweep updates q({'), q('.join(self.order)}) in this order; after each sweep the",
+        head += ["", f"One sweep updates {', '.join(self._step_names())} in this order; after each sweep the",
                  "full ELBO (every constant kept: a lower bound on log p(data)) is recorded; the loop stops",
                  "when |L_t - L_(t-1)| <= tol |L_t| (tol = 0 runs exactly max_iter sweeps).",
                  "_UPDATE[z] and _ELBO are the engine's vectorised NumPy callables for the formulas shown",
@@ -337,6 +349,17 @@ class GeneratedCAVI:
         lines.append(_doc("\n".join(head), indent=""))
         lines.append("")
         for n in self.order:
+            if n in self.bound_updates:
+                u = self.bound_updates[n]
+                doc = [f"{n}: the maximiser of the bound-ELBO over the parameter of the {u.bound.name} "
+                       f"(all elements at once: each {n} element appears in its own terms only).",
+                       _wrap("Stationarity: " + _text(tidy(u.factored)) + " = 0", "")]
+                doc += [_wrap(_formula(eq, M), "    ") for eq in u.assignments]
+                args = ", ".join(f"{r}={'params' if r in self.param_names else 'data'}[{r!r}]"
+                                 for r in self._reads[n])
+                lines += ["", f"def update_{_ident(n)}(params, data):", "    " + _doc("\n".join(doc)),
+                          f"    params.update(_CHECK({n!r}, _UPDATE[{n!r}]({args})))", "    return params", ""]
+                continue
             u = self.updates[n]
             sch = self.schedules[n]
             how = ("all elements at once" if sch.vectorised
@@ -372,7 +395,7 @@ class GeneratedCAVI:
                   "        raise ValueError(f\"the ELBO is not finite ({value}): {_ELBO_CAUSE(params, data)}\")",
                   "    return value", ""]
         lines += ["", "def sweep(params, data):",
-                  "    " + _doc("One CAVI sweep, in place: " + ", ".join(f"q({n})" for n in self.order) + "."),]
+                  "    " + _doc("One CAVI sweep, in place: " + ", ".join(self._step_names()) + "."),]
         lines += [f"    update_{_ident(n)}(params, data)" for n in self.order]
         lines += ["    return params", ""]
         lines += ["", "def fit(data, init, max_iter=500, tol=1e-10):",
@@ -388,6 +411,10 @@ class GeneratedCAVI:
                   "            break",
                   "    return params, np.array(trace), len(trace), converged", ""]
         return "\n".join(lines)
+
+    def _step_names(self):
+        """q(z) for a q factor, the bare name for a local bound's parameter (xi), in sweep order."""
+        return [n if n in self.bound_updates else f"q({n})" for n in self.order]
 
     def source(self):
         """The generated Python source (what :meth:`run` executes)."""
@@ -476,7 +503,7 @@ class GeneratedCAVI:
 
     def update(self, name, data, params):
         """Apply the update of q(name) alone; returns a new parameter dict."""
-        if name not in self.updates:
+        if name not in self.updates and name not in self.bound_updates:
             raise ValueError(f"{name!r} is not a q factor of model {self.model.name!r}")
         data, params = self._check(data, {k: v for k, v in params.items()})
         return self.namespace[f"update_{_ident(name)}"](dict(params), data)

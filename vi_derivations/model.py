@@ -190,6 +190,7 @@ class Model:
         self.variables: dict[str, Variable] = {}
         self.factors: list[Factor] = []
         self.qfactors: dict[str, Factor] = {}
+        self.bounds: dict = {}          # local bound parameter name -> LocalBound (see local_bound.py)
         self.latex_names: dict[str, str] = {}
         self.version = 0
         self._cache: dict = {}
@@ -318,6 +319,38 @@ class Model:
         self.qfactors[var.name] = f
         self._touch()
         return f
+
+    def local_bound(self, var: Variable, bound):
+        """Replace the non-conjugate term of the likelihood of ``var`` by the lower bound ``bound``
+        (e.g. ``JaakkolaJordan(xi)`` for a ``BernoulliLogit`` factor, :mod:`.local_bound`), whose
+        parameter is a variational parameter declared over the plates of ``var``.  The engine then
+        derives the bound-ELBO and an update of the bound's parameter."""
+        from .errors import UnsupportedModelError
+        var = self._own(var, "local_bound")
+        f = next((f for f in self.factors if f.var is var), None)
+        if f is None:
+            raise ValueError(f"local_bound for {var.name!r}: declare its factor p({var.name} | ...) first")
+        if not hasattr(f.dist, "attach_bound"):
+            raise UnsupportedModelError(
+                f"local_bound for {var.name!r}: the factor {f.label} ({f.dist.name}) has no non-conjugate "
+                f"term that {type(bound).__name__} bounds")
+        base = getattr(bound, "param", None)
+        xi = self.var_of(base) if base is not None else None
+        if xi is None or xi.kind != "variational":
+            raise ValueError(f"local_bound for {var.name!r}: the bound's parameter {base} must be a declared "
+                             f"variational parameter")
+        if tuple(xi.plates) != tuple(f.batch_plates):
+            raise ValueError(f"local_bound for {var.name!r}: the bound's parameter {xi.name} must have the plates "
+                             f"{[p.name for p in f.batch_plates]} of {var.name} (one per data point)")
+        if xi.name in self.bounds or any(xi.symbol in {getattr(a, 'base', a) for e in q.dist.all_exprs()
+                                                        for a in sp.sympify(e).atoms(Indexed, sp.Symbol)}
+                                         for q in self.qfactors.values()):
+            raise ValueError(f"local_bound for {var.name!r}: {xi.name} already parametrises a q factor or a bound")
+        f.dist.attach_bound(bound)
+        bound.factor = f
+        self.bounds[xi.name] = bound
+        self._touch()
+        return bound
 
     def _own(self, var, what):
         if not isinstance(var, Variable) or self.variables.get(var.name) is not var:
