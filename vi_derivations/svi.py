@@ -188,8 +188,7 @@ class SVI:
             hats = {_names_in(t).pop(): _hatted(display, t) for t in fam.params.values()}
             mixed = {k: (1 - RHO) * cur.get(k, 0)
                      + RHO * _rename(sp.sympify(cur.get(k, 0)), hats) for k in keys}
-            self.update[n] = [sp.Eq(fam.params[p], sp.factor_terms(sp.simplify(e)),
-                                    evaluate=False)
+            self.update[n] = [sp.Eq(fam.params[p], _readable(e), evaluate=False)
                               for p, e in fam.natural_to_params(mixed, u.event_reps).items()]
 
     # ------------------------------------------------------------------ formulas
@@ -325,6 +324,14 @@ class SVI:
                 spent_cpu += time.process_time() - c0
         return SVIResult(params, rho, n_steps, np.array(trace), np.array(at, dtype=int),
                          np.array(walls), np.array(cpus))
+
+
+def _readable(expr):
+    """An update written as old + rho_t (...) when it is polynomial in rho_t, else simplified."""
+    expr = sp.simplify(expr)
+    if expr.is_polynomial(RHO):
+        return sp.collect(sp.expand(expr), RHO)
+    return sp.factor_terms(expr)
 
 
 def _names_in(expr):
