@@ -10,6 +10,8 @@ expression (never only a LaTeX string) and the *relation* that links it to the p
   (linearity, independence of q's factors, moment table);
 * ``"+const"``   equal up to an additive constant that does not depend on ``chain.wrt``
   (the variational parameters, or the target element z_j of an update).
+* ``">="``       a lower bound: the previous expression is at least this one for all values
+  (a local variational bound, :mod:`.local_bound`).
 
 :func:`derive` builds the whole derivation of a model: the log joint, E_q[log p], E_q[log q],
 the ELBO and every CAVI update.
@@ -30,7 +32,7 @@ from .updates import derive_updates
 
 __all__ = ["Step", "Chain", "Derivation", "derive"]
 
-_REL = {"=": "=", "=support": "=", "=E": "=", "+const": r"\doteq"}
+_REL = {"=": "=", "=support": "=", "=E": "=", "+const": r"\doteq", ">=": r"\geq"}
 
 
 @dataclass
@@ -218,6 +220,9 @@ def derive(model):
     d.updates = derive_updates(model)
     for u in d.updates:
         d.chains[f"update_{u.var}"] = update_chain(model, u)
+    if getattr(model, "bounds", None):  # local variational bounds: the bound as a step, the xi updates
+        from .local_bound import add_bound_steps
+        add_bound_steps(model, d)
     d.seconds = time.perf_counter() - t0
     model._cache[key] = d
     return d
