@@ -13,6 +13,8 @@ of the engine's algebra:
   the next one (6 standard errors);
 * ``"+const"``   the difference has zero derivative in every element of ``chain.wrt``
   (SymPy differentiation of the concrete expressions, evaluated at random points).
+* ``">="``       the next expression is at most the previous one at random points (a lower
+  bound), latents at a draw from q and at a point of their support.
 
 The first step is the definition of ``lhs`` and is not compared.  A step that cannot be
 decided (an unsupported q family, an expectation inside a '+const' step) is reported
@@ -443,6 +445,15 @@ def _check_pair(inst, rel, a, b, wrt, fixed):
                 worst = max(worst, abs(v))
         scale = max(1.0, max(abs(inst.evaluate(sp.diff(a, w), "point", fixed)[0]) for w in wrt) if wrt else 1.0)
         return worst <= 1e-9 * scale, f"max |d(prev - next)/d wrt| = {worst:.2g}", True
+    if rel == ">=":     # a lower bound: next <= prev, latents at a draw from q and at a support point
+        worst, tol = -np.inf, 0.0
+        for mode in ("point", "onehot"):
+            va, sa = inst.evaluate(a, mode, fixed)
+            vb, sb = inst.evaluate(b, mode, fixed)
+            t = 6 * np.hypot(sa, sb) + 1e-10 * max(1.0, abs(va), abs(vb))
+            if vb - va - t > worst - tol:
+                worst, tol = vb - va, t
+        return worst <= tol, f"max (next - prev) = {worst:.3g} (tol {tol:.2g})", True
     raise NotImplementedError(f"unknown relation {rel!r}")
 
 
