@@ -35,7 +35,7 @@ from .monomials import terms_to_expr
 from .numeric import compile_expr
 
 __all__ = ["LocalBound", "JaakkolaJordan", "BernoulliLogit", "BoundUpdate", "derive_bound_update",
-           "derive_bound_updates", "bound_chains"]
+           "derive_bound_updates", "exact_log_joint", "add_bound_steps"]
 
 
 def _base_of(xi):
@@ -239,6 +239,49 @@ def derive_bound_updates(model):
     return [derive_bound_update(model, n) for n in getattr(model, "bounds", {})]
 
 
-def bound_chains(model):
-    """Display chains of the local bounds (filled in by :mod:`vi_derivations.local_bound_display`)."""
-    return {}
+# ============================================================================ display
+def exact_log_joint(model):
+    """log p(observed, latent) with every bounded factor's exact log density (unexpanded)."""
+    from .elbo import _batch_sum
+    parts = []
+    for f in model.factors:
+        exact = getattr(f.dist, "bound", None) is not None
+        dens = f.dist.exact_log_density(f.var.element) if exact else f.dist.log_density(f.var.element)
+        parts.append(_batch_sum(dens, f))
+    return sp.Add(*parts, evaluate=False)
+
+
+def add_bound_steps(model, d):
+    """Make a :class:`vi_derivations.derivation.Derivation` of a model with local bounds say so:
+    the log joint starts from the exact model and the bound is a displayed step (relation '>='),
+    E_q[log p] and the ELBO are bounded below by the engine's (bound) expressions, and each bound
+    parameter gets two chains (its terms in the bound-ELBO; their derivative, factorised) and its
+    update (appended to ``d.updates``)."""
+    from .derivation import Chain, Step
+    from .elbo import elbo, log_joint_expr
+    from .render import latex
+    names = sorted({b.name for b in model.bounds.values()})
+    what = " and ".join(names)
+    lj = d.chains["log_joint"]
+    lj.steps[0:1] = [Step("the model, factor by factor", exact_log_joint(model)),
+                     Step(f"the {what} on each logistic term, $\\log\\sigma(s) \\geq \\log\\sigma(\\xi) "
+                          f"+ (s - \\xi)/2 - \\lambda(\\xi)(s^2 - \\xi^2)$, tight at $\\xi = |s|$",
+                          log_joint_expr(model), ">=")]
+    el = d.chains["expected_log_joint"]
+    el.steps[0] = Step(f"expectation under q of the expanded log joint with the {what} in place",
+                       el.steps[0].expr, ">=")
+    eb = d.chains["elbo"]
+    eb.steps[0] = Step(f"the bound-ELBO: every logistic term replaced by its {what}", eb.steps[0].expr, ">=")
+    for name in model.bounds:
+        u = derive_bound_update(model, name)
+        d.updates.append(u)
+        x = latex(u.rep)
+        d.chains[f"bound_terms_{name}"] = Chain(
+            f"The bound-ELBO as a function of {name}", sp.Symbol(r"\mathcal{L}(q, \xi)"),
+            [Step("", elbo(model, constants=True)),
+             Step(f"keep the terms that involve ${x}$", u.terms, "+const")], (u.rep,))
+        d.chains[f"update_{name}"] = Chain(
+            f"Update of {name}", sp.Symbol(r"\frac{\partial \mathcal{L}(q, \xi)}{\partial " + x + "}"),
+            [Step(f"differentiate the terms that involve ${x}$", u.derivative),
+             Step(f"factorise (tanh in exponentials); it vanishes for ${x} > 0$ only where the factor "
+                  f"with the moments of q does", u.factored, "=")], (u.rep,))
