@@ -14,7 +14,7 @@ import inspect
 import re
 
 __all__ = ["RELATION", "break_latex", "visual_width", "aligned", "show", "show_equations",
-           "show_chain", "chain_mark", "show_source", "BUDGET"]
+           "show_chain", "chain_mark", "badge_words", "show_source", "BUDGET"]
 
 #: The symbol printed between two steps of a chain ("\doteq": equal up to an additive constant).
 RELATION = {"=": "=", "=support": "=", "=E": "=", "+const": r"\doteq"}
@@ -177,10 +177,28 @@ _HOW = {
 }
 
 
+def badge_words(n_steps: int) -> str:
+    """The words of the mark under a checked derivation of ``n_steps`` steps: what was checked, by
+    whom and when (the collapsed box at the end of a page says how each kind of step is checked)."""
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"n_steps must be an int >= 1, got {n_steps!r}")
+    which = "The one step" if n_steps == 1 else f"Each of the {n_steps} steps"
+    return f"{which} checked at random points by the engine when this page was built."
+
+
 def check_words(relations) -> str:
     """How the steps of a chain were checked, in words (``relations``: the step relations)."""
     return "; ".join(f"“{RELATION[r].replace(chr(92) + 'doteq', '≐')}” steps: {_HOW[r]}"
                      for r in sorted(set(relations)) if r in _HOW)
+
+
+def _use_letters_of(model) -> None:
+    """Print with ``model``'s own LaTeX names. The engine's printer reads one table of names that
+    the most recently built model filled in; two models may give one Python name two letters
+    (``sigma2`` is the prior variance tau^2 of one mixture and the noise variance sigma^2 of
+    another), so a chain is shown with the names of the model it belongs to."""
+    from vi_derivations.model import LATEX_NAMES
+    LATEX_NAMES.update(getattr(model, "latex_names", {}))
 
 
 def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=None, title: str | None = None,
@@ -199,6 +217,7 @@ def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=N
     derivation = vd.derive(model) if derivation is None else derivation
     if name not in derivation.chains:
         raise ValueError(f"name must be one of the derivation's chains {sorted(derivation.chains)}, got {name!r}")
+    _use_letters_of(model)
     chain = derivation.chains[name]
     if exact:
         from vi_derivations.derivation import Chain
@@ -221,8 +240,7 @@ def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=N
         from IPython.display import Math
         _display(Math(r"\begin{aligned}" + f"{left} &{RELATION[step.relation]} {rows[0]}"
                       + "".join(rf"\\ &\qquad {r}" for r in rows[1:]) + r"\end{aligned}"))
-    steps = f"{len(results)} steps" if len(results) != 1 else "one step"
-    _display(Markdown(f"✔ *Checked step by step ({steps}) when this page was built.*"))
+    _display(Markdown(f"✔ *{badge_words(len(results))}*"))
     book = checks if checks is not None else Checks.active
     if book is not None:
         book.chain(title or chain.title, results)
@@ -245,8 +263,8 @@ def chain_mark(model, name: str) -> str:
     assert not bad, f"chain {name}: " + "; ".join(f"step {r.step} ({r.relation}): {r.detail}" for r in bad)
     if Checks.active is not None:
         Checks.active.chain(derivation.chains[name].title, results)
-    steps = f"{len(results)} steps" if len(results) != 1 else "one step"
-    return f"✔ *{derivation.chains[name].title}: checked step by step ({steps}) when this page was built.*"
+    words = badge_words(len(results))
+    return f"✔ *{derivation.chains[name].title}: {words[0].lower()}{words[1:]}*"
 
 
 def show_source(*functions) -> None:

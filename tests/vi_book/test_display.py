@@ -85,8 +85,20 @@ def test_show_chain_checks_then_displays_and_records(shown):
     assert results and all(r.checked and r.ok for r in results)
     texts = [getattr(o, "data", "") for o in shown]
     assert texts[0].startswith("**") and "✔" in texts[-1]
+    assert "checked at random points by the engine" in texts[-1] and "ledger" not in texts[-1]
     assert any(r"\begin{aligned}" in t for t in texts)
     assert checks.chains and checks.chains[0][1] == len(results)
+
+
+def test_show_chain_prints_the_letters_of_its_own_model(shown):
+    """sigma2 is the prior variance tau^2 of the mixture "gmm" and the noise variance sigma^2 of
+    "gmm_1d": a chain of gmm shown after gmm_1d was built still reads tau^2."""
+    import vi_derivations as vd
+    gmm = vd.models.load("gmm")
+    vd.models.load("gmm_1d")
+    show_chain(gmm, "log_joint")
+    maths = " ".join(getattr(o, "data", "") for o in shown if r"\begin{aligned}" in getattr(o, "data", ""))
+    assert r"\tau^{2}" in maths and r"\sigma^{2}" not in maths
 
 
 def test_show_chain_refuses_a_chain_whose_step_fails(shown, monkeypatch):
@@ -133,6 +145,18 @@ def test_chain_mark_checks_and_records():
     model = vd.models.load("normal_normal")
     checks = Checks()
     mark = chain_mark(model, "log_var")
-    assert mark.startswith("✔") and "checked step by step" in mark and checks.chains
+    assert mark.startswith("✔") and "checked at random points by the engine" in mark and checks.chains
+    assert "ledger" not in mark and f"each of the {checks.chains[0][1]} steps" in mark
     with pytest.raises(ValueError, match="name"):
         chain_mark(model, "no_such_chain")
+
+
+@pytest.mark.parametrize("n, words", [(1, "The one step checked"), (7, "Each of the 7 steps checked")])
+def test_badge_words_say_what_was_checked(n, words):
+    assert vbd.badge_words(n).startswith(words) and "at random points by the engine" in vbd.badge_words(n)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "3"])
+def test_badge_words_refuse_a_bad_count(bad):
+    with pytest.raises(ValueError, match="n_steps"):
+        vbd.badge_words(bad)
