@@ -3,7 +3,8 @@
 E_q[sum of monomials] = sum of E_q[monomial] (linearity).  For one monomial
 ``coeff * prod(atoms)`` the atoms are grouped by q factor and by element:
 
-* atoms of different q factors are independent: E[prod] = prod E[...];
+* atoms of different q factors are independent: E[prod] = prod E[...] (the variables of one
+  joint factor, such as the Normal–Wishart q(mu_k, Lambda_k), form one factor);
 * two atoms of the same fully factorised variable whose element indices may coincide (for
   example ``z[l] * z[l2]`` with both l, l2 summed) are split into the case "same element"
   (indices unified by substitution, so that E[z_l^2] is used) and the case "different
@@ -37,6 +38,13 @@ class Expect(sp.Function):
         if len(self.args) == 2:
             sub = printer._print(self.args[1])
         return r"\mathbb{E}_{" + sub + r"}\left[" + printer._print(self.args[0]) + r"\right]"
+
+
+def group_of(model, var):
+    """The q factor a latent variable belongs to: its own name, or the joint factor's group
+    (e.g. "mu,Lambda" for a Normal–Wishart q(mu, Lambda)), whose atoms are not independent."""
+    joint = getattr(model.qfactors[var].dist, "joint", None)
+    return var if joint is None else joint.group
 
 
 def unify(ia, ib, sums):
@@ -75,10 +83,9 @@ def _expect_atoms(sums, coeff, atoms, distinct, model):
     q = model.qfactors
     for a, b in itertools.combinations(range(len(atoms)), 2):
         A, B = atoms[a], atoms[b]
-        if A.var != B.var:
+        if group_of(model, A.var) != group_of(model, B.var):
             continue
-        fam = q[A.var].dist
-        ba, bb = fam.batch_of(A.index), fam.batch_of(B.index)
+        ba, bb = q[A.var].dist.batch_of(A.index), q[B.var].dist.batch_of(B.index)
         if ba == bb or (ba, bb) in distinct or (bb, ba) in distinct or not _may_coincide(ba, bb):
             continue
         out = []
@@ -98,11 +105,20 @@ def _expect_atoms(sums, coeff, atoms, distinct, model):
     blocks = {}
     for x in atoms:
         fam = q[x.var].dist
-        blocks.setdefault((x.var, fam.batch_of(x.index)), []).append(x)
+        blocks.setdefault((group_of(model, x.var), fam.batch_of(x.index)), []).append(x)
     value = coeff
-    for (var, _), blk in blocks.items():
+    for key, blk in blocks.items():
+        var = blk[0].var
+        joint = getattr(q[var].dist, "joint", None)
         try:
-            value *= q[var].dist.moment(blk)
+            if joint is None:
+                value *= q[var].dist.moment(blk)
+            else:  # a joint factor: contracted statistics need the rest of the term
+                rest = set(coeff.free_symbols)
+                for k2, b2 in blocks.items():
+                    if k2 != key:
+                        rest |= {s for x in b2 for i in x.index for s in sp.sympify(i).free_symbols}
+                value *= joint.moment(blk, sums=sums, context=rest)
         except UnsupportedExpectationError as e:
             raise UnsupportedExpectationError(f"under q({var}) = {q[var].dist!r}: {e}") from None
     for ba, bb in distinct:
@@ -152,19 +168,19 @@ def moment_table(model):
         blocks = {}
         for a in mono.atoms:
             fam = model.qfactors[a.var].dist
-            blocks.setdefault((a.var, fam.batch_of(a.index)), []).append(a)
-        for (var, _), blk in blocks.items():
-            v = model.variables[var]
+            blocks.setdefault((group_of(model, a.var), fam.batch_of(a.index)), []).append(a)
+        for (_, _), blk in blocks.items():
+            var = blk[0].var
             mapping, used = {}, {}
             for a in blk:
-                for ix, p in zip(a.index, v.plates):
+                for ix, p in zip(a.index, model.variables[a.var].plates):
                     if ix in mapping or not isinstance(ix, sp.Idx):
                         continue
                     n = used.get(p, 0)
                     mapping[ix] = p.index if n == 0 else p.make_index(p.index_name + "'" * n)
                     used[p] = n + 1
             cblk = [a.subs(mapping) for a in blk]
-            key = (var, tuple((a.fn, a.power, a.index) for a in cblk))
+            key = (var, tuple((a.var, a.fn, a.power, a.index) for a in cblk))
             if key in seen:
                 continue
             seen.add(key)

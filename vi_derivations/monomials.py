@@ -3,8 +3,9 @@
 A log joint such as ``sum_i sum_k c[i,k] * (-(x[i,d] - mu[k,d])**2 / 2)`` is rewritten as a list
 of :class:`Mono` = ``sum over (i, k, d) of coeff * prod(atoms)``, where ``coeff`` is deterministic
 (data, hyper-parameters, numbers) and each :class:`Atom` is a power of a random statistic of
-one latent element: ``z`` ('id'), ``log z`` ('log'), ``log(1 - z)`` ('log1m') or anything else
-('other', which no moment table accepts).  Squares of sums are expanded into double sums with
+one latent element: ``z`` ('id'), ``log z`` ('log'), ``log(1 - z)`` ('log1m'), the log
+determinant ``log|Z_k|`` of a random matrix ('logdet') or anything else ('other', which no
+moment table accepts).  Squares of sums are expanded into double sums with
 fresh summation indices, logs are expanded (``log(2 pi s2) = log 2 + log pi + log s2``), and
 every summation index is a fresh ``Idx`` so that monomials never share dummies.
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass, replace
 import sympy as sp
 from sympy import Idx, Indexed, KroneckerDelta, Sum, log
 
+from .distributions import LogDet
 from .model import fresh_index, plate_of
 
 __all__ = ["Atom", "Mono", "split_sums", "expand_to_monos", "normalize_terms", "terms_to_expr",
@@ -137,10 +139,28 @@ def _classify(factor, model, rand):
             fn = "log"
         elif isinstance(base, log) and _is_elem(1 - base.args[0], model):
             fn = "log1m"
+        elif isinstance(base, LogDet) and _is_matrix(base.args[0], model):
+            return _logdet_atom(base, int(e), model)
     elem = _find_elem(base, model, rand)
     v = model.var_of(elem)
     index = tuple(elem.indices) if isinstance(elem, Indexed) else ()
     return Atom(v.name, index, fn, int(e), base)
+
+
+def _is_matrix(base, model):
+    v = model.var_of(base)
+    return v is not None and v.kind == "latent" and len(v.plates) >= 2
+
+
+def _logdet_atom(f, power, model):
+    """log|Z_b| of the random matrix Z over (batch..., rows, columns): an atom of Z with fn
+    'logdet' whose index is the batch indices followed by the canonical row and column indices."""
+    v = model.var_of(f.args[0])
+    batch = tuple(f.args[1:])
+    if len(batch) != len(v.plates) - 2:
+        raise ValueError(f"{f}: log det of {v.name} needs {len(v.plates) - 2} batch indices")
+    index = batch + tuple(p.index for p in v.plates[-2:])
+    return Atom(v.name, index, "logdet", power, f)
 
 
 def _is_elem(e, model):

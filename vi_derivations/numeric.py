@@ -173,12 +173,14 @@ class _Ev:
             name = str(e.args[0].label)
             M = np.asarray(self.arr(name), dtype=float)
             idx = e.args[1:]
+            if name in self.sampled:  # a random matrix: one log det per draw
+                idx = (SAMPLE,) + tuple(idx)
             if M.ndim != 2 + len(idx):
                 raise ValueError(f"argument {name!r}: log det with {len(idx)} batch indices needs "
                                  f"{2 + len(idx)} axes, got shape {M.shape}")
             sl, labels = [], []
             for ix in idx:
-                if ix.is_Integer:
+                if ix != SAMPLE and ix.is_Integer:
                     sl.append(int(ix))
                 else:
                     sl.append(slice(None))

@@ -44,11 +44,11 @@ class Update:
     ``collected`` (the random terms of log p that involve z_r, as an expression).
     """
 
-    def __init__(self, model, qf, natural_terms, collected, event_reps):
+    def __init__(self, model, qf, natural_terms, collected, event_reps, family=None):
         self.model = model
         self.qf = qf
         self.var = qf.var.name
-        self.family = qf.dist
+        self.family = qf.dist if family is None else family
         self.rep = qf.var.element
         self.event_reps = event_reps
         self.natural_terms = natural_terms
@@ -160,12 +160,22 @@ def derive_update(model, var):
         raise ValueError(f"{name!r} has no variational factor q({name})")
     qf = model.qfactors[name]
     fam = qf.dist
+    joint = getattr(fam, "joint", None)
+    if joint is not None:  # one update for the joint factor, derived once for all its variables
+        first = joint.members[0]
+        if name != first:
+            upd = derive_update(model, first)
+            model._cache[key] = upd
+            return upd
+        fam, members = joint, set(joint.members)
+    else:
+        members = {name}
     reps_batch = fam.batch_of(fam.canonical_index())
     ereps = _event_reps(fam)
     natural = {}
     collected = []
     for mono in random_monos(model):
-        mine = [t for t, a in enumerate(mono.atoms) if a.var == name]
+        mine = [t for t, a in enumerate(mono.atoms) if a.var in members]
         if not mine:
             continue
         for r in range(1, len(mine) + 1):
@@ -174,7 +184,8 @@ def derive_update(model, var):
     if not natural:
         raise UnsupportedModelError(f"q({name}): the log joint does not involve {name}")
     try:
-        upd = Update(model, qf, natural, _wrap_collected(fam, collected, ereps), ereps)
+        upd = Update(model, qf, natural, _wrap_collected(fam, collected, ereps), ereps,
+                     family=fam if joint is not None else None)
     except NonConjugateError as e:
         raise NonConjugateError(f"q({name}): {e}") from None
     model._cache[key] = upd
@@ -216,6 +227,16 @@ def _collect(model, fam, mono, S, mine, reps_batch, ereps, natural, collected):
     except NonConjugateError as e:
         raise NonConjugateError(f"q({fam.var.name}) in factor {mono.origin}: {e}") from None
     coeff *= sc
+    shown_sums = rest_sums
+    contracted = fam.contracted(target) if hasattr(fam, "contracted") else ()
+    if contracted:  # a contracted statistic (mu^T Lambda mu, Lambda mu): its summed indices
+        rest = set(coeff.free_symbols) | {s for a in others for i in a.index for s in sp.sympify(i).free_symbols}
+        if not set(contracted) <= set(rest_sums) or set(contracted) & rest:
+            raise NonConjugateError(
+                f"q({fam.var.name}) in factor {mono.origin}: the term {sp.Mul(coeff, *[a.full for a in others + target])} "
+                f"is not a multiple of the statistic it resembles (the indices {', '.join(map(str, contracted))} "
+                f"must be summed over and appear nowhere else)")
+        rest_sums = tuple(s for s in rest_sums if s not in contracted)
     sreps = _stat_reps(fam, key, ereps)
     if ev_idx:
         u = unify(ev_idx, sreps, set(rest_sums))
@@ -225,9 +246,10 @@ def _collect(model, fam, mono, S, mine, reps_batch, ereps, natural, collected):
         coeff = (coeff * dc).xreplace(m3)
         others = [a.subs(m3) for a in others]
         rest_sums = tuple(s for s in rest_sums if s not in m3)
+        shown_sums = tuple(s for s in shown_sums if s not in m3)
         target = [a.subs(m3) for a in target]
     body_random = sp.Mul(coeff, *[a.full for a in others + target])
-    collected.append((key, Sum(body_random, *[(s, s.lower, s.upper) for s in rest_sums]) if rest_sums else body_random))
+    collected.append((key, Sum(body_random, *[(s, s.lower, s.upper) for s in shown_sums]) if shown_sums else body_random))
     try:
         parts = _expect_atoms(rest_sums, coeff, others, frozenset(), model)
     except UnsupportedExpectationError as e:

@@ -1,0 +1,44 @@
+"""The full Bayesian Gaussian mixture (Bishop 2006, section 10.2).
+
+pi ~ Dir(alpha0);  Lambda_k ~ W(W0, nu0);  mu_k | Lambda_k ~ N(m0, (beta0 Lambda_k)^-1);
+z_i ~ Cat(pi) one-hot;  x_i | z_i ~ prod_k N(mu_k, Lambda_k^-1)^{z_ik};
+q(pi) prod_k q(mu_k, Lambda_k) prod_i q(z_i) = Dir(alpha) prod_k NW(m_k, beta_k, W_k, nu_k)
+prod_i Cat(r_i).  Lambda is declared over (K, D, E), E the column plate of the D x D matrices.
+Names as in :mod:`vi_impl.models.bayesian_gmm`.  Written with the public API only.
+"""
+from vi_derivations import Categorical, Dirichlet, Mixture, Model, Plate
+from vi_derivations.wishart import MvNormalPrecision, NormalWishart, Wishart, matrix_plate
+
+
+def build():
+    N, K, D = Plate("N", "i"), Plate("K", "k"), Plate("D", "d")
+    E = matrix_plate(D, "E", "e")
+    i, k, d, e = N.index, K.index, D.index, E.index
+    M = Model("bayesian_gmm", "Full Bayesian Gaussian mixture, Normal-Wishart components (Bishop 10.2)")
+    alpha0 = M.hyper("alpha0", (K,), latex=r"\alpha_{0}")
+    m0 = M.hyper("m0", (D,), positive=False, latex="m_{0}")
+    beta0 = M.hyper("beta0", latex=r"\beta_{0}")
+    W0 = M.hyper("W0", (D, E), positive=False, latex="W_{0}")
+    nu0 = M.hyper("nu0", latex=r"\nu_{0}")
+    w = M.latent("pi", (K,), latex=r"\pi")
+    Lam = M.latent("Lambda", (K, D, E), latex=r"\Lambda")
+    mu = M.latent("mu", (K, D), latex=r"\mu")
+    z = M.latent("z", (N, K))
+    x = M.observed("x", (N, D))
+    M.factor(w, Dirichlet(alpha0[k], event=K))
+    M.factor(Lam, Wishart(W0[d, e], nu0, event=(D, E)))
+    M.factor(mu, MvNormalPrecision(m0[d], Lam[k, d, e], event=(D, E), scale=beta0))
+    M.factor(z, Categorical(w[k], event=K))
+    M.factor(x, Mixture(z, MvNormalPrecision(mu[k, d], Lam[k, d, e], event=(D, E))))
+    alpha = M.variational("alpha", (K,), positive=True, latex=r"\alpha")
+    m = M.variational("m", (K, D))
+    beta = M.variational("beta", (K,), positive=True, latex=r"\beta")
+    W = M.variational("W", (K, D, E), positive=False)
+    nu = M.variational("nu", (K,), positive=True, latex=r"\nu")
+    r = M.variational("r", (N, K), positive=True)
+    nw = NormalWishart(m[k, d], beta[k], W[k, d, e], nu[k], event=(D, E))
+    M.q(w, Dirichlet(alpha[k], event=K))
+    M.q(mu, nw.normal)
+    M.q(Lam, nw.wishart)
+    M.q(z, Categorical(r[i, k], event=K))
+    return M
