@@ -334,11 +334,23 @@ def predictive_logpdf(Xnew, post) -> np.ndarray:
     L_k = (nu_k + 1 - D) beta_k / (1 + beta_k) W_k. Returns (M,) log densities."""
     if not isinstance(post, Posterior):
         raise TypeError(f"post must be a bayesian_gmm.Posterior, got {type(post).__name__}")
-    D = post.m.shape[1]
+    if np.ndim(post.m) != 2:
+        raise ValueError(f"post.m must have shape (K, D), got {np.shape(post.m)}")
+    K, D = post.m.shape
+    post = _check_post(post, K, D)
+    for name in ("alpha", "beta", "nu"):
+        v = np.asarray(getattr(post, name), dtype=float)
+        if v.shape != (K,) or not (np.isfinite(v) & (v > 0)).all():
+            raise ValueError(f"post.{name} must be {K} finite positive numbers")
+    if not (post.nu > D - 1).all():
+        raise ValueError(f"post.nu must be > D - 1 = {D - 1} (the Student-t needs dof > 0)")
     Xnew = _check_X(Xnew, D, name="Xnew")
     dof = post.nu + 1.0 - D
     L = (dof * post.beta / (1.0 + post.beta))[:, None, None] * post.W
-    C = np.linalg.cholesky(L)                                   # L_k = C C^T
+    try:
+        C = np.linalg.cholesky(L)                               # L_k = C C^T
+    except np.linalg.LinAlgError:
+        raise ValueError("post.W must hold K positive definite matrices") from None
     y = np.einsum("nkd,kde->nke", Xnew[:, None, :] - post.m[None], C)
     quad = (y ** 2).sum(axis=2)                                 # (M, K)
     log_t = (gammaln((dof + D) / 2.0) - gammaln(dof / 2.0) - 0.5 * D * np.log(dof * math.pi)
