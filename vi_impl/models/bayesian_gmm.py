@@ -147,20 +147,48 @@ def make_prior(K, D, *, alpha0=None, m0=None, beta0=1.0, W0=None, nu0=None) -> P
 
 
 def _check_prior(prior, D=None) -> Prior:
+    """A :class:`Prior` whose fields pass :func:`make_prior`'s checks (errors name ``prior``)."""
     if not isinstance(prior, Prior):
         raise TypeError(f"prior must be a bayesian_gmm.Prior (see make_prior), got "
                         f"{type(prior).__name__}")
+    try:
+        if np.ndim(prior.alpha0) != 1 or np.ndim(prior.m0) != 1:
+            raise ValueError("alpha0 and m0 must be vectors")
+        make_prior(len(prior.alpha0), len(prior.m0), alpha0=prior.alpha0, m0=prior.m0,
+                   beta0=prior.beta0, W0=prior.W0, nu0=prior.nu0)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"prior.{exc}") from None
     if D is not None and prior.D != D:
         raise ValueError(f"prior has D = {prior.D} but X has {D} columns")
     return prior
 
 
-def _check_post(post, K, D) -> Posterior:
+def _check_post(post, K=None, D=None) -> Posterior:
+    """A :class:`Posterior` with finite fields of matching shapes, alpha, beta > 0,
+    nu > D - 1 and symmetric positive definite W (errors name ``post``); K, D from post.m
+    when not given."""
     if not isinstance(post, Posterior):
         raise TypeError(f"post must be a bayesian_gmm.Posterior, got {type(post).__name__}")
-    if post.m.shape != (K, D) or post.W.shape != (K, D, D):
-        raise ValueError(f"post must have m of shape ({K}, {D}) and W of shape ({K}, {D}, {D}),"
-                         f" got {post.m.shape} and {post.W.shape}")
+    try:
+        m = as_float_array("m", post.m, ndim=2, min_shape=(1, 1))
+        K = m.shape[0] if K is None else K
+        D = m.shape[1] if D is None else D
+        check_shape("m", m, (K, D), meaning="(K, D)")
+        W = as_float_array("W", post.W, ndim=3)
+        check_shape("W", W, (K, D, D), meaning="(K, D, D)")
+        for name in ("alpha", "beta", "nu"):
+            v = check_positive_array(name, as_float_array(name, getattr(post, name), ndim=1))
+            check_shape(name, v, (K,), meaning="(K,)")
+        if not (np.asarray(post.nu) > D - 1).all():
+            raise ValueError(f"nu must be > D - 1 = {D - 1}")
+        if not np.allclose(W, np.swapaxes(W, 1, 2), rtol=1e-10, atol=0.0):
+            raise ValueError("W must hold symmetric matrices")
+        try:
+            np.linalg.cholesky(W)
+        except np.linalg.LinAlgError:
+            raise ValueError("W must hold positive definite matrices") from None
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"post.{exc}") from None
     return post
 
 
@@ -264,7 +292,7 @@ def responsibilities(X, post) -> np.ndarray:
     """Optimal q(z_n) given q(pi), q(mu, Lambda): r_n = softmax(log rho_n), (N, K)."""
     X = _check_X(X)
     N, D = X.shape
-    post = _check_post(post, post.m.shape[0], D)
+    post = _check_post(post, None, D)
     c = X.mean(axis=0)
     shifted = Posterior(post.alpha, post.beta, post.m - c, post.W, post.nu)
     log_rho = _log_rho(X - c, shifted, *_expectations(post)[:2])
@@ -332,25 +360,12 @@ def predictive_logpdf(Xnew, post) -> np.ndarray:
     """log p(x | X) under q: a mixture of Student-t's (Bishop 10.81-10.82),
     sum_k alpha_k / sum(alpha) St(x | m_k, L_k, nu_k + 1 - D), with precision
     L_k = (nu_k + 1 - D) beta_k / (1 + beta_k) W_k. Returns (M,) log densities."""
-    if not isinstance(post, Posterior):
-        raise TypeError(f"post must be a bayesian_gmm.Posterior, got {type(post).__name__}")
-    if np.ndim(post.m) != 2:
-        raise ValueError(f"post.m must have shape (K, D), got {np.shape(post.m)}")
-    K, D = post.m.shape
-    post = _check_post(post, K, D)
-    for name in ("alpha", "beta", "nu"):
-        v = np.asarray(getattr(post, name), dtype=float)
-        if v.shape != (K,) or not (np.isfinite(v) & (v > 0)).all():
-            raise ValueError(f"post.{name} must be {K} finite positive numbers")
-    if not (post.nu > D - 1).all():
-        raise ValueError(f"post.nu must be > D - 1 = {D - 1} (the Student-t needs dof > 0)")
+    post = _check_post(post)
+    D = post.m.shape[1]
     Xnew = _check_X(Xnew, D, name="Xnew")
     dof = post.nu + 1.0 - D
     L = (dof * post.beta / (1.0 + post.beta))[:, None, None] * post.W
-    try:
-        C = np.linalg.cholesky(L)                               # L_k = C C^T
-    except np.linalg.LinAlgError:
-        raise ValueError("post.W must hold K positive definite matrices") from None
+    C = np.linalg.cholesky(L)                                   # L_k = C C^T
     y = np.einsum("nkd,kde->nke", Xnew[:, None, :] - post.m[None], C)
     quad = (y ** 2).sum(axis=2)                                 # (M, K)
     log_t = (gammaln((dof + D) / 2.0) - gammaln(dof / 2.0) - 0.5 * D * np.log(dof * math.pi)
