@@ -493,7 +493,26 @@ class _Reduction:
 
 
 FAMILY_STATS = {"x": "{z}", "x^2": "{z}2", "log x": "log_{z}", "log(1-x)": "log1m_{z}", "c_k": "{z}",
-                "log x_k": "log_{z}", "w_j": "{z}", "w_j w_l": "{z}{z}"}
+                "log x_k": "log_{z}", "w_j": "{z}", "w_j w_l": "{z}{z}",
+                "log|L|": "logdet_{z}", "mu L mu": "quad_{z}", "L mu_d": "Lmu_{z}", "L_de": "mat_{z}"}
+_MATRIX_FAMILIES = ("MvNormal", "Wishart", "NormalWishart")   # their matrix axes stay last
+
+
+def _stat_labels(fam, key, L):
+    """The output labels of the natural parameter ``key`` of ``fam`` (L: the factor's labels)."""
+    if fam.name == "MvNormal" and key == "w_j":
+        return L[:-1]
+    if fam.name in ("Wishart", "NormalWishart"):
+        return {"L_de": L, "L mu_d": L[:-1]}.get(key, L[:-2])
+    return L
+
+
+def _param_labels(fam, pname, L):
+    if fam.name == "MvNormal" and pname == "mean" or fam.name == "NormalWishart" and pname == "mean":
+        return L[:-1]
+    if fam.name in ("Wishart", "NormalWishart") and pname in ("beta", "dof"):
+        return L[:-2]
+    return L
 
 
 def _wrap(text, indent, width=100):
@@ -735,10 +754,10 @@ class _Generator:
         deps = {}
         for key, expr in u.natural.items():
             nm = eta_names[key]
-            lab = L if not (fam.name == "MvNormal" and key == "w_j") else L[:-1]
+            lab = _stat_labels(fam, key, L)
             lifted = self.lift(expr)
             deps[key] = _free_idx(expr)
-            if fam.name in ("Categorical", "MvNormal") and deps[key] != set(lab):
+            if fam.name in ("Categorical",) + _MATRIX_FAMILIES and deps[key] != set(lab):
                 code = f"np.broadcast_to({pr.at(lifted, lab)}, {self.shape_code(lab, pr)})"
                 deps[key] = set(lab)
                 lines.append(f"{nm} = {code}")
@@ -795,6 +814,9 @@ class _Generator:
                       else "mean = np.zeros(cov.shape[:-1])"]
             outs["mean"] = ("mean", set(L[:-1]))
             outs["cov"] = ("cov", set(L))
+        elif name in ("Wishart", "NormalWishart"):
+            lines += self._wishart_lines(u, e, eta_names, L, pr, where)
+            outs.update({k: ("nw_" + k, set(_param_labels(fam, k, L))) for k in ("mean", "beta", "scale", "dof")})
         else:
             raise CodegenError(f"q({z}): no NumPy printer for the family {name}")
         # local names of the family map that a model variable also uses get a trailing "_"
@@ -810,7 +832,7 @@ class _Generator:
                 continue
             code, dep = outs[pname]
             T = self.labels_of_target(target)
-            Lp = L if pname != "mean" or name != "MvNormal" else L[:-1]
+            Lp = _param_labels(fam, pname, L)
             results.append((str(target.base.label) if isinstance(target, Indexed) else str(target), T,
                             self._shaped(code, dep, Lp, T, pr)))
         if name == "MvNormal" and "cov" in u.params:
@@ -841,6 +863,32 @@ class _Generator:
             ind += "    "
         out += [ind + l for l in lines + body]
         return out, ", ".join(self.names[t] for t, _, _ in results)
+
+    @staticmethod
+    def _wishart_lines(u, e, eta_names, L, pr, where):
+        """Natural parameters -> (mean, beta,) scale, dof of a (Normal-)Wishart factor; see
+        :mod:`vi_derivations.wishart` for the map."""
+        D = pr._print(L[-1].upper - L[-1].lower + 1)
+        ld = e("log|L|") if "log|L|" in eta_names else "0.0"
+        out = []
+        if u.family.name == "NormalWishart":
+            lmu = e("L mu_d") if "L mu_d" in eta_names else f"np.zeros(np.shape({e('L_de')})[:-1])"
+            out += [f"nw_beta = -2 * {e('mu L mu')}",
+                    "if not np.all(nw_beta > 0):",
+                    f"    raise ValueError('{where}: beta <= 0 (an improper Normal-Wishart)')",
+                    f"nw_mean = {lmu} / nw_beta[..., None]",
+                    f"nw_prec = -({e('L_de')} + np.swapaxes({e('L_de')}, -1, -2)) - {lmu}[..., :, None] * nw_mean[..., None, :]",
+                    f"nw_dof = 2 * {ld} + {D}"]
+        else:
+            out += [f"nw_prec = -({e('L_de')} + np.swapaxes({e('L_de')}, -1, -2))",
+                    f"nw_dof = 2 * {ld} + {D} + 1"]
+        return out + ["nw_prec = 0.5 * (nw_prec + np.swapaxes(nw_prec, -1, -2))",
+                      "if not np.all(np.linalg.eigvalsh(nw_prec) > 0):",
+                      f"    raise ValueError('{where}: the inverse scale matrix is not positive definite (improper)')",
+                      "nw_scale = np.linalg.inv(nw_prec)",
+                      "nw_scale = 0.5 * (nw_scale + np.swapaxes(nw_scale, -1, -2))",
+                      f"if not np.all(nw_dof > {D} - 1):",
+                      f"    raise ValueError('{where}: degrees of freedom <= D - 1 (an improper Wishart)')"]
 
     # -------------------------------------------------------------- blocked pass of a local factor
     def blockable(self, z):
@@ -1169,7 +1217,7 @@ def generate(model, order=None, command=None):
         zc = g.names[z]
         eta_names = {k: "eta_" + FAMILY_STATS.get(k, "{z}").format(z=zc) for k in u.natural}
         L = g.P.order(u.out_indices)
-        if fam.name == "MvNormal":      # the matrix axes stay last (np.linalg works on the last two)
+        if fam.name in _MATRIX_FAMILIES:      # the matrix axes stay last (np.linalg works on the last two)
             L = g.P.order(u.out_indices[:-2]) + tuple(u.out_indices[-2:])
         kind, reason, _ = g.schedules[z]
         doc = [f"q*({z}) = {fam.name}: the CAVI update of q({z}) given the other factors.", ""]

@@ -276,5 +276,10 @@ def _wrap_collected(fam, collected, ereps):
 
 
 def derive_updates(model):
-    """Updates of every q factor, in declaration order."""
-    return [derive_update(model, n) for n in model.qfactors]
+    """Updates of every q factor, in declaration order (a joint factor's update once)."""
+    out = []
+    for n in model.qfactors:
+        u = derive_update(model, n)
+        if all(u is not v for v in out):
+            out.append(u)
+    return out

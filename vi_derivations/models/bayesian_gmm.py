@@ -4,7 +4,9 @@ pi ~ Dir(alpha0);  Lambda_k ~ W(W0, nu0);  mu_k | Lambda_k ~ N(m0, (beta0 Lambda
 z_i ~ Cat(pi) one-hot;  x_i | z_i ~ prod_k N(mu_k, Lambda_k^-1)^{z_ik};
 q(pi) prod_k q(mu_k, Lambda_k) prod_i q(z_i) = Dir(alpha) prod_k NW(m_k, beta_k, W_k, nu_k)
 prod_i Cat(r_i).  Lambda is declared over (K, D, E), E the column plate of the D x D matrices.
-Names as in :mod:`vi_impl.models.bayesian_gmm`.  Written with the public API only.
+The Python names are those of :mod:`vi_impl.models.bayesian_gmm` (indicators ``z``,
+responsibilities ``r``); the LaTeX names are the book's (c_ik, phi_ik: ``book/notation.md``).
+Written with the public API only.
 """
 from vi_derivations import Categorical, Dirichlet, Mixture, Model, Plate
 from vi_derivations.wishart import MvNormalPrecision, NormalWishart, Wishart, matrix_plate
@@ -20,10 +22,10 @@ def build():
     beta0 = M.hyper("beta0", latex=r"\beta_{0}")
     W0 = M.hyper("W0", (D, E), positive=False, latex="W_{0}")
     nu0 = M.hyper("nu0", latex=r"\nu_{0}")
-    w = M.latent("pi", (K,), latex=r"\pi")
+    w = M.latent("pi", (K,), latex="w")
     Lam = M.latent("Lambda", (K, D, E), latex=r"\Lambda")
     mu = M.latent("mu", (K, D), latex=r"\mu")
-    z = M.latent("z", (N, K))
+    z = M.latent("z", (N, K), latex="c")
     x = M.observed("x", (N, D))
     M.factor(w, Dirichlet(alpha0[k], event=K))
     M.factor(Lam, Wishart(W0[d, e], nu0, event=(D, E)))
@@ -35,7 +37,7 @@ def build():
     beta = M.variational("beta", (K,), positive=True, latex=r"\beta")
     W = M.variational("W", (K, D, E), positive=False)
     nu = M.variational("nu", (K,), positive=True, latex=r"\nu")
-    r = M.variational("r", (N, K), positive=True)
+    r = M.variational("r", (N, K), positive=True, latex=r"\phi")
     nw = NormalWishart(m[k, d], beta[k], W[k, d, e], nu[k], event=(D, E))
     M.q(w, Dirichlet(alpha[k], event=K))
     M.q(mu, nw.normal)
