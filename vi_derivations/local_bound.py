@@ -96,7 +96,9 @@ class BernoulliLogit(Family):
     (:meth:`vi_derivations.Model.local_bound`) its log density is the bound
     y eta + log sigma(xi) + (-eta - xi)/2 - lambda(xi)(eta^2 - xi^2)."""
 
-    name = "BernoulliLogit"
+    # the name the rest of the engine reads is the likelihood's support: binary observations
+    # (data checks in the generated code, draws in the chain checker); the class says "logit"
+    name = "Bernoulli"
     supports_q = False
     param_names = ("logit",)
 
@@ -119,12 +121,13 @@ class BernoulliLogit(Family):
         return y * eta + self.bound.lower(-eta, self.bound_parameter())
 
     def attach_bound(self, bound):
-        if not isinstance(bound, LocalBound) or self.name not in bound.bounds:
+        me = type(self).__name__
+        if not isinstance(bound, LocalBound) or me not in bound.bounds:
             raise UnsupportedModelError(
-                f"{self.name} over {self.var.name}: {bound!r} does not bound the term log(1 + e^eta) of a "
-                f"{self.name} likelihood (use JaakkolaJordan(xi))")
+                f"{me} over {self.var.name}: {bound!r} does not bound the term log(1 + e^eta) of a "
+                f"{me} likelihood (use JaakkolaJordan(xi))")
         if self.bound is not None:
-            raise ValueError(f"{self.name} over {self.var.name}: a local bound is already attached")
+            raise ValueError(f"{me} over {self.var.name}: a local bound is already attached")
         self.bound = bound
 
 

@@ -143,7 +143,37 @@ def run_lda(rng):
     return gen, {}, None
 
 
+def run_logistic_regression(rng):
+    """Jaakkola-Jordan bound, fixed diagonal prior N(m0, diag(v0)): both start from xi = 1 and
+    update q(w) then xi."""
+    from vi_impl.models import logistic_regression as impl
+    N, D = int(rng.integers(10, 60)), int(rng.integers(1, 4))
+    X = rng.normal(size=(N, D))
+    t = (rng.random(N) < 1 / (1 + np.exp(-X @ rng.normal(size=D)))).astype(float)
+    m0, v0 = rng.normal(size=D), rng.uniform(0.3, 3, D)
+    hand = impl.fit(X, t, m0=m0, S0=np.diag(v0), tol=0, max_iter=40)
+    gen = cavi(vd.models.load("logistic_regression")).run(
+        dict(X=X, t=t, m0=m0, v0=v0), dict(xi=np.ones(N)), tol=0, max_iter=40)
+    return gen, {k: hand.params[k] for k in ("m", "S", "xi")}, hand.elbo
+
+
+def run_logistic_regression_alpha(rng):
+    """Prior precision learned (Bishop 10.6.2): both start from xi = 1, a = a0 + D/2, b = b0 and
+    update q(w), q(alpha), then xi."""
+    from vi_impl.models import logistic_regression as impl
+    N, D = int(rng.integers(10, 60)), int(rng.integers(1, 4))
+    X = rng.normal(size=(N, D))
+    t = (rng.random(N) < 1 / (1 + np.exp(-X @ rng.normal(size=D)))).astype(float)
+    a0, b0 = float(rng.uniform(0.1, 2)), float(rng.uniform(0.1, 2))
+    hand = impl.fit(X, t, a0=a0, b0=b0, tol=0, max_iter=40)
+    gen = cavi(vd.models.load("logistic_regression_alpha")).run(
+        dict(X=X, t=t, a0=a0, b0=b0), dict(xi=np.ones(N), a=a0 + D / 2, b=b0), tol=0, max_iter=40)
+    return gen, {k: hand.params[k] for k in ("m", "S", "xi", "a", "b")}, hand.elbo
+
+
 RUNNERS = {
+    "logistic_regression": run_logistic_regression,
+    "logistic_regression_alpha": run_logistic_regression_alpha,
     "lda": run_lda,
     "gmm": run_gmm,
     "gmm_prior_mean": run_gmm_prior_mean,
@@ -155,7 +185,7 @@ RUNNERS = {
 
 
 # Engine model name -> module of vi_impl.models, where the two names differ.
-IMPL_MODULE = {"linear_gaussian_2d": "linear_gaussian"}
+IMPL_MODULE = {"linear_gaussian_2d": "linear_gaussian", "logistic_regression_alpha": "logistic_regression"}
 
 
 def has_hand_coded(name):
