@@ -53,6 +53,9 @@ __all__ = ["e_step", "elbo", "fit_batch", "fit_svi", "svi_parts", "init_lambda",
            "split_heldout", "heldout_log_predictive"]
 
 _TINY = 1e-100
+#: Below this the normaliser sum_k exp(E log theta_dk + E log beta_kw) of an entry is too close
+#: to underflow (and to _TINY) to be trusted; such entries take the log-sum-exp route.
+_LOW = 1e-80
 
 
 def _check_counts(X, name="X") -> sp.csr_matrix:
@@ -125,8 +128,29 @@ def init_lambda(K, V, seed=0) -> np.ndarray:
     return check_rng("seed", seed).gamma(100.0, 0.01, (K, V))
 
 
-def _local(X, exp_elog_beta, alpha, gamma, max_iter, tol):
+def _exact_phi(elog_theta_rows, elog_beta_cols):
+    """phi of some (document, word) entries from their logits, by log-sum-exp: (n, K)."""
+    logits = elog_theta_rows + elog_beta_cols
+    logits -= logits.max(axis=1, keepdims=True)
+    phi = np.exp(logits)
+    return phi / phi.sum(axis=1, keepdims=True)
+
+
+def _weights(cnt, phinorm):
+    """n_dw / phinorm_dw, and the entries whose normaliser underflowed (phinorm below _LOW:
+    every exp(E log theta_dk + E log beta_kw) is tiny, e.g. a word every topic gives only its
+    prior eta << 1); their weight is set to 0 and their phi is computed exactly instead."""
+    w = cnt / phinorm
+    if not phinorm.size or phinorm.min() >= _LOW:
+        return w, None
+    low = np.flatnonzero(phinorm < _LOW)
+    w[low] = 0.0
+    return w, low
+
+
+def _local(X, elog_beta, alpha, gamma, max_iter, tol):
     """Vectorised local CAVI: returns gamma (M, K) and sstats (K, V) = sum_d n_dw phi_dwk."""
+    exp_elog_beta = np.exp(elog_beta)
     M = X.shape[0]
     K = exp_elog_beta.shape[0]
     rows = np.repeat(np.arange(M), np.diff(X.indptr))
@@ -143,8 +167,12 @@ def _local(X, exp_elog_beta, alpha, gamma, max_iter, tol):
         g = gamma[docs]
         exp_elog_theta = np.exp(_dirichlet_expectation(g))
         phinorm = np.einsum("ik,ik->i", exp_elog_theta[d_rows], d_beta) + _TINY
-        S = sp.csr_matrix((d_cnt / phinorm, d_cols, d_ptr), shape=(docs.size, X.shape[1]))
+        w, low = _weights(d_cnt, phinorm)
+        S = sp.csr_matrix((w, d_cols, d_ptr), shape=(docs.size, X.shape[1]))
         new = alpha + exp_elog_theta * (S @ exp_elog_beta.T)
+        if low is not None:
+            phi = _exact_phi(_dirichlet_expectation(g)[d_rows[low]], elog_beta[:, d_cols[low]].T)
+            np.add.at(new, d_rows[low], d_cnt[low, None] * phi)
         moving = np.abs(new - g).mean(axis=1) >= tol
         gamma[docs] = new
         n_moving = int(moving.sum())
@@ -158,8 +186,12 @@ def _local(X, exp_elog_beta, alpha, gamma, max_iter, tol):
             d_rows = np.repeat(np.arange(docs.size), lengths[docs])
     exp_elog_theta = np.exp(_dirichlet_expectation(gamma))
     phinorm = np.einsum("ik,ik->i", exp_elog_theta[rows], beta_cols) + _TINY
-    S = sp.csr_matrix((cnt / phinorm, cols, X.indptr), shape=X.shape)
+    w, low = _weights(cnt, phinorm)
+    S = sp.csr_matrix((w, cols, X.indptr), shape=X.shape)
     sstats = exp_elog_beta * np.asarray((S.T @ exp_elog_theta).T)
+    if low is not None:
+        phi = _exact_phi(_dirichlet_expectation(gamma)[rows[low]], elog_beta[:, cols[low]].T)
+        np.add.at(sstats.T, cols[low], cnt[low, None] * phi)
     return gamma, sstats
 
 
@@ -175,7 +207,7 @@ def e_step(X, lam, alpha, *, gamma=None, max_iter: int = 100, tol: float = 1e-3)
         gamma = _check_gamma(gamma, X.shape[0], lam.shape[0])
     max_iter = check_int("max_iter", max_iter)
     tol = check_tol(tol)
-    return _local(X, np.exp(_dirichlet_expectation(lam)), alpha, gamma, max_iter, tol)
+    return _local(X, _dirichlet_expectation(lam), alpha, gamma, max_iter, tol)
 
 
 def _elbo(X, gamma, lam, alpha, eta):
@@ -231,7 +263,7 @@ def fit_batch(X, K, *, alpha, eta, n_passes: int = 50, init=None, seed=0,
     spent = spent_cpu = 0.0
     t_start, c_start = time.perf_counter(), time.process_time()
     for _ in range(n_passes):
-        gamma, sstats = _local(X, np.exp(_dirichlet_expectation(lam)), alpha,
+        gamma, sstats = _local(X, _dirichlet_expectation(lam), alpha,
                                gamma if warm_start else None, local_max_iter, local_tol)
         lam = eta + sstats
         t0, c0 = time.perf_counter(), time.process_time()
@@ -257,7 +289,7 @@ def svi_parts(X, K, alpha, eta, *, local_max_iter: int = 100, local_tol: float =
     local_max_iter, local_tol = _check_local(local_max_iter, local_tol)
 
     def local_step(idx, lam):
-        return _local(X[idx], np.exp(_dirichlet_expectation(lam["lam"])), alpha, None,
+        return _local(X[idx], _dirichlet_expectation(lam["lam"]), alpha, None,
                       local_max_iter, local_tol)
 
     def batch_stats(idx, local):
@@ -320,7 +352,7 @@ def heldout_log_predictive(X_obs, X_test, lam, alpha, *, local_max_iter=100,
         raise ValueError(f"X_test must have the shape of X_obs {X_obs.shape}, got {X_test.shape}")
     if X_test.data.sum() <= 0:
         raise ValueError("X_test holds no words to predict")
-    gamma, _ = _local(X_obs, np.exp(_dirichlet_expectation(lam)), alpha, None,
+    gamma, _ = _local(X_obs, _dirichlet_expectation(lam), alpha, None,
                       local_max_iter, local_tol)
     e_theta = gamma / gamma.sum(axis=1, keepdims=True)
     e_beta = lam / lam.sum(axis=1, keepdims=True)

@@ -173,3 +173,17 @@ def test_arguments_the_fuzz_found_unchecked_are_refused_by_name():
     for call, name in cases:
         with pytest.raises((ValueError, TypeError), match=rf"^{name}\b"):
             call()
+
+
+def test_words_every_topic_gives_only_a_tiny_prior_are_not_dropped():
+    """exp(E log beta_kw) underflows to 0 for every k when lambda_kw << 1 (a start at a small
+    prior eta = 1e-3, or a word SVI has not seen for a while): phi was 0, the word's counts were
+    lost, and batch CAVI from lambda = eta stayed at the prior (ELBO -3.6e5 instead of -1.2e3)."""
+    X = sp.csr_matrix(np.random.default_rng(0).poisson(1.0, size=(30, 12)).astype(float))
+    gamma, sstats = lda.e_step(X, np.full((1, 12), 1e-3), 0.5)
+    np.testing.assert_allclose(sstats.sum(axis=0), np.asarray(X.sum(axis=0)).ravel(), rtol=1e-12)
+    np.testing.assert_allclose(gamma.sum(axis=1), 0.5 + np.asarray(X.sum(axis=1)).ravel(),
+                               rtol=1e-12)
+    res = lda.fit_batch(X, 2, alpha=0.1, eta=1e-3, n_passes=3, init=np.full((2, 12), 1e-3))
+    assert res["lam"].sum() == pytest.approx(2 * 12 * 1e-3 + X.sum(), rel=1e-12)
+    assert res.elbo[-1] > -2e3
