@@ -6,13 +6,17 @@
 * :mod:`vi_book.verify` -- the bookkeeping of a chapter's checks and the collapsed
   "What was verified here" box, with the check marks explained in words;
 * :mod:`vi_book.figures` -- the figure style (resolution, font sizes, mathtext) shared by every page;
-* :mod:`vi_book.plotting` -- drawing helpers (data scatter, Gaussian ellipses, ELBO traces).
+* :mod:`vi_book.plotting` -- drawing helpers (data scatter, Gaussian ellipses, ELBO traces);
+* :mod:`vi_book.mixture_example` -- the data set and the independent checks (Monte Carlo draws
+  from q, exact evidence by enumeration) shared by the pages of the Gaussian-mixture example.
 
-Nothing here derives or computes a statistical result: these functions format, record and draw.
+Nothing here derives a result: these functions format, record, draw, and compute the
+independent routes that the pages check the engine and ``vi_impl`` against.
 """
 from .display import break_latex, chain_mark, show, show_chain, show_equations, show_source, visual_width
+from . import mixture_example
 from .figures import legend_below, panels, setup_figures
 from .verify import Checks, verified_box
 
-__all__ = ["Checks", "break_latex", "chain_mark", "legend_below", "panels", "setup_figures", "show", "show_chain", "show_equations",
+__all__ = ["Checks", "break_latex", "chain_mark", "legend_below", "mixture_example", "panels", "setup_figures", "show", "show_chain", "show_equations",
            "show_source", "verified_box", "visual_width"]

@@ -1,4 +1,6 @@
-"""Structure of the two mixture chapters (book/gmm_prior_mean.ipynb, book/gmm_1d_vbem.ipynb).
+"""Structure of the mixture chapters: the D-dimensional mixture in three pages (book/gmm.ipynb: the
+model and its updates; book/gmm_fitting.ipynb: the fit and its checks; book/gmm_exercises.ipynb:
+the six functions as exercises), book/gmm_prior_mean.ipynb and book/gmm_1d_vbem.ipynb.
 
 The chapters themselves run under nbval (every check inside them is an assert). These tests guard
 what nbval cannot see: the notebooks are stored without outputs, open with "What you will learn"
@@ -14,6 +16,10 @@ import pytest
 BOOK = Path(__file__).resolve().parents[2] / "book"
 CHAPTERS = {
     # chapter -> exercise labels that must be present (the ELBO, both updates and CAVI; the 1-D CAVI updates)
+    "gmm": [],
+    "gmm_fitting": [],
+    "gmm_exercises": ["ex-gmm-log-joint", "ex-gmm-log-var", "ex-gmm-elbo", "ex-gmm-update-pi",
+                      "ex-gmm-update-m", "ex-gmm-update-s2"],
     "gmm_prior_mean": ["ex-gpm-elbo", "ex-gpm-phi", "ex-gpm-mu", "ex-gpm-cavi"],
     "gmm_1d_vbem": ["ex-gmm1d-cavi"],
 }
@@ -62,3 +68,29 @@ def test_citations_and_page_links_resolve(name):
             assert key.strip() in keys, key
     for page in re.findall(r"\{doc\}`(?:[^`<]*<)?([^`>]+)>?`", text):
         assert any((BOOK / f"{page}{ext}").exists() for ext in (".md", ".ipynb")), page
+
+
+#: The pages of the D-dimensional mixture, in reading order (one chapter split where a reader pauses).
+MIXTURE_PAGES = ["gmm", "gmm_fitting", "gmm_exercises"]
+
+
+def test_the_mixture_pages_follow_each_other_in_the_table_of_contents():
+    toc = (BOOK.parent / "_toc.yml").read_text()
+    files = re.findall(r"- file: book/(\w+)", toc)
+    at = [files.index(p) for p in MIXTURE_PAGES]
+    assert at == list(range(at[0], at[0] + len(MIXTURE_PAGES))), at
+
+
+@pytest.mark.parametrize("name", MIXTURE_PAGES)
+def test_each_mixture_page_links_the_other_two(name):
+    text = "\n".join(s for k, s, _ in _cells(name) if k == "markdown")
+    for other in set(MIXTURE_PAGES) - {name}:
+        assert f"{{doc}}`{other}`" in text, other
+
+
+@pytest.mark.parametrize("name", MIXTURE_PAGES)
+def test_no_mixture_page_copies_the_shared_example(name):
+    """The data set and the independent routes come from vi_book.mixture_example, not from a copy."""
+    code = "\n".join(s for k, s, _ in _cells(name) if k == "code")
+    for helper in ("sample_mixture", "sample_log_densities", "log_evidence_by_enumeration", "random_q"):
+        assert not re.search(rf"^def {helper}\(", code, re.M), helper
