@@ -3,7 +3,9 @@ beside each model's tests): every fit loop's ELBO trace is finite and never decr
 converged run satisfies the stopping rule, the same seed gives the same fit, mixtures are
 equivariant under shifting the data (with a prior too broad to pull); and the theory tools'
 defining properties (KL >= 0 and 0 at equality, ESS in [1, S], relevant bins monotone in the
-level, exact evidence = log-sum-exp over assignments >= any ELBO).
+level, exact evidence = log-sum-exp over assignments >= any ELBO); the generic SVI loop's step
+is the convex combination (1 - rho) lambda + rho lambda_hat (model-specific SVI properties:
+tests/vi_impl/models/test_lda_properties.py).
 
 Profiles as in tests/conftest.py; the default (ci) keeps this file to a few seconds.
 """
@@ -17,6 +19,7 @@ from hypothesis import strategies as st
 
 from vi_impl.models import gmm_1d, gmm_prior_mean, linear_gaussian, linear_regression_ard, normal_normal
 from vi_impl.result import elbo_converged
+from vi_impl.svi import step_sizes, svi
 from vi_impl.theory import grid, importance_sampling, kl, mixture_exact
 
 THOROUGH = os.environ.get("HYPOTHESIS_PROFILE", "ci") == "thorough"
@@ -121,3 +124,27 @@ def test_exact_evidence_bounds_every_elbo(seed, N, K):
     from vi_impl.models import gmm
     assert gmm.elbo(X, m, s2, pi, 4.0, constants=True) <= ev + 1e-10
     assert mixture_exact.kl_meanfield_to_posterior(X, m, s2, pi, 4.0) >= -1e-10
+
+
+@examples
+@given(seeds, st.integers(1, 30), st.floats(0.0, 50.0), st.floats(0.51, 1.0), st.integers(1, 12))
+def test_full_batch_svi_contracts_towards_the_posterior_by_the_step_sizes(seed, N, tau0, kappa,
+                                                                          n_steps):
+    """x_n ~ N(mu, 1/p), mu ~ N(0, 1/p0) in natural parameters (h, J), no local variables: with
+    the whole data as the batch, lambda_hat is the exact posterior lambda*, so after t steps
+    lambda_t - lambda* = prod_s (1 - rho_s) (lambda_0 - lambda*); the loop never claims
+    convergence, and it takes the step sizes of :func:`step_sizes`."""
+    r = np.random.default_rng(seed)
+    x, p, p0 = r.normal(size=N) * 10 ** r.uniform(-3, 3), 10 ** r.uniform(-2, 2), 10 ** r.uniform(-2, 2)
+    prior = dict(h=np.array(0.0), J=np.array(p0))
+    exact = dict(h=p * x.sum(), J=p0 + N * p)
+    init = dict(h=np.array(r.normal() * 100), J=np.array(r.uniform(0.1, 100)))
+    res = svi(prior, lambda idx, lam: None, lambda idx, local: dict(h=p * x[idx].sum(), J=p * len(idx)),
+              N, init=init, batch_size=N, n_steps=n_steps, tau0=tau0, kappa=kappa, seed=seed)
+    rho = step_sizes(n_steps, tau0, kappa)
+    np.testing.assert_array_equal(res.rho, rho)
+    shrink = np.prod(1.0 - rho)
+    for key in ("h", "J"):
+        want = exact[key] + shrink * (init[key] - exact[key])
+        assert abs(res[key] - want) <= 1e-12 * (abs(exact[key]) + abs(init[key]))
+    assert not res.converged and res.n_iter == n_steps
