@@ -65,6 +65,8 @@ def _fill(M, rng):
             n = _shape(Vv)[-1]
             A = rng.normal(size=(n, n))
             vals[Vv.name] = A @ A.T + 0.5 * np.eye(n)
+    for name in getattr(M, "bounds", {}):   # a local bound's parameter (xi > 0): log p is then log h
+        vals[name] = rng.uniform(0.5, 2.5, _shape(M.variables[name]))
     return vals
 
 
