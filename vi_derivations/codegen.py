@@ -360,6 +360,15 @@ class ArrayPrinter(SciPyPrinter):
             return f"{self._module_format('scipy.special.digamma')}({self._print(x)})"
         return f"{self._module_format('scipy.special.polygamma')}({self._print(n)}, {self._print(x)})"
 
+    def _print_MvLogGamma(self, e):
+        a, D = e.args
+        return f"{self._module_format('scipy.special.multigammaln')}({self._print(a)}, int({self._print(D)}))"
+
+    def _print_MvDigamma(self, e):
+        a, D = e.args
+        psi = self._module_format("scipy.special.digamma")
+        return f"sum({psi}({self._print(a)} - t / 2) for t in range(int({self._print(D)})))"
+
     def _print_log(self, e):
         x = e.args[0]
         if isinstance(x, Indexed) and str(x.base.label) in self.floored:
@@ -535,6 +544,12 @@ class _Generator:
         self.M = model
         names = list(model.qfactors)
         order = names if order is None else ([order] if isinstance(order, str) else list(order))
+        # a local bound's parameter (xi, vi_derivations.local_bound) is updated after the q factors
+        self.bound_order = tuple(getattr(model, "bounds", {}))
+        if any(b in order[:len(names)] for b in self.bound_order):
+            raise CodegenError(f"order: the local bound parameters {', '.join(self.bound_order)} are updated "
+                               f"after the q factors; list them last or not at all")
+        order = [n for n in order if n not in self.bound_order]
         if sorted(order) != sorted(names) or len(set(order)) != len(order):
             raise ValueError(f"order must list every q factor of model {model.name!r} exactly once "
                              f"({', '.join(names)}), got {order}")
@@ -1279,6 +1294,19 @@ def generate(model, order=None, command=None):
     for z in g.order:
         if g.blockable(z):
             print_update(z)
+    for b in g.bound_order:     # a local bound's parameter: its derived maximiser, all elements at once
+        from .local_bound import derive_bound_update
+        bu = derive_bound_update(model, b)
+        eq = bu.assignments[0]
+        bdoc = [f"{b}: the maximiser of the bound-ELBO over the parameter of the {bu.bound.name}, where",
+                _wrap(f"d L / d {_plain(bu.rep)} = {_plain(bu.factored)} = 0", "    "), "", _wrap(_formula(eq), "    ")]
+
+        def bbody(pr, eq=eq, b=b):
+            lines = g.assign(pr, f"{g.names[b]} = ", eq.rhs, g.labels_of_target(eq.lhs))
+            collect(pr)
+            return lines, g.names[b]
+        blocks[f"update_{g.names[b]}"] = g.function(f"update_{g.names[b]}", "\n".join(bdoc), bbody,
+                                                   [_latex_comment(eq)], floored=fl)
     # ---- reductions
     homes = {}
     for r in g.reductions.values():
@@ -1304,7 +1332,8 @@ def generate(model, order=None, command=None):
     # ---- sweep
     lazy = {}
     sw = ["def sweep(state):",
-          _docstring(f"One CAVI sweep, in place: q({'), q('.join(g.order)}) in this order.", "    ")]
+          _docstring(f"One CAVI sweep, in place: {', '.join([f'q({z})' for z in g.order] + list(g.bound_order))} "
+                     f"in this order.", "    ")]
     for z in g.order:
         u = g.updates[z]
         targets = [g.names[t] for t in g._targets(u)]
@@ -1323,6 +1352,8 @@ def generate(model, order=None, command=None):
         sw.append("    " + g.call(fname, ", ".join(f"state[{t!r}]" for t in targets)))
         if z in red_fns and not g.blockable(z):
             sw.append("    state.update(" + g.call(red_fns[z]) + ")")
+    for b in g.bound_order:
+        sw.append("    " + g.call(f"update_{g.names[b]}", f"state[{g.names[b]!r}]"))
     sw.append("    return state")
     blocks["sweep"] = "\n".join(sw)
     source = _assemble(g, blocks, red_fns, imports, command, lazy)
@@ -1453,7 +1484,7 @@ def _assemble(g, blocks, red_fns, imports, command, lazy):
     for name in ["precompute"] + [f for h, f in red_fns.items() if h != "data"]:
         if name in blocks:
             parts.append(blocks[name])
-    for z in g.order:
+    for z in g.order + g.bound_order:
         parts.append(blocks[f"update_{g.names[z]}"])
     parts += [blocks["elbo"], blocks["sweep"]]
     parts.append(_fit_source(g, data_args, size_args, red_fns, lazy))
