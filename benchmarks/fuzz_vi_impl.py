@@ -392,7 +392,7 @@ def bad_values(name, value):
     elif name == "tol":
         out += [("tol -1", -1.0), ("tol nan", np.nan), ("tol inf", np.inf), ("tol 1.5", 1.5),
                 ("tol complex", 1e-8 + 0j)]
-    elif name in INT_NAMES:
+    elif name in INT_NAMES and isinstance(value, int):      # (V is also a covariance matrix)
         out += [("int 0", 0), ("int -1", -1), ("int 2.5", 2.5), ("int 3.0", 3.0),
                 ("int 10**30", 10 ** 30), ("int nan", np.nan), ("int complex", 2 + 0j)]
     elif callable(value):
@@ -651,14 +651,22 @@ def main(argv=None):
     return 0 if not problems and not broken else 1
 
 
+def _tree() -> str:
+    """The commit measured, and the files of vi_impl that differ from it (uncommitted)."""
+    git = f"git -C {Path(__file__).resolve().parents[1]}"
+    head = os.popen(f"{git} rev-parse --short HEAD").read().strip()
+    dirty = os.popen(f"{git} status --porcelain -- vi_impl").read().split("\n")
+    dirty = sorted(line[3:] for line in dirty if line.strip())
+    return head + (f" with uncommitted changes to {', '.join(dirty)}" if dirty else "")
+
+
 def write_json(path, rows, problems, broken, *, before=False):
     """Merge this run into the results file. ``rows``/``problems``/``broken`` of the modules
     run replace theirs; ``total`` and ``tried`` are recomputed over every module; ``reported``
     lists the modules fuzzed but not held to zero by the tests. With ``before``, the rows go to
     ``before`` (module -> counts, with ``before_tree`` the commit measured) instead."""
     old = json.loads(path.read_text()) if path.exists() else {}
-    tree = os.popen(f"git -C {Path(__file__).resolve().parents[1]} rev-parse --short HEAD"
-                    ).read().strip()
+    tree = _tree()
     if before:
         out = dict(old)
         out.setdefault("before", {}).update(rows)
@@ -667,7 +675,7 @@ def write_json(path, rows, problems, broken, *, before=False):
         keep = [m for m in old.get("rows", {}) if m not in rows and m in SPECS]
         all_rows = {m: (rows[m] if m in rows else old["rows"][m]) for m in SPECS
                     if m in rows or m in keep}
-        out = dict(old, rows=all_rows,
+        out = dict(old, rows=all_rows, tree=tree,
                    total={k: sum(r[k] for r in all_rows.values()) for k in KINDS},
                    problems=[p for p in old.get("problems", [])
                              if p["function"].rsplit(".", 1)[0] not in rows] + problems,
