@@ -346,6 +346,10 @@ class GeneratedCAVI:
                  "(vd.update(model, z).numeric() and vd.to_numpy(vd.elbo(model, constants=True), model)).",
                  "In the formulas, Sum(f, (i, 0, N - 1)) sums f over the plate index i = 0..N-1 (NumPy positions).",
                  f"data: {', '.join(self.data_names)}; variational parameters: {', '.join(self.param_names)}."]
+        if self.bound_updates:
+            head += ["With the local bound(s) " + ", ".join(f"{u.bound!r}" for u in self.bound_updates.values())
+                     + " in place of the non-conjugate terms, the", "ELBO is the bound-ELBO: a lower bound on the "
+                     "ELBO and on log p(data)."]
         lines.append(_doc("\n".join(head), indent=""))
         lines.append("")
         for n in self.order:
