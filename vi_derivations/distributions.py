@@ -36,7 +36,7 @@ __all__ = [
 
 class LogDet(sp.Function):
     """log det of a (symbolic) matrix given as an IndexedBase: LogDet(V) = log |V|; with batch
-    indices, LogDet(V, g) = log |V_g| (the matrix V[g, :, :] of group g)."""
+    indices, LogDet(V, g) = log |V_g| (the matrix V[g, :, :] of group g).  Printed log|V_g|."""
 
     @classmethod
     def eval(cls, *args):
@@ -45,7 +45,7 @@ class LogDet(sp.Function):
 
     def _latex(self, printer):
         sub = "".join(printer._print(i) for i in self.args[1:])
-        return r"\log\det " + printer._print(self.args[0]) + (f"_{{{sub}}}" if sub else "")
+        return r"\log\lvert " + printer._print(self.args[0]) + (f"_{{{sub}}}" if sub else "") + r"\rvert"
 
 
 class MatrixInverse(sp.Function):

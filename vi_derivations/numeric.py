@@ -246,7 +246,21 @@ def _xlogy_safe_log(x):
         return np.log(x)
 
 
+def _mv(fn):
+    """A multivariate special function f(a, D) of an array a and a dimension D (a number)."""
+    def f(a, D):
+        D = np.asarray(D, dtype=float)
+        if D.ndim or D != int(D) or D < 1:
+            raise ValueError(f"numeric: the dimension of a multivariate special function must be a "
+                             f"positive integer, got {D}")
+        return fn(np.asarray(a, dtype=float), int(D))
+    return f
+
+
 _FUNCS = {
+    "MvLogGamma": _mv(lambda a, D: D * (D - 1) / 4 * np.log(np.pi)
+                      + sum(sps.gammaln(a - t / 2) for t in range(D))),
+    "MvDigamma": _mv(lambda a, D: sum(sps.digamma(a - t / 2) for t in range(D))),
     sp.log: _xlogy_safe_log,
     sp.exp: np.exp,
     sp.tanh: np.tanh,

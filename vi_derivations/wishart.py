@@ -5,12 +5,13 @@ A random D x D matrix Lambda is a latent variable over (batch..., D, E), where E
 column plate made by :func:`matrix_plate` (same range as D).  Its random atoms are the
 entries Lambda_kde (fn 'id') and log|Lambda_k| (fn 'logdet', written ``LogDet(Lambda, k)``).
 
-Wishart W(Lambda | W, nu) (Bishop B.78-B.82), with log Gamma_D(a) = D(D-1)/4 log pi
-+ sum_{d=0}^{D-1} log Gamma(a - d/2)::
+Wishart W(Lambda | W, nu) (Bishop B.78-B.82), with the multivariate log-gamma and digamma
+functions log Gamma_D(a) = D(D-1)/4 log pi + sum_{d=1}^{D} log Gamma(a + (1 - d)/2) and
+psi_D(a) = sum_{d=1}^{D} psi(a + (1 - d)/2) (:class:`MvLogGamma`, :class:`MvDigamma`)::
 
     log W = (nu - D - 1)/2 log|Lambda| - 1/2 tr(W^-1 Lambda) + log B(W, nu)
     log B(W, nu) = -nu/2 log|W| - nu D/2 log 2 - log Gamma_D(nu/2)
-    E[Lambda] = nu W,   E[log|Lambda|] = sum_{d=0}^{D-1} psi((nu - d)/2) + D log 2 + log|W|
+    E[Lambda] = nu W,   E[log|Lambda|] = psi_D(nu/2) + D log 2 + log|W|
     E[log q] = log B(W, nu) + (nu - D - 1)/2 E[log|Lambda|] - nu D/2
     T = (Lambda_de, log|Lambda|);  natural (eta_L, eta_ld) -> W = (-(eta_L + eta_L^T))^-1,
     nu = 2 eta_ld + D + 1.
@@ -33,8 +34,8 @@ from .distributions import Family, LogDet, MatrixInverse, _lim, _nonconj
 from .errors import NonConjugateError, UnsupportedExpectationError, UnsupportedModelError
 from .model import Plate, plate_of
 
-__all__ = ["matrix_plate", "Wishart", "MvNormalPrecision", "NormalWishart", "log_mvgamma",
-           "e_logdet"]
+__all__ = ["matrix_plate", "Wishart", "MvNormalPrecision", "NormalWishart", "MvLogGamma", "MvDigamma",
+           "log_mvgamma", "e_logdet"]
 
 
 def matrix_plate(rows: Plate, name: str, index: str, latex: str | None = None) -> Plate:
@@ -44,19 +45,72 @@ def matrix_plate(rows: Plate, name: str, index: str, latex: str | None = None) -
     p.name, p.size, p.index_name = name, rows.size, index
     p.latex = latex or rows.latex
     p.index = p.make_index(index)
+    p.rows = rows
     return p
 
 
+class _MvFunction(sp.Function):
+    """f_D(a) = c(D) + sum_{d=1}^{D} g(a + (1 - d)/2) for a dimension D (a number or a plate size)."""
+
+    nargs = 2
+
+    def unfold(self):
+        """The defining sum, over an index t = 0..D-1 (value unchanged)."""
+        a, D = self.args
+        t = sp.Idx(sp.Symbol("t_mv", integer=True), (0, D - 1))
+        return self._const() + Sum(self._g(a - t / 2), (t, 0, D - 1))
+
+    def doit(self, **hints):
+        a, D = (x.doit(**hints) if hints.get("deep", True) else x for x in self.args)
+        if D.is_Integer:
+            return self._const(D) + sp.Add(*[self._g(a - sp.Rational(t, 2)) for t in range(int(D))])
+        return self.func(a, D)
+
+
+class MvLogGamma(_MvFunction):
+    """log Gamma_D(a) = D(D-1)/4 log pi + sum_{d=1}^{D} log Gamma(a + (1 - d)/2), the log of the
+    multivariate gamma function (scipy.special.multigammaln)."""
+
+    def _const(self, D=None):
+        D = self.args[1] if D is None else D
+        return D * (D - 1) / 4 * log(pi)
+
+    @staticmethod
+    def _g(x):
+        return loggamma(x)
+
+    def _latex(self, printer, exp=None):
+        a, D = self.args
+        tex = r"\log\Gamma_{" + printer._print(D) + r"}\left(" + printer._print(a) + r"\right)"
+        return tex if exp is None else r"\left(" + tex + r"\right)^{" + exp + "}"
+
+
+class MvDigamma(_MvFunction):
+    """psi_D(a) = sum_{d=1}^{D} psi(a + (1 - d)/2), the multivariate digamma function (the
+    derivative of log Gamma_D)."""
+
+    def _const(self, D=None):
+        return sp.Integer(0)
+
+    @staticmethod
+    def _g(x):
+        return digamma(x)
+
+    def _latex(self, printer, exp=None):
+        a, D = self.args
+        tex = r"\psi_{" + printer._print(D) + r"}\left(" + printer._print(a) + r"\right)"
+        return tex if exp is None else r"\left(" + tex + r"\right)^{" + exp + "}"
+
+
 def log_mvgamma(a, rows: Plate):
-    """log Gamma_D(a) = D(D-1)/4 log pi + sum_{d=0}^{D-1} log Gamma(a - d/2)."""
-    D, t = rows.size, rows.fresh()
-    return D * (D - 1) / 4 * log(pi) + Sum(loggamma(a - t / 2), _lim(t))
+    """log Gamma_D(a), D the size of ``rows``."""
+    return MvLogGamma(a, rows.size)
 
 
 def e_logdet(nu, logdet_W, rows: Plate):
-    """E[log|Lambda|] under W(W, nu): sum_{d=0}^{D-1} psi((nu - d)/2) + D log 2 + log|W|."""
-    t = rows.fresh()
-    return Sum(digamma((nu - t) / 2), _lim(t)) + rows.size * log(2) + logdet_W
+    """E[log|Lambda|] under W(W, nu): psi_D(nu/2) + D log 2 + log|W|
+    (psi_D(nu/2) = sum_{d=1}^{D} psi((nu + 1 - d)/2))."""
+    return MvDigamma(nu / 2, rows.size) + rows.size * log(2) + logdet_W
 
 
 def _check_square(event, who):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sympy as sp
 from sympy import Indexed, Sum
 
-__all__ = ["SqNorm", "Inner", "QuadForm", "unfold", "vector_view", "is_vector_entry"]
+__all__ = ["SqNorm", "Inner", "QuadForm", "Bilinear", "Trace", "unfold", "vector_view", "is_vector_entry",
+           "matrix_latex"]
 
 
 def is_vector_entry(expr, d):
@@ -96,10 +97,56 @@ class QuadForm(_Form):
 
     def _latex(self, printer, exp=None):
         u, m, j, l = self.args
-        vec = printer._print(vector_view(u, j))
-        mat = m.indices[:-2]
-        mtex = printer._print(sp.Indexed(m.base, *mat) if mat else sp.Symbol(str(m.base.label)))
-        return _power(vec + r"^{\top} " + mtex + " " + vec, exp)
+        vec = _vec_latex(printer, u, j)
+        return _power(vec + r"^{\top} " + matrix_latex(printer, m) + " " + vec, exp)
+
+
+class Bilinear(_Form):
+    """Bilinear(u, M, v, j, l) = sum_j sum_l u_j M_jl v_l = u^T M v."""
+
+    nargs = 5
+
+    def unfold(self):
+        u, m, v, j, l = self.args
+        return Sum(u * m * v, _limits(j), _limits(l))
+
+    def _latex(self, printer, exp=None):
+        u, m, v, j, l = self.args
+        return _power(_vec_latex(printer, u, j) + r"^{\top} " + matrix_latex(printer, m) + " "
+                      + _vec_latex(printer, v, l), exp)
+
+
+class Trace(_Form):
+    """Trace(A, B, j, l) = sum_j sum_l A B with A the element (j, l) of a matrix X and B the
+    element (l, j) of Y: tr(X Y)."""
+
+    nargs = 4
+
+    def unfold(self):
+        a, b, j, l = self.args
+        return Sum(a * b, _limits(j), _limits(l))
+
+    def _latex(self, printer, exp=None):
+        a, b, j, l = self.args
+        return _power(r"\operatorname{tr}\left(" + matrix_latex(printer, a) + " " + matrix_latex(printer, b)
+                      + r"\right)", exp)
+
+
+def _vec_latex(printer, u, j):
+    vec = printer._print(vector_view(u, j))
+    return r"\left(" + vec + r"\right)" if isinstance(u, sp.Add) else vec
+
+
+def matrix_latex(printer, m):
+    """The matrix an element stands for: M[k, d, e] -> M_k; an inverse element -> (...)^{-1}."""
+    from ..distributions import MatrixInverse
+    if isinstance(m, MatrixInverse):
+        expr, a, b = m.args[:3]
+        if isinstance(expr, Indexed) and tuple(expr.indices[-2:]) == (a, b):
+            return matrix_latex(printer, expr) + "^{-1}"
+        return r"\left[" + printer._print(m) + r"\right]"
+    batch = m.indices[:-2]
+    return printer._print(sp.Indexed(m.base, *batch) if batch else sp.Symbol(str(m.base.label)))
 
 
 def _power(tex, exp):

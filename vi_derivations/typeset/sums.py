@@ -15,7 +15,7 @@ from sympy import Idx, Indexed, Sum
 
 from ..model import plate_of
 from .algebra import _collect_functions, _common_factor, _expand, _grouped, _name, over_common_denominator
-from .forms import Inner, QuadForm, SqNorm, is_vector_entry
+from .forms import Bilinear, Inner, QuadForm, SqNorm, Trace, is_vector_entry
 
 __all__ = ["regroup_sum", "merge_plate_sums", "cancel_plate_sums"]
 
@@ -127,9 +127,11 @@ def _sum_of(body, limits):
         (inner if g.free_symbols & idx else out_c).append(g)
     if not inner:
         return body * sp.Mul(*[l[2] - l[1] + 1 for l in limits])
+    adds = [g for g in inner if isinstance(g, sp.Add)]
+    if len(adds) == 1 and all(t.could_extract_minus_sign() for t in adds[0].args):
+        # -sum (a + b) and -sum M (a + b), not sum (-a - b) (printed "c - sum" after a coefficient c)
+        out_c, inner = out_c + [-1], [-g if g is adds[0] else g for g in inner]
     inner = sp.Mul(*inner)
-    if isinstance(inner, sp.Add) and all(t.could_extract_minus_sign() for t in inner.args):
-        out_c, inner = out_c + [-1], -inner          # -sum (a + b), not sum (-a - b)
     return sp.Mul(*out_c) * Sum(inner, *limits)
 
 
@@ -175,11 +177,54 @@ def merge_plate_sums(add):
     return sp.Add(*outside, Sum(_scalar_body(sp.Add(*body)), (v, lo, hi)))
 
 
+def _same_range(p, q):
+    """Two plates a matrix runs over: the same plate, or a plate and its column plate
+    (:func:`vi_derivations.wishart.matrix_plate`)."""
+    return p is q or getattr(q, "rows", None) == p or getattr(p, "rows", None) == q
+
+
+def _matrix_element(g, j, l):
+    """g as an element of a matrix over (j, l) in some order: an Indexed whose last two indices
+    are j, l, or the inverse element [A^-1]_{jl} / [A^-1]_{lj} of a plain matrix A; else None."""
+    from ..distributions import MatrixInverse
+    if isinstance(g, Indexed) and set(g.indices[-2:]) == {j, l} and not ({j, l} & set(g.indices[:-2])):
+        return tuple(g.indices[-2:])
+    if isinstance(g, MatrixInverse) and set(g.args[3:]) == {j, l} and isinstance(g.args[0], Indexed) \
+            and tuple(g.args[0].indices[-2:]) == tuple(g.args[1:3]):
+        return tuple(g.args[3:])
+    return None
+
+
+def _complete_squares(out, j, l):
+    """c u^T M u - c u^T M v - c v^T M u + c v^T M v -> c (u - v)^T M (u - v)."""
+    quads = {(f.args[0], f.args[1]): c for c, f in out if isinstance(f, QuadForm)}
+    bils = {(f.args[0], f.args[1], f.args[2]): c for c, f in out if isinstance(f, Bilinear)}
+    done, extra = set(), []
+    for (u, m, v), c in bils.items():
+        cu, cv = quads.get((u, m)), quads.get((v.xreplace({l: j}), m))
+        back = bils.get((v.xreplace({l: j}), m, u.xreplace({j: l})))
+        if (u, m, v) in done or cu is None or cv is None or back is None:
+            continue
+        if sp.expand(cu - cv) == 0 and sp.expand(c + cu) == 0 and sp.expand(back + cu) == 0:
+            vj = v.xreplace({l: j})
+            done |= {(u, m, v), (vj, m, u.xreplace({j: l})), ("q", u, m), ("q", vj, m)}
+            first, second = sorted((u, vj), key=_name, reverse=True)
+            extra.append((cu, QuadForm(first - second, m, j, l)))
+    if not done:
+        return out
+    keep = [(c, f) for c, f in out
+            if not (isinstance(f, QuadForm) and ("q", f.args[0], f.args[1]) in done)
+            and not (isinstance(f, Bilinear) and (f.args[0], f.args[1], f.args[2]) in done)]
+    return keep + extra
+
+
 def _quadratic_forms(terms, limits):
-    """sum_j sum_j' u_j M_jj' u_j' -> u^T M u and sum_j sum_j' u_j a_j u_j' a_j' -> (u^T a)^2, for
-    two indices j, j' over one plate that every term uses as the last index of its quantities."""
+    """sum_j sum_j' u_j M_jj' u_j' -> u^T M u (u^T M v, completed squares (u - v)^T M (u - v)),
+    sum_j sum_j' A_jj' B_j'j -> tr(A B) and sum_j sum_j' u_j a_j u_j' a_j' -> (u^T a)^2, for two
+    indices j, j' over one plate (or a plate and its column plate) that every term uses as the last
+    index of its quantities."""
     pairs = [(a[0], b[0]) for n, a in enumerate(limits) for b in limits[n + 1:]
-             if plate_of(a[0]) is plate_of(b[0])]
+             if _same_range(plate_of(a[0]), plate_of(b[0]))]
     if len(pairs) != 1:
         return None
     j, l = pairs[0]
@@ -192,21 +237,34 @@ def _quadratic_forms(terms, limits):
                 and j not in g.indices[:-1]]
         at_l = [g for g in fs if isinstance(g, Indexed) and g.indices[-1] == l and j not in g.free_symbols
                 and l not in g.indices[:-1]]
-        mats = [g for g in fs if isinstance(g, Indexed) and set(g.indices[-2:]) == {j, l}]
+        mats = [g for g in fs if _matrix_element(g, j, l) is not None]
         if len(at_j) + len(at_l) + len(mats) + len(sp.Mul.make_args(c)) != len(fs) + (c == 1):
             return None
         sub = {j: l, l: j}
-        if len(mats) == 1 and len(at_j) == len(at_l) == 1 and at_j[0].xreplace(sub) == at_l[0]:
-            m = mats[0]
-            mat = m if m.indices[-2:] == (j, l) else m.xreplace(sub)   # element (j, l) of M
-            out.append(c * QuadForm(at_j[0], mat, j, l))
+        if len(mats) == 1 and len(at_j) == len(at_l) == 1 and isinstance(mats[0], Indexed):
+            m, u, v = mats[0], at_j[0], at_l[0]
+            if m.indices[-2:] != (j, l):        # element (l, j): swap the roles of u and v
+                u, v = v.xreplace(sub), u.xreplace(sub)
+                m = m.xreplace(sub)
+            out.append((c, QuadForm(u, m, j, l) if u.xreplace(sub) == v else Bilinear(u, m, v, j, l)))
+        elif len(mats) == 2 and not at_j and not at_l:
+            a, b = mats
+            oa, ob = _matrix_element(a, j, l), _matrix_element(b, j, l)
+            if oa == ob:
+                return None                     # sum_jl A_jl B_jl: no transpose-free trace
+            if oa != (j, l):
+                a, b = b, a
+            out.append((c, Trace(a, b, j, l)))
         elif not mats and len(at_j) == len(at_l) == 2 and {g.xreplace(sub) for g in at_j} == set(at_l):
             u, v = sorted(at_j, key=_name)
-            out.append(c * Inner(u, v, j) ** 2)
+            out.append((c, Inner(u, v, j) ** 2))
         else:
             return None
-    body = sp.Add(*out)
-    return _sum_of(_common_factor(body), outer) if outer else body
+    out = _complete_squares(out, j, l)
+    sign = -1 if all(c.could_extract_minus_sign() for c, _ in out) else 1   # -(a + b), not (-a - b)
+    body = sp.Add(*[sign * c * f for c, f in out])
+    res = _sum_of(_common_factor(body), outer) if outer else body
+    return -res if sign == -1 else res
 
 
 _REGROUPED: dict = {}
