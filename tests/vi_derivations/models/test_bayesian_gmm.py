@@ -209,4 +209,18 @@ def test_derivation_is_fast_and_renders(M):
     seconds = time.perf_counter() - t0
     assert seconds < 30, seconds
     tex = vd.latex(d.updates[1].assignments[3])
-    assert "nu" in tex and tex.count("{") == tex.count("}")
+    assert r"\nu_{k} = " in tex and tex.count("{") == tex.count("}")
+
+
+def test_the_elbo_is_typeset_with_traces_quadratic_forms_and_log_determinants(M):
+    """The displayed ELBO (proved equal to the engine's) reads tr(W_k W_0^-1),
+    (x_i - m_k)^T W_k (x_i - m_k), log|W_k| and the multivariate gamma and digamma functions."""
+    from vi_derivations.typeset import typeset
+    t = typeset(vd.elbo(M, constants=True))
+    assert t.proved
+    tex = vd.latex(vd.elbo(M, constants=True))
+    for piece in (r"\operatorname{tr}\left(W_{k} W_{0}^{-1}\right)",
+                  r"\left(x_{i} - m_{k}\right)^{\top} W_{k} \left(x_{i} - m_{k}\right)",
+                  r"\log\lvert W_{k}\rvert", r"\log\Gamma_{D}\left(\frac{\nu_{k}}{2}\right)",
+                  r"\psi_{D}\left(\frac{\nu_{k}}{2}\right)"):
+        assert piece in tex, piece
