@@ -90,12 +90,16 @@ def natural_of(model, name) -> dict:
         other = shadow._declare(f"{n}_q", v.plates, "variational", v.latex,
                                 positive=_is_positive(v))
         renamed[v.symbol] = other.symbol
-    x = shadow.latent(var.name, var.plates, latex=var.latex)
-    prior = copy.deepcopy(qf.dist)
-    shadow.factor(x, prior)
-    posterior = copy.deepcopy(qf.dist)
-    posterior.params = {k: sp.sympify(e).xreplace(renamed) for k, e in posterior.params.items()}
-    shadow.q(x, posterior)
+    # a joint factor (e.g. Normal-Wishart over mu and Lambda) brings all its variables
+    joint = getattr(qf.dist, "joint", None)
+    members = [model.variables[n] for n in joint.members] if joint is not None else [var]
+    prior, posterior = copy.deepcopy(qf.dist), _renamed_copy(qf.dist, renamed)
+    for v in members:
+        shadow.latent(v.name, v.plates, latex=v.latex)
+    for v in members:
+        part = model.qfactors[v.name].dist
+        shadow.factor(shadow.variables[v.name], _part(prior, qf.dist, part))
+        shadow.q(shadow.variables[v.name], _part(posterior, qf.dist, part))
     out = dict(derive_update(shadow, var.name).natural)
     model._cache[key] = out
     return out
@@ -170,7 +174,13 @@ class SVI:
         display = Model(f"{model.name}_svi")
         self.natural, self.intermediate, self.intermediate_params, self.update = {}, {}, {}, {}
         self._stat_names, self._step_fns = set(), {}
-        for n in plan.global_order:
+        self.global_factors, joints = [], set()
+        for n in plan.global_order:          # a joint factor (mu, Lambda) steps once
+            joint = getattr(model.qfactors[n].dist, "joint", None)
+            if joint is None or id(joint) not in joints:
+                self.global_factors.append(n)
+                joints.add(id(joint))
+        for n in self.global_factors:
             u = derive_update(model, n)
             fam = u.family
             cur, hat = natural_of(model, n), plan.global_natural[n]
@@ -269,7 +279,7 @@ class SVI:
         stats = self.plan.statistics({**chunk, **local}, params, fixed, self._stat_names)
         stats = {k: scale * np.asarray(v) for k, v in stats.items()}
         params = dict(params)
-        for n in self.plan.global_order:
+        for n in self.global_factors:
             params.update(self._step_fns[n](**fixed, **params, **stats, **{self._rho_name: rho}))
         return params, local
 
@@ -324,6 +334,41 @@ class SVI:
                 spent_cpu += time.process_time() - c0
         return SVIResult(params, rho, n_steps, np.array(trace), np.array(at, dtype=int),
                          np.array(walls), np.array(cpus))
+
+
+def _part(copied, original, part):
+    """The member of a copied joint factor that corresponds to ``part`` of the original."""
+    joint = getattr(original, "joint", None)
+    if joint is None:
+        return copied
+    (attr,) = [a for a, v in vars(joint).items() if v is part]
+    return getattr(copied.joint, attr)
+
+
+def _renamed_copy(dist, renamed):
+    """A deep copy of a family (with its joint factor) whose parameters use other symbols."""
+    new = copy.deepcopy(dist)
+    seen = set()
+
+    def fix(obj):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        for attr, value in vars(obj).items():
+            if isinstance(value, sp.Basic):
+                setattr(obj, attr, value.xreplace(renamed))
+            elif isinstance(value, dict):
+                for k, e in value.items():
+                    if isinstance(e, sp.Basic):
+                        value[k] = e.xreplace(renamed)
+            elif isinstance(value, tuple) and any(isinstance(e, sp.Basic) for e in value):
+                setattr(obj, attr, tuple(e.xreplace(renamed) if isinstance(e, sp.Basic) else e
+                                         for e in value))
+            elif hasattr(value, "params") and hasattr(value, "log_density"):
+                fix(value)
+
+    fix(new)
+    return new
 
 
 def _readable(expr):

@@ -36,6 +36,45 @@ def test_full_batch_steps_with_rho_one_are_cavi_sweeps(name):
         np.testing.assert_allclose(params[p], ref.params[p], rtol=1e-10, atol=1e-12)
 
 
+def test_bayesian_mixture_full_batch_steps_are_cavi_sweeps_and_minibatches_approach_them():
+    # the joint Normal-Wishart factor q(mu, Lambda) steps once, in its natural coordinates
+    model = vd.models.load("bayesian_gmm")
+    engine = SVI(model, tau0=1.0, kappa=0.6)
+    assert engine.global_factors == ["pi", "mu"]
+    rng = np.random.default_rng(0)
+    K, D, N = 3, 2, 150
+    x = rng.normal(size=(N, D)) + np.array([[4.0, 0.0], [-4.0, 1.0], [0, 5.0]])[
+        rng.integers(0, 3, N)]
+    fixed = {"alpha0": np.full(K, 0.5), "m0": np.zeros(D), "beta0": 1.0, "W0": np.eye(D),
+             "nu0": float(D)}
+    init = {"alpha": np.ones(K), "m": x[:K].copy(), "beta": np.ones(K),
+            "W": np.tile(np.eye(D), (K, 1, 1)), "nu": np.full(K, D + 1.0)}
+    order = engine.plan.local_order + engine.plan.global_order
+    generated = vd.cavi(model, order=order)
+    ref = generated.run({"x": x, **fixed}, init, max_iter=3, tol=0)
+    params = dict(init)
+    for _ in range(3):
+        params, _ = engine.step({"x": x}, params, fixed, rho=1.0, scale=1.0)
+    for p in init:
+        np.testing.assert_allclose(params[p], ref.params[p], rtol=1e-10)
+    # a half step moves the natural parameters half way (beta, nu and alpha are affine in them)
+    half, _ = engine.step({"x": x}, init, fixed, rho=0.5, scale=1.0)
+    one, _ = engine.step({"x": x}, init, fixed, rho=1.0, scale=1.0)
+    for p in ("alpha", "beta", "nu"):
+        np.testing.assert_allclose(half[p], (init[p] + one[p]) / 2, rtol=1e-12)
+    precision = lambda q: np.linalg.inv(q["W"]) + q["beta"][:, None, None] * np.einsum(
+        "kd,ke->kde", q["m"], q["m"])
+    np.testing.assert_allclose(precision(half), (precision(init) + precision(one)) / 2,
+                               rtol=1e-10)
+    res = engine.run({"x": x}, fixed, init, batch_size=30, n_steps=300, seed=0,
+                     monitor=lambda q: engine.elbo({"x": x}, q, fixed), monitor_every=100)
+    start = engine.elbo({"x": x}, init, fixed)
+    # SVI ends near a fixed point: batch CAVI from where it stopped gains little
+    polish = generated.run({"x": x, **fixed}, {p: res[p] for p in init}, max_iter=200, tol=1e-12)
+    assert np.all(res.monitor > start + 2000) and res.monitor[-1] >= res.monitor[0]
+    assert 0 <= polish.elbo[-1] - res.monitor[-1] < 0.5
+
+
 def test_full_batch_lda_step_is_a_cavi_sweep():
     model = vd.models.load("lda")
     engine = SVI(model, local_steps=1, local_tol=0)
