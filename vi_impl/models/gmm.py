@@ -270,7 +270,7 @@ class GMMResult(FitResult):
 # Columns per block of the fused pass: the (K, block) work arrays then stay in the CPU cache.
 _BLOCK_BYTES = 1 << 17
 # Below this row sum of exp(logits) a block switches to the max-shifted log-sum-exp.
-_TINY = 1e-250
+_TINY = 1e-100
 
 
 def _block_columns(N: int, K: int) -> int:
@@ -315,25 +315,29 @@ def _responsibility_stats(Z, W, b, out=None):
                                = sum(W * T[:, :-1]) + N . b - lse_sum,
     so the fit loop gets the entropy of q(c) without another pass. The responsibilities are
     stored only when ``out`` (N, K) is given.
-    Each block: one matrix product for the logits, exp in place, the row sums, and one
-    matrix product of the exponentials with [Z; 1] / row sum for all statistics at once.
+    Each block costs two matrix products with N_block * K * (D+1) multiply-adds each (one for
+    the logits, one for all statistics at once) and a few passes over the (K, block) work array
+    while it is in cache; no array of size N*K*D and nothing of size N*K is allocated.
     The logits are <= 0, so exp needs no max-shift; a block whose row sums underflow (a point
     far from every component) or overflow (rounding) is redone with the max-shift.
     """
     J, N = Z.shape
     K = W.shape[0]
     cols = _block_columns(N, K)
+    # The second product weights either the K rows of exp(L) or the J rows of Z by 1/row sum:
+    # whichever is fewer (counting the N_k row sums that weighting exp(L) needs as K more).
+    scale_exp = 2 * K <= J + 1
     T = np.zeros((K, J + 1))
     lse_sum = 0.0
-    e_buf, s_buf, log_buf, z_buf = (np.empty((K, cols)), np.empty(cols), np.empty(cols),
-                                    np.empty((J + 1, cols)))
+    e_buf, s_buf, log_buf = np.empty((K, cols)), np.empty(cols), np.empty(cols)
+    z_buf = None if scale_exp else np.empty((J + 1, cols))
     for start in range(0, N, cols):
         z = Z[:, start:start + cols]
         n = z.shape[1]
-        e, s, log_s, zw = e_buf[:, :n], s_buf[:n], log_buf[:n], z_buf[:, :n]
+        e, s, log_s = e_buf[:, :n], s_buf[:n], log_buf[:n]
         np.matmul(W, z, out=e)
         e += b[:, None]
-        np.exp(e, out=e)
+        _exp_clamped(e)
         np.sum(e, axis=0, out=s)
         block_lse = np.log(s, out=log_s).sum() if s.min() > _TINY else np.inf
         if np.isfinite(block_lse):
@@ -343,16 +347,37 @@ def _responsibility_stats(Z, W, b, out=None):
             e += b[:, None]
             shift = e.max(axis=0)
             e -= shift
-            np.exp(e, out=e)
+            _exp_clamped(e)
             np.sum(e, axis=0, out=s)
             lse_sum += shift.sum() + np.log(s, out=log_s).sum()
-        np.divide(1.0, s, out=zw[J])            # zw = [Z; 1] / s for this block
-        np.multiply(z, zw[J], out=zw[:J])
-        T += e @ zw.T
+        np.divide(1.0, s, out=s)                # s = 1 / row sum from here on
+        if scale_exp:
+            e *= s                              # pi^T for this block
+            T[:, :J] += e @ z.T
+            T[:, J] += e.sum(axis=1)
+        else:
+            zw = z_buf[:, :n]                   # zw = [Z; 1] / row sum for this block
+            zw[J] = s
+            np.multiply(z, s, out=zw[:J])
+            T += e @ zw.T
+            if out is not None:
+                e *= s                          # pi^T for this block
         if out is not None:
-            e *= zw[J]                          # pi^T for this block
             out[start:start + n] = e.T
     return T, lse_sum
+
+
+# exp(x) for x below about -708 is subnormal or zero, and numpy's exp (about 20x) and the matrix
+# products take a slow path on such numbers. Logits below _EXP_FLOOR are raised to it:
+# exp(-700) ~ 1e-304 against a row sum of at least _TINY = 1e-100 (or 1 after the max-shift)
+# moves a responsibility by at most K * 1e-204 and the statistics by that times |Z|.
+_EXP_FLOOR = -700.0
+
+
+def _exp_clamped(e):
+    """exp(max(e, _EXP_FLOOR)) in place."""
+    np.maximum(e, _EXP_FLOOR, out=e)
+    np.exp(e, out=e)
 
 
 def _weighted_logit_sum(W, b, T) -> float:

@@ -13,6 +13,7 @@ import cloudpickle
 import dask.array as da
 import numpy as np
 
+from vi_derivations.codegen import _SUPPORT
 from vi_derivations.mapreduce import map_reduce
 from vi_impl.result import DEFAULT_TOL, FitResult
 from vi_impl.scale.driver import ChunkError, SweepState, blocks_of, check_chunk, sweeps
@@ -51,16 +52,77 @@ class _Shipped:
         _PLANS.pop(self.token, None)
 
 
-def _local(plan, names, fixed, j, start, **arrays):
-    """The map of one sweep on chunk j: check its data, update its local factors, statistics."""
+def _supports(model, names):
+    """name -> the support spec of each data array, by the family of its likelihood (or of a
+    mixture's component), read by :func:`vi_derivations.codegen._check_support`."""
+    factor = {f.var.name: f.dist for f in model.factors}
+    specs = {}
+    for n in names:
+        dist = factor.get(n)
+        if getattr(dist, "name", "") == "Mixture":
+            dist = dist.component
+        support = _SUPPORT.get(getattr(dist, "name", ""))
+        spec = {"support": support}
+        v = model.variables[n]
+        if support is None and (v.symbol.label if v.plates else v.symbol).is_positive:
+            spec["support"] = "positive"
+        if support in ("onehot", "simplex"):
+            spec["axis"] = list(model.variables[n].plates).index(dist.event_plates[0])
+        specs[n] = spec
+    return specs
+
+
+# What each support of codegen's table means, as a test on an array of observations.
+_ON_SUPPORT = {
+    "binary": ("0 or 1 (Bernoulli observations)", lambda a, ax: np.all((a == 0) | (a == 1))),
+    "count": ("non-negative integers (counts)", lambda a, ax: np.all((a >= 0) & (a == np.round(a)))),
+    "unit": ("in (0, 1) (Beta observations)", lambda a, ax: np.all((a > 0) & (a < 1))),
+    "positive": ("positive", lambda a, ax: np.all(a > 0)),
+    "simplex": ("non-negative and sum to one over its axis",
+                lambda a, ax: np.all(a >= 0) and np.all(np.abs(a.sum(axis=ax) - 1) <= 1e-8)),
+    "onehot": ("one-hot over its axis (Categorical observations)",
+               lambda a, ax: np.all((a == 0) | (a == 1)) and np.all(a.sum(axis=ax) == 1)),
+}
+
+
+def _off_support(x, spec):
+    """None if every row of x lies on the support ``spec``, else (first bad row, what the
+    support is)."""
+    if spec["support"] is None:
+        return None
+    what, on = _ON_SUPPORT[spec["support"]]
+    axis = spec.get("axis")
+    if on(x, axis):
+        return None
+    lo, hi = 0, len(x)                      # bisect: the first row that fails the test
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if on(x[lo:mid], axis):
+            lo = mid
+        else:
+            hi = mid
+    return lo, what
+
+
+def _local(plan, names, supports, fixed, j, start, **arrays):
+    """The map of one sweep on chunk j: check its data (finite, on the support of its
+    likelihood), update its local factors, statistics."""
     chunk = {n: arrays.pop(n) for n in names}
+    n_rows = len(next(iter(chunk.values())))
     for n, x in chunk.items():
         check_chunk(n, j, start, x)
+        bad = _off_support(np.asarray(x), supports[n])
+        if bad is not None:
+            raise ChunkError(f"{n} chunk {j} (rows {start}:{start + n_rows}) holds a value off "
+                             f"the support of its likelihood at row {start + bad[0]}: {n} must "
+                             f"be {bad[1]}", j, n)
     try:
         _, stats = plan.local_step(chunk, arrays, fixed)
     except ValueError as e:
-        raise ChunkError(f"chunk {j} (rows {start}:{start + len(next(iter(chunk.values())))}): "
-                         f"{e}", j, None) from None
+        named = [n for n in names if f"'{n}'" in str(e) or str(e).startswith(f"{n} ")]
+        argument = named[0] if len(named) == 1 else None
+        raise ChunkError(f"{argument + ' ' if argument else ''}chunk {j} (rows {start}:"
+                         f"{start + n_rows}): {e}", j, argument) from None
     return stats
 
 
@@ -105,9 +167,10 @@ def fit_model(model, data, fixed, init, *, chunk_rows: int | None = None, client
         resume = SweepState({n: np.asarray(init[n], dtype=float) for n in sp_.global_params})
     fixed = dict(fixed)
     shipped = _Shipped(plan)
+    supports = _supports(plan.model, sp_.data)
 
     def local(j, start, **arrays):
-        return _local(shipped, sp_.data, fixed, j, start, **arrays)
+        return _local(shipped, sp_.data, supports, fixed, j, start, **arrays)
 
     def update(stats, state):
         params = plan.global_step(stats, state.params, fixed)

@@ -207,20 +207,47 @@ def test_cavi_never_decreases_the_elbo(seed):
 
 
 # ----------------------------------------------------------------------------- fit vs steps
+def _step_functions_iteration(X, m0, sigma2, n_iter):
+    """fit's iteration written with the public step functions: (pi, m, s2, ELBO trace)."""
+    m, s2 = m0, np.full_like(m0, sigma2)
+    trace = []
+    for _ in range(n_iter):
+        pi = gmm.update_pi(X, m, s2)
+        m, s2 = gmm.update_m(X, pi, sigma2), gmm.update_s2(X, pi, sigma2)
+        trace.append(gmm.elbo(X, m, s2, pi, sigma2, constants=True))
+    return pi, m, s2, trace
+
+
 def test_fit_runs_exactly_the_step_functions_iteration():
     rng = np.random.default_rng(21)
     X, m0, _, _ = _problem(rng, 300, 4, 3)
     sigma2 = 5.0
     result = gmm.fit(X, 4, sigma2, max_iter=7, tol=0, m_init=m0)
-    m, s2 = m0, np.full_like(m0, sigma2)
-    trace = []
-    for _ in range(7):
-        pi = gmm.update_pi(X, m, s2)
-        m, s2 = gmm.update_m(X, pi, sigma2), gmm.update_s2(X, pi, sigma2)
-        trace.append(gmm.elbo(X, m, s2, pi, sigma2, constants=True))
+    pi, m, s2, trace = _step_functions_iteration(X, m0, sigma2, 7)
     assert result.n_iter == 7 and not result.converged
     np.testing.assert_allclose(result.pi, pi, rtol=0, atol=1e-12)
     np.testing.assert_allclose(result.m, m, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result.s2, s2, rtol=1e-12)
+    np.testing.assert_allclose(result.elbo, trace, rtol=1e-12)
+
+
+@pytest.mark.parametrize("N,K,D,spread", [(600, 20, 50, 4.0), (400, 3, 50, 6.0),
+                                           (500, 30, 10, 12.0)])
+def test_fit_runs_the_step_functions_iteration_when_most_logits_underflow(N, K, D, spread):
+    # Clusters so far apart that most exp(logit) fall below the smallest normal double (the
+    # fit loop raises those logits to a floor to keep exp and the products off their slow
+    # path); both ways of weighting the second product (exp(L) or Z by 1/row sum) are used.
+    rng = np.random.default_rng(N + K + D)
+    X, m0, _, _ = _problem(rng, N, K, D, spread=spread)
+    m0 = X[rng.choice(N, size=K, replace=False)]
+    sigma2 = 50.0
+    d2 = ((X[:, None, :] - m0[None]) ** 2).sum(axis=2)
+    assert (d2 > 2 * 750).mean() > 0.3          # exp(-d2 / 2) really underflows, mostly
+    result = gmm.fit(X, K, sigma2, max_iter=6, tol=0, init=m0)
+    assert result.route == "fused"
+    pi, m, s2, trace = _step_functions_iteration(X, m0, sigma2, 6)
+    np.testing.assert_allclose(result.pi, pi, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result.m, m, rtol=1e-12, atol=1e-12 * np.abs(m).max())
     np.testing.assert_allclose(result.s2, s2, rtol=1e-12)
     np.testing.assert_allclose(result.elbo, trace, rtol=1e-12)
 

@@ -65,5 +65,41 @@ def test_arguments_are_checked(plans):
     with pytest.raises(ValueError, match="chunk_rows"):
         fit_model(plan.model, data, fixed, init, chunk_rows=0, plan=plan)
     x2 = np.stack([data["x"], data["x"]], axis=1)
-    with pytest.raises(ChunkError, match="chunk 0 .*argument 'x' must have 1 axes"):
+    with pytest.raises(ChunkError, match="^x chunk 0 .*argument 'x' must have 1 axes") as err:
         fit_model(plan.model, {"x": x2}, fixed, init, plan=plan)
+    assert err.value.argument == "x"
+
+
+@pytest.mark.parametrize("name, bad_value, what", [
+    ("poisson_mixture", -1.0, "non-negative integers"), ("poisson_mixture", 2.5, "non-negative integers"),
+    ("bernoulli_mixture", 0.5, "0 or 1"),
+])
+def test_data_off_the_likelihood_support_is_a_chunk_error_and_resumes(plans, name, bad_value, what):
+    """Finite data off the support (a negative or fractional count, a Bernoulli 0.5) would give
+    NaN statistics or silently a wrong fit: the chunk names itself, the argument and the row,
+    and the fit resumes from the last global state once the data are fixed."""
+    plan = _plan(plans, name)
+    data, fixed, init = MODELS[name](np.random.default_rng(6))
+    full = fit_model(plan.model, data, fixed, init, chunk_rows=30, max_iter=4, tol=0, plan=plan)
+    part = fit_model(plan.model, data, fixed, init, chunk_rows=30, max_iter=2, tol=0, plan=plan)
+    bad = data["x"].copy()
+    bad[71] = bad_value
+    with pytest.raises(ChunkError, match=r"^x chunk 2 \(rows 60:90\) holds a value off the "
+                                         r"support of its likelihood at row 71: x must be "
+                                         + what) as err:
+        fit_model(plan.model, {"x": bad}, fixed, None, chunk_rows=30, max_iter=4, tol=0,
+                  plan=plan, resume=part.state)
+    assert (err.value.chunk, err.value.argument) == (2, "x")
+    assert err.value.state is not None and len(err.value.state.elbo) == 2
+    done = fit_model(plan.model, data, fixed, None, chunk_rows=30, max_iter=4, tol=0,
+                     plan=plan, resume=err.value.state)
+    assert np.array_equal(done.elbo, full.elbo)
+
+
+def test_progress_bar_on_a_distributed_client(plans, dask_client, capsys):
+    plan = _plan(plans, "poisson_mixture")
+    data, fixed, init = MODELS["poisson_mixture"](np.random.default_rng(6))
+    fit_model(plan.model, data, fixed, init, chunk_rows=30, max_iter=2, tol=0, plan=plan,
+              client=dask_client, progress=True)
+    out = capsys.readouterr().out
+    assert out.count("100% Completed") == 2         # one bar per sweep, each run to the end

@@ -111,7 +111,16 @@ def test_bad_chunk_mid_fit_then_fix_and_resume(tmp_path, X, start, dask_client):
 
 def test_progress_bar(X, start, capsys):
     fit(X, K, SIGMA2, init=start, chunk_rows=1000, tol=0, max_iter=2, progress=True)
-    assert "100% Completed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.count("100% Completed") == 3          # the first pass and one bar per sweep
+    fit(X, K, SIGMA2, init=start, chunk_rows=1000, tol=0, max_iter=2)
+    assert "Completed" not in capsys.readouterr().out
+
+
+def test_progress_bar_on_a_distributed_client(X, start, dask_client, capsys):
+    fit(X, K, SIGMA2, init=start, chunk_rows=1000, tol=0, max_iter=2, progress=True,
+        client=dask_client)
+    assert capsys.readouterr().out.count("100% Completed") == 3
 
 
 @pytest.mark.parametrize("kwargs, match", [
