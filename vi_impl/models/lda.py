@@ -37,6 +37,7 @@ from vi_impl.result import FitResult
 from vi_impl.svi import svi
 from vi_impl.validation import (
     MAX_COMPONENTS,
+    MAX_COUNT,
     as_float_array,
     check_bool,
     check_callable,
@@ -125,6 +126,8 @@ def init_lambda(K, V, seed=0) -> np.ndarray:
     """Random start lambda_kw ~ Gamma(100, 1/100) (Hoffman et al.; scikit-learn does the same)."""
     K = _check_K(K)
     V = check_int("V", V)
+    if K * V > MAX_COUNT:
+        raise ValueError(f"V = {V} with K = {K} topics makes K * V > {MAX_COUNT:.0e} entries")
     return check_rng("seed", seed).gamma(100.0, 0.01, (K, V))
 
 

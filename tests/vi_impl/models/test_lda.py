@@ -187,3 +187,8 @@ def test_words_every_topic_gives_only_a_tiny_prior_are_not_dropped():
     res = lda.fit_batch(X, 2, alpha=0.1, eta=1e-3, n_passes=3, init=np.full((2, 12), 1e-3))
     assert res["lam"].sum() == pytest.approx(2 * 12 * 1e-3 + X.sum(), rel=1e-12)
     assert res.elbo[-1] > -2e3
+
+
+def test_a_topic_matrix_too_large_to_hold_is_refused_by_name():
+    with pytest.raises(ValueError, match="^V = "):
+        lda.init_lambda(10**5, 10**6)
