@@ -16,20 +16,24 @@ from vi_derivations.local_bound import BernoulliLogit, JaakkolaJordan
 
 def build():
     N, D = Plate("N", "n"), Plate("D", "j")
-    n, j = N.index, D.index
     M = Model("logistic_regression",
               "Bayesian logistic regression, Jaakkola-Jordan bound, full-covariance q(w)")
     m0 = M.hyper("m0", (D,), positive=False)
     v0 = M.hyper("v0", (D,))
-    X = M.covariate("X", (N, D))
     w = M.latent("w", (D,))
+    M.factor(w, Normal(m0[D.index], var=v0[D.index]))
+    bounded_likelihood(M, N, D, w)
+    return M
+
+
+def bounded_likelihood(M, N, D, w):
+    """t_n ~ Bernoulli(sigma(sum_j X_nj w_j)) with known X, its Jaakkola-Jordan bound with
+    parameters xi_n, and q(w) = N(m, S) (full covariance): the part shared with
+    :mod:`.logistic_regression_alpha`."""
+    n, j = N.index, D.index
+    X = M.covariate("X", (N, D))
     t = M.observed("t", (N,))
-    M.factor(w, Normal(m0[j], var=v0[j]))
     l = D.fresh()
     M.factor(t, BernoulliLogit(Sum(X[n, l] * w[l], (l, l.lower, l.upper))))
-    xi = M.variational("xi", (N,), positive=True)
-    M.local_bound(t, JaakkolaJordan(xi))
-    m = M.variational("m", (D,))
-    S = M.variational("S", (D, D))
-    M.q(w, MvNormal(m[j], cov=S, event=D))
-    return M
+    M.local_bound(t, JaakkolaJordan(M.variational("xi", (N,), positive=True)))
+    M.q(w, MvNormal(M.variational("m", (D,))[j], cov=M.variational("S", (D, D)), event=D))

@@ -8,31 +8,20 @@ explicitly, by its Jaakkola-Jordan bound with one parameter xi_n per data point
 covariance S and q(alpha) = Gamma(a, b).  Names as in :mod:`vi_impl.models.logistic_regression`
 (its a0, b0, a, b, m, S, xi, t).  Written with the public API only.
 """
-from sympy import Sum
-
-from vi_derivations import Gamma, Model, MvNormal, Normal, Plate
-from vi_derivations.local_bound import BernoulliLogit, JaakkolaJordan
+from vi_derivations import Gamma, Model, Normal, Plate
+from vi_derivations.models.logistic_regression import bounded_likelihood
 
 
 def build():
     N, D = Plate("N", "n"), Plate("D", "j")
-    n, j = N.index, D.index
     M = Model("logistic_regression_alpha",
               "Bayesian logistic regression, Jaakkola-Jordan bound, prior precision learned (Gamma)")
     a0, b0 = M.hyper("a0"), M.hyper("b0")
-    X = M.covariate("X", (N, D))
     alpha = M.latent("alpha")
     w = M.latent("w", (D,))
-    t = M.observed("t", (N,))
     M.factor(alpha, Gamma(a0, b0))
     M.factor(w, Normal(0, precision=alpha.symbol))
-    l = D.fresh()
-    M.factor(t, BernoulliLogit(Sum(X[n, l] * w[l], (l, l.lower, l.upper))))
-    xi = M.variational("xi", (N,), positive=True)
-    M.local_bound(t, JaakkolaJordan(xi))
-    m = M.variational("m", (D,))
-    S = M.variational("S", (D, D))
+    bounded_likelihood(M, N, D, w)
     a, b = M.variational("a", positive=True), M.variational("b", positive=True)
-    M.q(w, MvNormal(m[j], cov=S, event=D))
     M.q(alpha, Gamma(a, b))
     return M
