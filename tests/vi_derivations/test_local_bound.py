@@ -91,6 +91,33 @@ def test_other_non_conjugate_terms_stay_refused_with_a_bound_in_the_model():
         vd.update(M, "v")
 
 
+def test_a_bound_does_not_make_a_logit_that_is_not_linear_in_w_conjugate():
+    """With the bound in place, eta = exp(w) u_n gives eta^2 = exp(2 w) u_n^2: refused, naming q(w)."""
+    N = vd.Plate("N", "n")
+    M = vd.Model("lr_exp")
+    u = M.covariate("u", (N,))
+    w, t = M.latent("w"), M.observed("t", (N,))
+    M.factor(w, vd.Normal(0, var=1))
+    M.factor(t, BernoulliLogit(sp.exp(w.symbol) * u[N.index]))
+    M.local_bound(t, JaakkolaJordan(M.variational("xi", (N,), positive=True)))
+    M.q(w, vd.Normal(M.variational("mw"), var=M.variational("sw", positive=True)))
+    with pytest.raises(vd.NonConjugateError, match=r"q\(w\).*p\(t \| w\).*exp\(w\)"):
+        vd.update(M, "w")
+
+
+def test_a_bound_with_a_q_family_that_has_no_square_is_refused_by_name():
+    N = vd.Plate("N", "n")
+    M = vd.Model("lr_gamma")
+    u = M.covariate("u", (N,))
+    w, t = M.latent("w"), M.observed("t", (N,))
+    M.factor(w, vd.Gamma(2, 1))
+    M.factor(t, BernoulliLogit(w.symbol * u[N.index]))
+    M.local_bound(t, JaakkolaJordan(M.variational("xi", (N,), positive=True)))
+    M.q(w, vd.Gamma(M.variational("a", positive=True), M.variational("b", positive=True)))
+    with pytest.raises(vd.NonConjugateError, match=r"q\(w\).*p\(t \| w\).*w\*\*2"):
+        vd.update(M, "w")
+
+
 def test_bad_bounds_are_refused_by_name():
     N = vd.Plate("N", "n")
     M = vd.Model("bad")
