@@ -163,17 +163,17 @@ def _check_prior(prior, D=None) -> Prior:
     return prior
 
 
-def _check_post(post, K=None, D=None) -> Posterior:
+def _check_post(post, K=None, D=None, source="") -> Posterior:
     """A :class:`Posterior` with finite fields of matching shapes, alpha, beta > 0,
     nu > D - 1 and symmetric positive definite W (errors name ``post``); K, D from post.m
-    when not given."""
+    when not given, else from ``source`` (named in the message: "X", "prior")."""
     if not isinstance(post, Posterior):
         raise TypeError(f"post must be a bayesian_gmm.Posterior, got {type(post).__name__}")
     try:
         m = as_float_array("m", post.m, ndim=2, min_shape=(1, 1))
         K = m.shape[0] if K is None else K
         D = m.shape[1] if D is None else D
-        check_shape("m", m, (K, D), meaning="(K, D)")
+        check_shape("m", m, (K, D), meaning=f"(K, D){' as in ' + source if source else ''}")
         W = as_float_array("W", post.W, ndim=3)
         check_shape("W", W, (K, D, D), meaning="(K, D, D)")
         for name in ("alpha", "beta", "nu"):
@@ -194,7 +194,7 @@ def _check_post(post, K=None, D=None) -> Posterior:
 
 def _check_r(r, N, K, name="r") -> np.ndarray:
     r = as_float_array(name, r, ndim=2)
-    check_shape(name, r, (N, K), meaning="(N, K): one row of responsibilities per point")
+    check_shape(name, r, (N, K), meaning="(N, K): one row of responsibilities per row of X")
     return check_probability_rows(name, r)
 
 
@@ -258,13 +258,13 @@ def update_global(prior, Nk, Sx, Sxx) -> Posterior:
     prior = _check_prior(prior)
     K, D = prior.K, prior.D
     Nk = as_float_array("Nk", Nk, ndim=1)
-    check_shape("Nk", Nk, (K,))
+    check_shape("Nk", Nk, (K,), meaning="(K,) with K from the prior")
     if (Nk < 0).any():
         raise ValueError("Nk must be >= 0")
     Sx = as_float_array("Sx", Sx, ndim=2)
-    check_shape("Sx", Sx, (K, D))
+    check_shape("Sx", Sx, (K, D), meaning="(K, D) with K, D from the prior")
     Sxx = as_float_array("Sxx", Sxx, ndim=3)
-    check_shape("Sxx", Sxx, (K, D, D))
+    check_shape("Sxx", Sxx, (K, D, D), meaning="(K, D, D) with K, D from the prior")
     return _update(prior, Nk, Sx, Sxx)
 
 
@@ -292,7 +292,7 @@ def responsibilities(X, post) -> np.ndarray:
     """Optimal q(z_n) given q(pi), q(mu, Lambda): r_n = softmax(log rho_n), (N, K)."""
     X = _check_X(X)
     N, D = X.shape
-    post = _check_post(post, None, D)
+    post = _check_post(post, None, D, source="X")
     c = X.mean(axis=0)
     shifted = Posterior(post.alpha, post.beta, post.m - c, post.W, post.nu)
     log_rho = _log_rho(X - c, shifted, *_expectations(post)[:2])
@@ -341,7 +341,7 @@ def elbo_parts(X, prior, post, r) -> dict:
     X = _check_X(X)
     N, D = X.shape
     prior = _check_prior(prior, D)
-    post = _check_post(post, prior.K, D)
+    post = _check_post(post, prior.K, D, source="prior and X")
     r = _check_r(r, N, prior.K)
     c = X.mean(axis=0)
     Nk, Sx, Sxx = _stats(X - c, r)
