@@ -531,9 +531,10 @@ class NormalWishart(Family):
         eta3 = eta.get("L mu_d", sp.Integer(0))
         mean = sp.expand(eta3) / beta
         a, b = P.fresh(), Q.fresh()
-        prec = (-(eta["L_de"].xreplace({d: a, e: b}) + eta["L_de"].xreplace({d: b, e: a}))
+        # W^-1 = -(eta_L + eta_L^T) - eta_Lmu eta_Lmu^T / beta (the outer product kept as one)
+        prec = (sp.expand(-(eta["L_de"].xreplace({d: a, e: b}) + eta["L_de"].xreplace({d: b, e: a})))
                 - eta3.xreplace({d: a}) * eta3.xreplace({d: b}) / beta)
-        return {"mean": mean, "beta": beta, "scale": MatrixInverse(sp.expand(prec), a, b, d, e),
+        return {"mean": mean, "beta": beta, "scale": MatrixInverse(prec, a, b, d, e),
                 "dof": sp.expand(2 * eta.get("log|L|", sp.Integer(0)) + P.size)}
 
     def numeric_from_natural(self, eta):

@@ -16,7 +16,7 @@ from ..distributions import MatrixInverse
 from ..model import plate_of
 from .forms import _Form, vector_view
 
-__all__ = ["Diag", "Gram", "XtVec", "InverseElement", "Solve", "matrix_forms"]
+__all__ = ["Diag", "Gram", "XtVec", "MatrixOf", "InverseElement", "Solve", "matrix_forms", "matrix_of"]
 
 
 class Diag(sp.Function):
@@ -61,8 +61,89 @@ class XtVec(sp.Function):
         return (printer._print(sp.Symbol(str(X.label))) + r"^{\top} " + printer._print(sp.Symbol(str(y.label))))
 
 
+class MatrixOf(sp.Function):
+    """The matrix whose element (a, b) is ``elem``, for the shapes a textbook names: a matrix
+    M_k (an Indexed ending in a, b), an inverse A^{-1} or A^{-T}, an outer product u v^T, or a
+    plate sum of outer products sum_i c_i u_i v_i^T (see :func:`matrix_of`)."""
+    nargs = 3
+    is_form = True
+
+    def element(self, r, c):
+        elem, a, b = self.args
+        return elem.xreplace({a: r, b: c})
+
+    def _latex(self, printer, exp=None):
+        from .forms import matrix_latex
+        elem, a, b = self.args
+        c, elem = elem.as_independent(a, b, as_Add=False)   # a factor free of a, b goes in front
+        if c != 1:
+            head = printer._print(c)
+            head = "-" if head == "-1" else (r"\left(" + head + r"\right)" if isinstance(c, sp.Add) else head)
+            return head + " " + MatrixOf(elem, a, b)._latex(printer)
+        if isinstance(elem, MatrixInverse):
+            name = matrix_latex(printer, elem.args[0])
+            return name + ("^{-1}" if tuple(elem.args[3:]) == (a, b) else r"^{-\top}")
+        if isinstance(elem, Indexed):
+            return matrix_latex(printer, elem)
+        if isinstance(elem, Sum):
+            lim = elem.limits
+            body = MatrixOf(elem.function, a, b)
+            return (r"\sum_{" + ",".join(printer._print(l[0]) for l in lim) + "} "
+                    + printer._print(body))
+        parts = _outer_parts(elem, a, b)
+        if parts is None:
+            raise ValueError(f"MatrixOf: {elem} is not an outer product")
+        _, u, v = parts
+        return _vec(printer, u, a) + " " + _vec(printer, v, b) + r"^{\top}"
+
+
+def _vec(printer, u, a):
+    tex = printer._print(vector_view(u, a))
+    return r"\left(" + tex + r"\right)" if isinstance(u, sp.Add) else tex
+
+
+def _outer_parts(elem, a, b):
+    """elem = c * u * v with u carrying a (not b), v carrying b (not a), c neither; else None."""
+    c, u, v = [], [], []
+    for g in sp.Mul.make_args(elem):
+        fa, fb = a in g.free_symbols, b in g.free_symbols
+        if fa and fb:
+            return None
+        (u if fa else v if fb else c).append(g)
+    if not u or not v:
+        return None
+    return sp.Mul(*c), sp.Mul(*u), sp.Mul(*v)
+
+
+def _vector_entries(u, a):
+    """True when index ``a`` occurs in ``u`` only as the last index of its quantities (inside plate
+    sums too), so that dropping it reads ``u`` as a vector."""
+    for node in sp.preorder_traversal(u):
+        if isinstance(node, Indexed) and a in node.free_symbols \
+                and (node.indices[-1] != a or a in node.indices[:-1]):
+            return False
+        if isinstance(node, (KroneckerDelta, MatrixInverse)) and a in node.free_symbols:
+            return False
+    return a in u.free_symbols
+
+
+def matrix_of(elem, a, b):
+    """``MatrixOf(elem, a, b)`` if the element is one of its shapes, else None."""
+    if isinstance(elem, Indexed) and tuple(elem.indices[-2:]) == (a, b) and not ({a, b} & set(elem.indices[:-2])):
+        return MatrixOf(elem, a, b)
+    if isinstance(elem, MatrixInverse) and set(elem.args[3:]) == {a, b} and isinstance(elem.args[0], Indexed) \
+            and tuple(elem.args[0].indices[-2:]) == tuple(elem.args[1:3]):
+        return MatrixOf(elem, a, b)
+    if isinstance(elem, Sum) and not ({a, b} & {l[0] for l in elem.limits}):
+        return MatrixOf(elem, a, b) if matrix_of(elem.function, a, b) is not None else None
+    parts = _outer_parts(elem, a, b)
+    if parts is not None and _vector_entries(parts[1], a) and _vector_entries(parts[2], b):
+        return MatrixOf(elem, a, b)
+    return None
+
+
 def _element(mat, r, c):
-    return mat.replace(lambda e: isinstance(e, (Diag, Gram)), lambda e: e.element(r, c))
+    return mat.replace(lambda e: isinstance(e, (Diag, Gram, MatrixOf)), lambda e: e.element(r, c))
 
 
 def _vec_element(vec, r):
@@ -158,9 +239,24 @@ def _as_vector(expr, l):
     return None
 
 
+def _as_matrix_terms(expr, a, b):
+    """expr (element (a, b)) as a sum of numbers times :class:`MatrixOf` terms, or None."""
+    from ..distributions import _pull
+    out = []
+    for t in sp.Add.make_args(expr):
+        n, rest = _pull(t).as_coeff_Mul()        # numbers out of plate sums, then in front
+        m = matrix_of(rest, a, b)
+        if m is None:
+            return None
+        out.append(n * m)
+    return sp.Add(*out)
+
+
 def _inverse(e):
     expr, a, b, j, l = e.args
     mat = _as_matrix(expr, a, b)
+    if mat is None and not isinstance(expr, Indexed):   # [A^-1]_jl of a plain matrix A stays
+        mat = _as_matrix_terms(expr, a, b)
     return e if mat is None else InverseElement(mat, j, l)
 
 
