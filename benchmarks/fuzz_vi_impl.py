@@ -14,7 +14,8 @@ scales, bad seeds and tolerances, callables returning garbage -- and the call is
                     float32 data or a negative mean, or it was handled correctly)
 
 Usage: ``python benchmarks/fuzz_vi_impl.py [--module lda --module svi] [--json FILE]``.
-Prints one row per module and the totals; lists every call of the last four kinds.
+Prints one row per module and the totals; lists every call of the last four kinds. Exits 1
+if a module outside REPORTED has a problem or a valid call is broken.
 ``--module`` (repeatable) fuzzes only the modules whose name contains it; with ``--json`` the
 rows of the other modules already in FILE are kept, and ``--before`` stores the rows measured
 now as the "before" figures of those modules (run it before fixing a module).
@@ -648,7 +649,8 @@ def main(argv=None):
             print(f"{p['kind']:13s} {p['function']}({p['argument']} = {p['bad']}): {p['detail']}")
     if args.json:
         write_json(args.json, rows, problems, broken, before=args.before)
-    return 0 if not problems and not broken else 1
+    held = [p for p in problems if p["function"].rsplit(".", 1)[0] not in REPORTED]
+    return 0 if not held and not broken else 1          # the REPORTED modules' are listed only
 
 
 def _tree() -> str:
