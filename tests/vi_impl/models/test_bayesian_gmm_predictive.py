@@ -123,3 +123,24 @@ def test_bad_points_are_named():
         bg.predictive_logpdf([[np.inf, 0.0]], post)
     with pytest.raises(TypeError, match="^post"):
         bg.predictive_logpdf(np.zeros((1, 2)), {"m": 0})
+
+
+def test_fields_of_prior_and_posterior_are_checked_by_every_function():
+    """A Prior or Posterior edited after construction is refused by name, and a shape that
+    disagrees with another argument names where the expected shape comes from."""
+    X = _data(10, 2, 2, seed=1)
+    prior = bg.make_prior(2, 2)
+    post = _post(10, 2, 2, seed=1)
+    r = bg.responsibilities(X, post)
+    with pytest.raises(ValueError, match=r"^prior\.nu0"):
+        bg.elbo(X, dataclasses.replace(prior, nu0=0.5), post, r)
+    with pytest.raises(ValueError, match=r"^prior\.alpha0"):
+        bg.fit(X, 2, prior=dataclasses.replace(prior, alpha0=np.array([1.0, np.nan])))
+    with pytest.raises(ValueError, match=r"^post\.W"):
+        bg.responsibilities(X, dataclasses.replace(post, W=np.array([np.eye(2), -np.eye(2)])))
+    with pytest.raises(ValueError, match=r"^post\.m.*as in X"):
+        bg.responsibilities(X[:, :1], post)
+    with pytest.raises(ValueError, match=r"^r must.*row of X"):
+        bg.suff_stats(X[:-1], r)
+    with pytest.raises(ValueError, match=r"^Nk must.*prior"):
+        bg.update_global(bg.make_prior(3, 2), *bg.suff_stats(X, r))
