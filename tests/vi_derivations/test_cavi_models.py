@@ -47,7 +47,7 @@ def run_gmm(rng):
     X = two_clusters(rng, N, D, K)
     sigma2 = float(rng.uniform(1, 10))
     m0 = X[rng.choice(N, K, replace=False)]
-    hand = impl.fit(X, K, sigma2, m_init=m0, tol=0, max_iter=60)
+    hand = impl.fit(X, K, sigma2, init=m0, tol=0, max_iter=60)
     gen = cavi(vd.models.load("gmm"), order=["c", "mu"]).run(
         dict(x=X, sigma2=sigma2), dict(m=m0, s2=np.full((K, D), sigma2)), tol=0, max_iter=60)
     return gen, dict(m=hand.m, s2=hand.s2, pi=hand.pi), hand.elbo
@@ -87,7 +87,7 @@ def run_linear_regression_ard(rng):
     y = X @ w + rng.normal(scale=np.sqrt(sigma2), size=N)
     a0, b0 = float(rng.uniform(0.01, 2)), float(rng.uniform(0.01, 2))
     alpha0 = rng.uniform(0.5, 2, D)
-    hand = impl.fit(X, y, sigma2, a0, b0, alpha_init=alpha0, tol=0, max_iter=80)
+    hand = impl.fit(X, y, sigma2, a0, b0, init=alpha0, tol=0, max_iter=80)
     # E[alpha] = a / b = alpha0 at the start, as in the hand-coded loop; w is updated first
     gen = cavi(vd.models.load("linear_regression_ard")).run(
         dict(X=X, y=y, a0=a0, b0=b0, sigma2=sigma2), dict(a=alpha0, b=np.ones(D)), tol=0, max_iter=80)
@@ -181,7 +181,27 @@ def run_logistic_regression_alpha(rng):
     return gen, {k: hand.params[k] for k in ("m", "S", "xi", "a", "b")}, hand.elbo
 
 
+def run_bayesian_gmm(rng):
+    """Full Bayesian mixture (Normal-Wishart components): both start from the same responsibilities;
+    the engine's own global updates give the starting q(pi), q(mu, Lambda), then each sweep
+    updates z, pi, (mu, Lambda) as the twin's loop does."""
+    from vi_impl.models import bayesian_gmm as impl
+    N, D, K = int(rng.integers(20, 50)), 2, int(rng.integers(2, 4))
+    X = two_clusters(rng, N, D, K)
+    A = rng.normal(size=(D, D))
+    prior = impl.make_prior(K, D, alpha0=rng.uniform(0.3, 2, K), m0=rng.normal(size=D), beta0=rng.uniform(0.2, 2),
+                            W0=A @ A.T / D + 0.3 * np.eye(D), nu0=D - 1 + rng.uniform(0.5, 3))
+    r0 = rng.dirichlet(np.ones(K), N)
+    hand = impl.fit(X, K, prior=prior, init=r0, tol=0, max_iter=40)
+    data = dict(x=X, alpha0=prior.alpha0, m0=prior.m0, beta0=prior.beta0, W0=prior.W0, nu0=prior.nu0)
+    g = cavi(vd.models.load("bayesian_gmm"), order=["z", "pi", "mu", "Lambda"])
+    start = {**g.updates["pi"].numeric()(**data, r=r0), **g.updates["mu"].numeric()(**data, r=r0)}
+    gen = g.run(data, start, tol=0, max_iter=40)
+    return gen, {k: hand.params[k] for k in ("alpha", "beta", "m", "W", "nu", "r")}, hand.elbo
+
+
 RUNNERS = {
+    "bayesian_gmm": run_bayesian_gmm,
     "logistic_regression": run_logistic_regression,
     "logistic_regression_alpha": run_logistic_regression_alpha,
     "lda": run_lda,
@@ -266,6 +286,12 @@ def test_generated_elbo_trace_never_decreases_from_random_starts(name):
                 elif isinstance(probs, sp.Indexed) and str(probs.base.label) == n:
                     axis = list(probs.indices).index(comp.event_plates[0].index)
                     data[n] = data[n] / data[n].sum(axis=axis, keepdims=True)
+    for f in M.factors:   # a Wishart prior: a positive-definite scale and more than D - 1 degrees of freedom
+        if f.dist.name == "Wishart":
+            scale, dof = str(f.dist.params["scale"].base.label), str(f.dist.params["dof"])
+            dim = data[scale].shape[-1]
+            A = rng.normal(size=(dim, dim))
+            data[scale], data[dof] = A @ A.T / dim + np.eye(dim), dim - 1 + float(rng.uniform(0.5, 3))
     init = {}
     for n in g.required_init:
         v = M.variables[n]

@@ -1,7 +1,8 @@
 """Gaussian mixture with unknown weights: theta ~ Dirichlet(alpha0); c_i | theta ~ Cat(theta);
-mu_kd ~ N(0, sigma2); x_i | c_i, mu ~ prod_k N(mu_k, lambda2 I)^{c_ik};
-q(theta) q(c) q(mu) = Dir(gamma) prod_i Cat(pi_i) prod_kd N(m_kd, s2_kd)
-(Dirichlet-Categorical inside a mixture)."""
+mu_kd ~ N(0, tau^2); x_i | c_i, mu ~ prod_k N(mu_k, sigma^2 I)^{c_ik};
+q(theta) q(c) q(mu) = Dir(gamma) prod_i Cat(phi_i) prod_kd N(m_kd, s^2_kd)
+(Dirichlet-Categorical inside a mixture).  Python names: tau^2 is ``sigma2``, sigma^2 is ``lambda2``,
+phi is ``pi``; the LaTeX names are the book's (``book/notation.md``)."""
 from vi_derivations import Categorical, Dirichlet, Mixture, Model, Normal, Plate
 
 
@@ -10,7 +11,7 @@ def build():
     i, k, d = N.index, K.index, D.index
     M = Model("dirichlet_mixture", "Gaussian mixture with Dirichlet-distributed weights")
     alpha0 = M.hyper("alpha0", latex=r"\alpha_{0}")
-    sigma2, lambda2 = M.hyper("sigma2"), M.hyper("lambda2")
+    sigma2, lambda2 = M.hyper("sigma2", latex=r"\tau^{2}"), M.hyper("lambda2", latex=r"\sigma^{2}")
     theta = M.latent("theta", (K,), latex=r"\theta")
     mu = M.latent("mu", (K, D))
     c = M.latent("c", (N, K))

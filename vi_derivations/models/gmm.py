@@ -1,7 +1,9 @@
-"""The coursework's Bayesian Gaussian mixture (known unit observation variance).
+"""Bayesian Gaussian mixture with known unit observation variance and equal weights.
 
-mu_kd ~ N(0, sigma2);  c_i ~ Cat(1/K) one-hot;  x_i | c_i, mu ~ prod_k N(mu_k, I_D)^{c_ik};
-q(mu_kd) = N(m_kd, s2_kd);  q(c_i) = Cat(pi_i).
+mu_kd ~ N(0, tau^2);  c_i ~ Cat(1/K) one-hot;  x_i | c_i, mu ~ prod_k N(mu_k, I_D)^{c_ik};
+q(mu_kd) = N(m_kd, s^2_kd);  q(c_i) = Cat(phi_i).
+The Python names are those of :mod:`vi_impl.models.gmm` (the prior variance tau^2 is ``sigma2``,
+the responsibilities phi are ``pi``); the LaTeX names are the book's (``book/notation.md``).
 Written with the public API only.
 """
 from vi_derivations import Categorical, Mixture, Model, Normal, Plate
@@ -10,8 +12,8 @@ from vi_derivations import Categorical, Mixture, Model, Normal, Plate
 def build():
     N, K, D = Plate("N", "i"), Plate("K", "k"), Plate("D", "d")
     i, k, d = N.index, K.index, D.index
-    M = Model("gmm", "Bayesian Gaussian mixture with known unit observation variance (coursework)")
-    sigma2 = M.hyper("sigma2")
+    M = Model("gmm", "Bayesian Gaussian mixture with known unit observation variance and equal weights")
+    sigma2 = M.hyper("sigma2", latex=r"\tau^{2}")
     mu = M.latent("mu", (K, D))
     c = M.latent("c", (N, K))
     x = M.observed("x", (N, D))

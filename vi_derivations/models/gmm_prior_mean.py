@@ -1,10 +1,12 @@
-"""The tutorial's multivariate mixture: prior mean alpha, observation variance lambda2, and an
-isotropic q(mu_k) = N(m_k, s2_k I) (one variance per component, shared across dimensions).
+"""Multivariate Gaussian mixture with a prior mean, an observation variance and an isotropic
+q(mu_k) = N(m_k, s^2_k I) (one variance per component, shared across dimensions).
 
-mu_kd ~ N(alpha_d, sigma2);  c_i ~ Cat(1/K);  x_i | c_i, mu ~ prod_k N(mu_k, lambda2 I)^{c_ik};
-q(mu_kd) = N(m_kd, s2_k), q(c_i) = Cat(phi_i).  With alpha = 0, lambda2 = 1 and s2_k repeated
-over d this is the coursework model.  The engine accepts the shared s2_k only because the
+mu_kd ~ N(mu0_d, tau^2);  c_i ~ Cat(1/K);  x_i | c_i, mu ~ prod_k N(mu_k, sigma^2 I)^{c_ik};
+q(mu_kd) = N(m_kd, s^2_k), q(c_i) = Cat(phi_i).  With mu0 = 0, sigma^2 = 1 and s^2_k repeated
+over d this is the model of :mod:`.gmm`.  The engine accepts the shared s^2_k only because the
 derived optimal variance of mu_kd does not depend on d.
+The Python names are those of :mod:`vi_impl.models.gmm_prior_mean` (mu0 is ``alpha``, tau^2 is
+``sigma2``, sigma^2 is ``lambda2``); the LaTeX names are the book's (``book/notation.md``).
 """
 from vi_derivations import Categorical, Mixture, Model, Normal, Plate
 
@@ -12,11 +14,11 @@ from vi_derivations import Categorical, Mixture, Model, Normal, Plate
 def build():
     N, K, D = Plate("N", "i"), Plate("K", "k"), Plate("D", "d")
     i, k, d = N.index, K.index, D.index
-    M = Model("gmm_prior_mean", "Gaussian mixture with prior mean alpha, observation variance "
-              "lambda2 and isotropic q(mu_k) (tutorial)")
-    alpha = M.hyper("alpha", (D,), positive=False)
-    sigma2 = M.hyper("sigma2")
-    lambda2 = M.hyper("lambda2")
+    M = Model("gmm_prior_mean", "Gaussian mixture with a prior mean, an observation variance "
+              "and isotropic q(mu_k)")
+    alpha = M.hyper("alpha", (D,), positive=False, latex=r"\mu_{0}")
+    sigma2 = M.hyper("sigma2", latex=r"\tau^{2}")
+    lambda2 = M.hyper("lambda2", latex=r"\sigma^{2}")
     mu = M.latent("mu", (K, D))
     c = M.latent("c", (N, K))
     x = M.observed("x", (N, D))

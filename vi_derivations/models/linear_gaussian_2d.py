@@ -1,6 +1,6 @@
-"""The homework's latent linear-Gaussian model with two latent coordinates.
+"""A latent linear-Gaussian model with two latent coordinates.
 
-z1, z2 ~ N(0, 1);  x_i | z ~ N(theta1 z1 + theta2 z2, 1) for i = 1..N (the homework: N = 1);
+z1, z2 ~ N(0, 1);  x_i | z ~ N(theta1 z1 + theta2 z2, 1) for i = 1..N;
 mean field q(z1, z2) = N(z1 | m1, v1) N(z2 | m2, v2): two q factors, so that a CAVI sweep
 updates z1 and then z2 (coordinate ascent), as in :func:`vi_impl.models.linear_gaussian.cavi`.
 Names as in :mod:`vi_impl.models.linear_gaussian` (its m = (m1, m2), v = (v1, v2),
@@ -12,7 +12,7 @@ from vi_derivations import Model, Normal, Plate
 def build():
     N = Plate("N", "i")
     M = Model("linear_gaussian_2d",
-              "Two latent Gaussians observed through x ~ N(theta1 z1 + theta2 z2, 1) (homework)")
+              "Two latent Gaussians observed through x ~ N(theta1 z1 + theta2 z2, 1)")
     theta1 = M.hyper("theta1", latex=r"\theta_{1}", positive=False)
     theta2 = M.hyper("theta2", latex=r"\theta_{2}", positive=False)
     z1 = M.latent("z1", latex="z_{1}")

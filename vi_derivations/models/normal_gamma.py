@@ -1,11 +1,11 @@
 """Unknown mean and precision: tau ~ Gamma(a0, b0); mu | tau ~ N(mu0, 1/(kappa0 tau));
-x_n | mu, tau ~ N(mu, 1/tau);  mean field q(mu) q(tau) = N(m, s2) Gamma(a, b)
+x_i | mu, tau ~ N(mu, 1/tau);  mean field q(mu) q(tau) = N(m, s2) Gamma(a, b)
 (Normal-Normal mean and Gamma-Normal precision conjugate pairs)."""
 from vi_derivations import Gamma, Model, Normal, Plate
 
 
 def build():
-    N = Plate("N", "n")
+    N = Plate("N", "i")
     M = Model("normal_gamma", "Normal data with unknown mean and precision, factorised q(mu) q(tau)")
     mu0 = M.hyper("mu0", positive=False, latex=r"\mu_{0}")
     kappa0, a0, b0 = M.hyper("kappa0", latex=r"\kappa_{0}"), M.hyper("a0"), M.hyper("b0")

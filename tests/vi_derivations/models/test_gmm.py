@@ -1,4 +1,4 @@
-"""The engine on the coursework mixture: right families, right structure, consistent
+"""The engine on the Gaussian mixture of vi_derivations.models.gmm: right families, right structure, consistent
 conventions, stationary ELBO at its own updates, and clear errors for malformed models."""
 import pathlib
 
