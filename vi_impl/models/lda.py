@@ -14,7 +14,10 @@ With E[log theta_dk] = psi(gamma_dk) - psi(sum_j gamma_dj), E[log beta_kw] likew
     lambda_kw = eta + sum_d n_dw phi_dwk
 
 The local step (phi, gamma of every document) iterates the first two lines for all documents
-at once on the sparse counts (no Python loop over documents). The ELBO is the full one, with
+at once on the sparse counts (no Python loop over documents), as scikit-learn does with
+exp(E log theta) and exp(E log beta); an entry whose normaliser sum_k of their products
+underflows (every topic gives the word a tiny E log beta, e.g. lambda_kw = eta << 1) takes the
+log-sum-exp route instead, so no count is dropped. The ELBO is the full one, with
 phi at its optimum given (gamma, lambda), where sum_k phi (E log theta + E log beta - log phi)
 = log sum_k exp(E[log theta_dk] + E[log beta_kw])::
 
