@@ -195,3 +195,25 @@ def test_malformed_declarations_are_refused():
     J2 = matrix_plate(J, "J2", "j2")
     with pytest.raises(ValueError, match="dof"):
         Wishart(W0[J.index, J2.index], 0.5, event=(J, J2))
+
+
+def test_a_weighted_quadratic_form_is_refused_by_name():
+    """x ~ N(diag(c) mu, Lambda^-1) puts c_d mu_d Lambda_de c_e mu_e into log p: not a multiple of
+    mu^T Lambda mu, so the Normal–Wishart update is refused, naming the factor and the term."""
+    N, D = Plate("N", "i"), Plate("D", "d")
+    E = matrix_plate(D, "E", "e")
+    d, e = D.index, E.index
+    B = Model("weighted")
+    c = B.hyper("c", (D,))
+    Lam, mu = B.latent("Lambda", (D, E)), B.latent("mu", (D,))
+    x = B.observed("x", (N, D))
+    B.factor(Lam, Wishart(B.hyper("W0", (D, E), positive=False)[d, e], B.hyper("nu0"), event=(D, E)))
+    B.factor(mu, MvNormalPrecision(B.hyper("m0", (D,), positive=False)[d], Lam[d, e], event=(D, E),
+                                   scale=B.hyper("beta0")))
+    B.factor(x, MvNormalPrecision(c[d] * mu[d], Lam[d, e], event=(D, E)))
+    nw = NormalWishart(B.variational("m", (D,))[d], B.variational("beta"), B.variational("W", (D, E))[d, e],
+                       B.variational("nu"), event=(D, E))
+    B.q(mu, nw.normal)
+    B.q(Lam, nw.wishart)
+    with pytest.raises(NonConjugateError, match=r"p\(x \| Lambda, mu\).*not a multiple of the statistic"):
+        vd.derive_update(B, "Lambda")
