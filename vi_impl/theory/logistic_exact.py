@@ -241,7 +241,9 @@ def grid_posterior(X, t, centre, half_width, *, n: int = 301, a0=None, b0=None, 
     n = check_int("n", n, minimum=3, maximum=2001)
     axes = [c + h * (2.0 * np.arange(n) + 1.0 - n) / n for c, h in zip(centre, half_width)]
     W = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, M)
-    log_post = _log_lik(W, X, t) + _log_prior(W, prior)
+    rows = max(1, 2_000_000 // X.shape[0])                   # about 16 MB of scores at a time
+    log_post = np.concatenate([_log_lik(W[i:i + rows], X, t) for i in range(0, len(W), rows)])
+    log_post += _log_prior(W, prior)
     log_cell = float(np.log(2.0 * half_width / n).sum())
     total = logsumexp(log_post)
     weights = np.exp(log_post - total)
