@@ -1,6 +1,7 @@
 """vi_impl.models.logistic_regression: the predictive probability (quadrature and probit), the
-trace of E[alpha], and the hand-written twin against the engine's derivation (packaged model with
-a fixed diagonal prior; the learned-precision model written with the engine's public API)."""
+trace of E[alpha], and the hand-written twin against the engine's derivations (the packaged models
+with a fixed diagonal prior and with a learned precision, and the latter written again here with the
+engine's public API)."""
 
 from __future__ import annotations
 
@@ -125,8 +126,9 @@ def test_packaged_engine_model_equals_the_twin():
         _close(f_xi(X=X, m=m, S=S)["xi"], lr.update_xi(X, m, S))
 
 
-def test_learned_precision_engine_model_equals_the_twin():
-    M = _learned_precision_model()
+@pytest.mark.parametrize("packaged", [False, True])
+def test_learned_precision_engine_model_equals_the_twin(packaged):
+    M = vd.models.load("logistic_regression_alpha") if packaged else _learned_precision_model()
     f_elbo = vd.to_numpy(vd.elbo(M, constants=True), M)
     f_w, f_alpha = vd.update(M, "w").numeric(), vd.update(M, "alpha").numeric()
     for seed in range(6):
