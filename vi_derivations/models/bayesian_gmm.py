@@ -1,12 +1,13 @@
 """The full Bayesian Gaussian mixture (Bishop 2006, section 10.2).
 
-pi ~ Dir(alpha0);  Lambda_k ~ W(W0, nu0);  mu_k | Lambda_k ~ N(m0, (beta0 Lambda_k)^-1);
-z_i ~ Cat(pi) one-hot;  x_i | z_i ~ prod_k N(mu_k, Lambda_k^-1)^{z_ik};
-q(pi) prod_k q(mu_k, Lambda_k) prod_i q(z_i) = Dir(alpha) prod_k NW(m_k, beta_k, W_k, nu_k)
-prod_i Cat(r_i).  Lambda is declared over (K, D, E), E the column plate of the D x D matrices.
-The Python names are those of :mod:`vi_impl.models.bayesian_gmm` (indicators ``z``,
-responsibilities ``r``); the LaTeX names are the book's (c_ik, phi_ik: ``book/notation.md``).
-Written with the public API only.
+w ~ Dir(alpha0);  Lambda_k ~ W(W0, nu0);  mu_k | Lambda_k ~ N(m0, (beta0 Lambda_k)^-1);
+c_i ~ Cat(w) one-hot;  x_i | c_i ~ prod_k N(mu_k, Lambda_k^-1)^{c_ik};
+q(w) prod_k q(mu_k, Lambda_k) prod_i q(c_i) = Dir(alpha) prod_k NW(m_k, beta_k, W_k, nu_k)
+prod_i Cat(phi_i).  Lambda is declared over (K, D, E), E the column plate of the D x D matrices.
+Names follow the book's notation (weights w, indicators c, responsibilities phi); the Python names
+of the variational parameters are those of :mod:`vi_impl.models.bayesian_gmm` (``beta``, ``m``,
+``W``, ``nu``, responsibilities ``r``) except the Dirichlet parameter ``alpha_w`` (``alpha`` there:
+the name ``alpha`` is the prior mean of another engine model).  Written with the public API only.
 """
 from vi_derivations import Categorical, Dirichlet, Mixture, Model, Plate
 from vi_derivations.wishart import MvNormalPrecision, NormalWishart, Wishart, matrix_plate
@@ -22,17 +23,17 @@ def build():
     beta0 = M.hyper("beta0", latex=r"\beta_{0}")
     W0 = M.hyper("W0", (D, E), positive=False, latex="W_{0}")
     nu0 = M.hyper("nu0", latex=r"\nu_{0}")
-    w = M.latent("pi", (K,), latex="w")
+    w = M.latent("w", (K,))
     Lam = M.latent("Lambda", (K, D, E), latex=r"\Lambda")
     mu = M.latent("mu", (K, D), latex=r"\mu")
-    z = M.latent("z", (N, K), latex="c")
+    c = M.latent("c", (N, K))
     x = M.observed("x", (N, D))
     M.factor(w, Dirichlet(alpha0[k], event=K))
     M.factor(Lam, Wishart(W0[d, e], nu0, event=(D, E)))
     M.factor(mu, MvNormalPrecision(m0[d], Lam[k, d, e], event=(D, E), scale=beta0))
-    M.factor(z, Categorical(w[k], event=K))
-    M.factor(x, Mixture(z, MvNormalPrecision(mu[k, d], Lam[k, d, e], event=(D, E))))
-    alpha = M.variational("alpha", (K,), positive=True, latex=r"\alpha")
+    M.factor(c, Categorical(w[k], event=K))
+    M.factor(x, Mixture(c, MvNormalPrecision(mu[k, d], Lam[k, d, e], event=(D, E))))
+    alpha = M.variational("alpha_w", (K,), positive=True, latex=r"\alpha")
     m = M.variational("m", (K, D))
     beta = M.variational("beta", (K,), positive=True, latex=r"\beta")
     W = M.variational("W", (K, D, E), positive=False)
@@ -42,5 +43,5 @@ def build():
     M.q(w, Dirichlet(alpha[k], event=K))
     M.q(mu, nw.normal)
     M.q(Lam, nw.wishart)
-    M.q(z, Categorical(r[i, k], event=K))
+    M.q(c, Categorical(r[i, k], event=K))
     return M
