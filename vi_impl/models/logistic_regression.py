@@ -53,7 +53,11 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 def jj_lambda(xi) -> np.ndarray:
     """lam(xi) = tanh(xi/2) / (4 xi), with its limit 1/8 at xi = 0 (even in xi)."""
-    xi = np.abs(np.asarray(xi, dtype=float))
+    return _jj_lambda(as_float_array("xi", xi))
+
+
+def _jj_lambda(xi):
+    xi = np.abs(xi)
     small = xi < 1e-6
     safe = np.where(small, 1.0, xi)
     return np.where(small, 0.125 - xi ** 2 / 96.0, np.tanh(safe / 2.0) / (4.0 * safe))
@@ -64,7 +68,12 @@ def jj_log_sigmoid_bound(z, xi) -> np.ndarray:
     xi = |z|."""
     z = as_float_array("z", z)
     xi = as_float_array("xi", xi)
-    return log_expit(xi) + (z - xi) / 2.0 - jj_lambda(xi) * (z ** 2 - xi ** 2)
+    try:
+        np.broadcast_shapes(z.shape, xi.shape)
+    except ValueError:
+        raise ValueError(f"z and xi must broadcast together, got shapes {z.shape} and "
+                         f"{xi.shape}") from None
+    return log_expit(xi) + (z - xi) / 2.0 - _jj_lambda(xi) * (z ** 2 - xi ** 2)
 
 
 def _check_data(X, t):
@@ -76,12 +85,28 @@ def _check_data(X, t):
     return X, t
 
 
+def _check_q(X, m, S):
+    """m (M,) and S (M, M) symmetric positive definite, M = the columns of X."""
+    M = X.shape[1]
+    m = as_float_array("m", m, ndim=1)
+    check_shape("m", m, (M,), meaning="(one entry per column of X)")
+    S = as_float_array("S", S, ndim=2)
+    check_shape("S", S, (M, M), meaning="(M, M), M = the columns of X")
+    if not np.allclose(S, S.T, rtol=1e-10, atol=1e-300):
+        raise ValueError("S must be symmetric")
+    try:
+        np.linalg.cholesky(S)
+    except np.linalg.LinAlgError:
+        raise ValueError("S must be positive definite (its Cholesky factorisation fails)") from None
+    return m, S
+
+
 def _gauss_terms(m, S, X, t, xi):
     """sum_n of the local-bound expectation under q(w) = N(m, S)."""
     L = np.linalg.cholesky(S)
     quad = ((X @ L) ** 2).sum(axis=1) + (X @ m) ** 2           # x^T (S + m m^T) x
     return float((log_expit(xi) - xi / 2.0 + (t - 0.5) * (X @ m)
-                  - jj_lambda(xi) * (quad - xi ** 2)).sum()), L
+                  - _jj_lambda(xi) * (quad - xi ** 2)).sum()), L
 
 
 def _elbo(X, t, m, S, xi, a, b, a0, b0, m0, S0):
@@ -108,11 +133,7 @@ def elbo(X, t, m, S, xi, *, a=None, b=None, a0=None, b0=None, m0=None, S0=None) 
     """The bound on log p(t) (module docstring): with (a, b, a0, b0) for the learned prior
     precision, or (m0, S0) for a fixed Gaussian prior."""
     X, t = _check_data(X, t)
-    M = X.shape[1]
-    m = as_float_array("m", m, ndim=1)
-    check_shape("m", m, (M,))
-    S = as_float_array("S", S, ndim=2)
-    check_shape("S", S, (M, M))
+    m, S = _check_q(X, m, S)
     xi = as_float_array("xi", xi, ndim=1)
     check_shape("xi", xi, (X.shape[0],))
     if S0 is not None:
@@ -123,7 +144,7 @@ def elbo(X, t, m, S, xi, *, a=None, b=None, a0=None, b0=None, m0=None, S0=None) 
 
 
 def _update_w(X, xi, h, prior_precision):
-    P = prior_precision + 2.0 * (X.T * jj_lambda(xi)) @ X
+    P = prior_precision + 2.0 * (X.T * _jj_lambda(xi)) @ X
     Cinv = np.linalg.solve(np.linalg.cholesky(P), np.eye(P.shape[0]))
     S = Cinv.T @ Cinv
     return S @ h, S
@@ -154,11 +175,7 @@ def _update_xi(X, m, S):
 def update_xi(X, m, S):
     """xi_n = sqrt(x_n^T (S + m m^T) x_n), the maximiser of the bound in xi_n (Bishop 10.163)."""
     X = as_float_array("X", X, ndim=2, min_shape=(1, 1))
-    M = X.shape[1]
-    m = as_float_array("m", m, ndim=1)
-    check_shape("m", m, (M,))
-    S = as_float_array("S", S, ndim=2)
-    check_shape("S", S, (M, M))
+    m, S = _check_q(X, m, S)
     return _update_xi(X, m, S)
 
 
@@ -252,9 +269,9 @@ def predict_proba(Xnew, m, S, method: str = "probit") -> np.ndarray:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     m = as_float_array("m", m, ndim=1)
     S = as_float_array("S", S, ndim=2)
-    check_shape("S", S, (m.size, m.size))
+    check_shape("S", S, (m.size, m.size), meaning="(M, M), M = the length of m")
     Xnew = as_float_array("Xnew", Xnew, ndim=2)
-    check_shape("Xnew", Xnew, (None, m.size))
+    check_shape("Xnew", Xnew, (None, m.size), meaning="(N, M), M = the length of m")
     mu = Xnew @ m
     s2 = np.einsum("nd,de,ne->n", Xnew, S, Xnew)
     if (s2 < -1e-12 * (1.0 + np.abs(Xnew).sum(1) ** 2 * np.abs(S).max())).any():

@@ -161,3 +161,17 @@ def test_fit_is_the_public_updates_in_turn():
 def test_bad_input_is_named(kwargs, name):
     with pytest.raises(ValueError, match=name):
         lr.fit(**kwargs)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: lr.jj_lambda(None), "xi"), (lambda: lr.jj_lambda([np.nan]), "xi"),
+    (lambda: lr.jj_log_sigmoid_bound(np.ones(2), np.ones(3)), "z"),
+    (lambda: lr.update_xi(np.ones((3, 2)), np.zeros(2), -np.eye(2)), "S"),
+    (lambda: lr.update_xi(np.ones((3, 2)), np.zeros(3), np.eye(3)), "X"),
+    (lambda: lr.elbo(np.ones((3, 2)), np.ones(3), np.zeros(2), np.zeros((2, 2)), np.ones(3),
+                     a=1.0, b=1.0, a0=1.0, b0=1.0), "S"),
+    (lambda: lr.predict_proba(np.ones((3, 2)), np.zeros(3), np.eye(3)), "m"),
+])
+def test_bad_input_of_the_pieces_is_named(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
