@@ -11,7 +11,7 @@ from sympy import Sum
 
 from .algebra import _group_args, _log_of_inverse, merge_logs, over_common_denominator, positive_denominators
 from .matrix import matrix_forms
-from .sums import cancel_plate_sums, merge_plate_sums, regroup_sum
+from .sums import cancel_plate_sums, merge_matrix_sums, merge_plate_sums, regroup_sum
 
 __all__ = ["rewrite", "regroup_sum", "merge_logs", "positive_denominators"]
 
@@ -21,6 +21,7 @@ def rewrite(expr):
     e = matrix_forms(expr)
     e = merge_plate_sums(e)
     e = cancel_plate_sums(e)
+    e = e.replace(lambda x: isinstance(x, sp.Add), merge_matrix_sums)
     e = e.replace(lambda x: isinstance(x, Sum), regroup_sum)
     e = e.replace(lambda x: isinstance(x, sp.Add), merge_logs)
     e = e.replace(lambda x: isinstance(x, sp.log), _log_of_inverse)

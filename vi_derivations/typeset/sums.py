@@ -17,7 +17,7 @@ from ..model import plate_of
 from .algebra import _collect_functions, _common_factor, _expand, _grouped, _name, over_common_denominator
 from .forms import Bilinear, Inner, QuadForm, SqNorm, Trace, is_vector_entry
 
-__all__ = ["regroup_sum", "merge_plate_sums", "cancel_plate_sums"]
+__all__ = ["regroup_sum", "merge_plate_sums", "cancel_plate_sums", "merge_matrix_sums"]
 
 
 def _full_plate(limit):
@@ -265,6 +265,34 @@ def _quadratic_forms(terms, limits):
     body = sp.Add(*[sign * c * f for c, f in out])
     res = _sum_of(_common_factor(body), outer) if outer else body
     return -res if sign == -1 else res
+
+
+def merge_matrix_sums(add):
+    """Sums over the (row, column) plates of a random matrix (a plate and its column plate) merged
+    into one, so that their terms can form one quadratic form: sum x^T W x - sum x^T W m - ... ->
+    (x - m)^T W (x - m).  Other sums are left alone."""
+    if not isinstance(add, sp.Add):
+        return add
+    parts, keep = [], []
+    for t in add.args:
+        c, rest = t.as_independent(Sum, as_Add=False)
+        lims = rest.limits if isinstance(rest, Sum) else ()
+        if len(lims) == 2 and all(_full_plate(l) for l in lims) and not (c.free_symbols & {l[0] for l in lims}) \
+                and plate_of(lims[0][0]) is not plate_of(lims[1][0]) \
+                and _same_range(plate_of(lims[0][0]), plate_of(lims[1][0])):
+            parts.append((c, rest))
+        else:
+            keep.append(t)
+    if len(parts) < 2:
+        return add
+    (j, _, _), (l, _, _) = parts[0][1].limits
+    pj, pl = plate_of(j), plate_of(l)
+    body = []
+    for c, s in parts:
+        (a, _, _), (b, _, _) = s.limits
+        ren = {a: j, b: l} if plate_of(a) is pj else {a: l, b: j}
+        body.append(c * s.function.xreplace(ren))
+    return sp.Add(*keep, Sum(sp.Add(*body), (j, j.lower, j.upper), (l, l.lower, l.upper)))
 
 
 _REGROUPED: dict = {}
