@@ -39,7 +39,7 @@ from .model import _IDX_PLATE, LATEX_NAMES, Model, Plate
 from .numeric import plate_sizes
 from .updates import derive_update
 
-__all__ = ["SVI", "SVIResult", "generate_svi", "natural_of", "step_size"]
+__all__ = ["SVI", "SVIResult", "generate_svi", "names_in", "natural_of", "step_size"]
 
 TAU0, KAPPA, T = sp.symbols("tau_0 kappa t", positive=True)
 RHO = sp.Symbol("rho_t", positive=True)
@@ -163,11 +163,11 @@ class SVI:
         # which local parameters a sweep reads before it writes them
         written, self._needs_start, self._one_sweep = set(), [], True
         for n in plan.local_order:
-            reads = set().union(*(_names_in(e) for e in derive_update(model, n).natural.values()))
+            reads = set().union(*(names_in(e) for e in derive_update(model, n).natural.values()))
             local_read = reads & set(self.split.local_params)
             self._one_sweep = self._one_sweep and not local_read
             self._needs_start += sorted(local_read - written)
-            written |= set().union(*(_names_in(t) for t in model.qfactors[n].dist.params.values()))
+            written |= set().union(*(names_in(t) for t in model.qfactors[n].dist.params.values()))
         self._rho_name = next(n for n in ("rho", "rho_svi", "rho_step")
                               if n not in plan.stat_model.variables)
         rho = plan.stat_model.hyper(self._rho_name, (), latex=r"\rho_t", positive=False)
@@ -184,7 +184,7 @@ class SVI:
             u = derive_update(model, n)
             fam = u.family
             cur, hat = natural_of(model, n), plan.global_natural[n]
-            self._stat_names |= set(plan.stats) & set().union(*map(_names_in, hat.values()))
+            self._stat_names |= set(plan.stats) & set().union(*map(names_in, hat.values()))
             keys = list(dict.fromkeys(list(cur) + list(hat)))
             stepped = copy.copy(u)
             stepped.natural = {k: (1 - rho) * cur.get(k, 0) + rho * hat.get(k, 0) for k in keys}
@@ -195,7 +195,7 @@ class SVI:
             self.intermediate_params[n] = [
                 sp.Eq(_hatted(display, fam.params[p]), e, evaluate=False)
                 for p, e in fam.natural_to_params(self.intermediate[n], u.event_reps).items()]
-            hats = {_names_in(t).pop(): _hatted(display, t) for t in fam.params.values()}
+            hats = {names_in(t).pop(): _hatted(display, t) for t in fam.params.values()}
             mixed = {k: (1 - RHO) * cur.get(k, 0)
                      + RHO * _rename(sp.sympify(cur.get(k, 0)), hats) for k in keys}
             self.update[n] = [sp.Eq(fam.params[p], _readable(e), evaluate=False)
@@ -209,7 +209,7 @@ class SVI:
         subs = {}
         for name, definition in plan.stats.items():
             sym = plan.stat_symbols[name]
-            if name not in _names_in(expr):
+            if name not in names_in(expr):
                 continue
             body = definition.function.xreplace({plate.index: b})
             inner = [lim for lim in definition.limits if lim[0] != plate.index]
@@ -246,7 +246,7 @@ class SVI:
         start = {}
         for name in self._needs_start:
             factor = next(f for f in model.qfactors.values()
-                          if name in set().union(*map(_names_in, f.dist.params.values())))
+                          if name in set().union(*map(names_in, f.dist.params.values())))
             if not factor.dist.sums_to_one:
                 raise ValueError(
                     f"local_init: the local sweep reads {name} before it updates it and "
@@ -379,8 +379,8 @@ def _readable(expr):
     return sp.factor_terms(expr)
 
 
-def _names_in(expr):
-    """Names of the arrays and scalars an expression reads."""
+def names_in(expr):
+    """Names of the arrays and scalars an expression reads (not plate sizes or indices)."""
     expr = sp.sympify(expr)
     labels = {a.base.label for a in expr.atoms(Indexed)}
     return {str(a) for a in labels} | {s.name for s in expr.free_symbols

@@ -40,14 +40,17 @@ def test_bayesian_mixture_full_batch_steps_are_cavi_sweeps_and_minibatches_appro
     # the joint Normal-Wishart factor q(mu, Lambda) steps once, in its natural coordinates
     model = vd.models.load("bayesian_gmm")
     engine = SVI(model, tau0=1.0, kappa=0.6)
-    assert engine.global_factors == ["pi", "mu"]
+    weights = next(n for n, f in model.qfactors.items() if type(f.dist).__name__ == "Dirichlet")
+    conc = str(model.qfactors[weights].dist.params["conc"].base.label)
+    assert engine.global_factors == [weights, "mu"]
+    assert set(engine.split.global_) == {weights, "mu", "Lambda"}
     rng = np.random.default_rng(0)
     K, D, N = 3, 2, 150
     x = rng.normal(size=(N, D)) + np.array([[4.0, 0.0], [-4.0, 1.0], [0, 5.0]])[
         rng.integers(0, 3, N)]
     fixed = {"alpha0": np.full(K, 0.5), "m0": np.zeros(D), "beta0": 1.0, "W0": np.eye(D),
              "nu0": float(D)}
-    init = {"alpha": np.ones(K), "m": x[:K].copy(), "beta": np.ones(K),
+    init = {conc: np.ones(K), "m": x[:K].copy(), "beta": np.ones(K),
             "W": np.tile(np.eye(D), (K, 1, 1)), "nu": np.full(K, D + 1.0)}
     order = engine.plan.local_order + engine.plan.global_order
     generated = vd.cavi(model, order=order)
@@ -60,7 +63,7 @@ def test_bayesian_mixture_full_batch_steps_are_cavi_sweeps_and_minibatches_appro
     # a half step moves the natural parameters half way (beta, nu and alpha are affine in them)
     half, _ = engine.step({"x": x}, init, fixed, rho=0.5, scale=1.0)
     one, _ = engine.step({"x": x}, init, fixed, rho=1.0, scale=1.0)
-    for p in ("alpha", "beta", "nu"):
+    for p in (conc, "beta", "nu"):
         np.testing.assert_allclose(half[p], (init[p] + one[p]) / 2, rtol=1e-12)
     precision = lambda q: np.linalg.inv(q["W"]) + q["beta"][:, None, None] * np.einsum(
         "kd,ke->kde", q["m"], q["m"])
