@@ -155,10 +155,10 @@ class SVI:
             raise TypeError("local_init must be callable(chunk, params, fixed) -> dict or None")
         self.local_init = local_init
         self.schedule = sp.Eq(RHO, (TAU0 + T) ** (-KAPPA))
-        plate = self.split.data_plate
         taken = {p.name for p in model.plates} | set(model.variables)
         bname = next(n for n in ("B", "S", "Bmini") if n not in taken)
-        bindex = next(n for n in ("b", "s", "bmini") if n not in {p.index_name for p in model.plates})
+        indices = {p.index_name for p in model.plates}
+        bindex = next(n for n in ("b", "s", "bmini") if n not in indices)
         self.minibatch = Plate(bname, bindex, latex=r"\mathcal{B}")
         # which local parameters a sweep reads before it writes them
         written, self._needs_start, self._one_sweep = set(), [], True
@@ -208,7 +208,6 @@ class SVI:
         b = self.minibatch.index
         subs = {}
         for name, definition in plan.stats.items():
-            sym = plan.stat_symbols[name]
             if name not in names_in(expr):
                 continue
             body = definition.function.xreplace({plate.index: b})
@@ -275,6 +274,12 @@ class SVI:
         """One SVI step on the minibatch ``chunk``: local step, statistics scaled by ``scale``
         (N / |B|), then every global factor (in q order) moves a fraction ``rho`` of the way
         to its intermediate parameter in natural coordinates. Returns (params, local)."""
+        for name, value, ok in (("rho", rho, lambda v: 0 < v <= 1),
+                                ("scale", scale, lambda v: v > 0)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                    or not np.isfinite(value) or not ok(value):
+                raise ValueError(f"{name} must be a finite number "
+                                 f"{'in (0, 1]' if name == 'rho' else '> 0'}, got {value!r}")
         local = self.local(chunk, params, fixed)
         stats = self.plan.statistics({**chunk, **local}, params, fixed, self._stat_names)
         stats = {k: scale * np.asarray(v) for k, v in stats.items()}
@@ -298,7 +303,18 @@ class SVI:
         is called every ``monitor_every`` steps and after the last one."""
         if not isinstance(data, dict) or set(self.split.data) - set(data):
             raise ValueError(f"data must be a dict holding {sorted(self.split.data)}")
-        n_items = len(np.asarray(data[self.split.data[0]]))
+        lengths = {k: np.shape(data[k])[0] if np.ndim(data[k]) else 0 for k in self.split.data}
+        n_items = lengths[self.split.data[0]]
+        if n_items < 1 or len(set(lengths.values())) > 1:
+            raise ValueError(f"data: every array needs the data plate "
+                             f"{self.split.data_plate.name} on axis 0 with one length, "
+                             f"got {lengths}")
+        if not isinstance(fixed, dict):
+            raise TypeError("fixed must be a dict of hyper-parameters")
+        if not isinstance(init, dict) or set(self.split.global_params) - set(init):
+            missing = sorted(set(self.split.global_params) - set(init if isinstance(init, dict)
+                                                                   else ()))
+            raise ValueError(f"init must be a dict of the global parameters; missing {missing}")
         batch_size = _check_int("batch_size", batch_size, 1, n_items)
         n_steps = _check_int("n_steps", n_steps, 1)
         monitor_every = _check_int("monitor_every", monitor_every, 0)
@@ -320,6 +336,10 @@ class SVI:
             if t > n_steps:
                 break
             idx = np.asarray(idx)
+            if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu" \
+                    or idx.min() < 0 or idx.max() >= n_items:
+                raise ValueError(f"batches: step {t} is not a non-empty 1-D array of indices "
+                                 f"in [0, {n_items})")
             chunk = {k: np.asarray(data[k])[idx] for k in self.split.data}
             params, local = self.step(chunk, params, fixed, rho=float(rho[t - 1]),
                                       scale=n_items / len(idx))
@@ -396,7 +416,8 @@ def _rename(expr, by_name):
         if twin is not None:
             subs[a] = twin.base[a.indices]
     for s in expr.free_symbols:
-        if isinstance(s, sp.Symbol) and s.name in by_name and not isinstance(by_name[s.name], Indexed):
+        if (isinstance(s, sp.Symbol) and s.name in by_name
+                and not isinstance(by_name[s.name], Indexed)):
             subs[s] = by_name[s.name]
     return expr.xreplace(subs)
 

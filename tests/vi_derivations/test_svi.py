@@ -210,3 +210,15 @@ def test_step_sizes_and_bad_arguments_are_refused_by_name():
             engine.run(data, fixed, init, **args)
     with pytest.raises(ValueError, match="^data"):
         engine.run({"y": data["x"]}, fixed, init, batch_size=10, n_steps=1)
+    with pytest.raises(ValueError, match="^init"):
+        engine.run(data, fixed, {"m": init["m"]}, batch_size=10, n_steps=1)
+    with pytest.raises(TypeError, match="^fixed"):
+        engine.run(data, None, init, batch_size=10, n_steps=1)
+    for bad in ([np.array([0.5, 1.0])], [np.array([], dtype=int)], [np.array([10_000])]):
+        with pytest.raises(ValueError, match="^batches"):
+            engine.run(data, fixed, init, batch_size=10, n_steps=1, batches=bad)
+    for kwargs, name in [({"rho": 0.0, "scale": 1.0}, "rho"), ({"rho": 1.5, "scale": 1.0}, "rho"),
+                         ({"rho": 0.5, "scale": -1.0}, "scale"),
+                         ({"rho": 0.5, "scale": float("inf")}, "scale")]:
+        with pytest.raises(ValueError, match=f"^{name}"):
+            engine.step(data, init, fixed, **kwargs)
