@@ -315,6 +315,11 @@ class Model:
             raise ValueError(f"q factor for {var.name!r}: family {type(dist).__name__} is not supported as a variational factor")
         dist.check_value(var)
         self._check_expr_vars(dist.all_exprs(), var, f"q({var.name})", dist, q=True)
+        used = {getattr(a, "base", a) for e in dist.all_exprs() for a in sp.sympify(e).atoms(Indexed, sp.Symbol)}
+        used.add(getattr(dist, "matrix", None))
+        for b in self.bounds:
+            if self.variables[b].symbol in used:
+                raise ValueError(f"q factor for {var.name!r}: {b} is the parameter of a local bound")
         f = Factor(var, dist, f"q({var.name})")
         self.qfactors[var.name] = f
         self._touch()
