@@ -183,8 +183,8 @@ def run_logistic_regression_alpha(rng):
 
 def run_bayesian_gmm(rng):
     """Full Bayesian mixture (Normal-Wishart components): both start from the same responsibilities;
-    the engine's own global updates give the starting q(pi), q(mu, Lambda), then each sweep
-    updates z, pi, (mu, Lambda) as the twin's loop does."""
+    the engine's own global updates give the starting q(w), q(mu, Lambda), then each sweep
+    updates c, w, (mu, Lambda) as the twin's loop does."""
     from vi_impl.models import bayesian_gmm as impl
     N, D, K = int(rng.integers(20, 50)), 2, int(rng.integers(2, 4))
     X = two_clusters(rng, N, D, K)
@@ -194,10 +194,11 @@ def run_bayesian_gmm(rng):
     r0 = rng.dirichlet(np.ones(K), N)
     hand = impl.fit(X, K, prior=prior, init=r0, tol=0, max_iter=40)
     data = dict(x=X, alpha0=prior.alpha0, m0=prior.m0, beta0=prior.beta0, W0=prior.W0, nu0=prior.nu0)
-    g = cavi(vd.models.load("bayesian_gmm"), order=["z", "pi", "mu", "Lambda"])
-    start = {**g.updates["pi"].numeric()(**data, r=r0), **g.updates["mu"].numeric()(**data, r=r0)}
+    g = cavi(vd.models.load("bayesian_gmm"), order=["c", "w", "mu", "Lambda"])
+    start = {**g.updates["w"].numeric()(**data, r=r0), **g.updates["mu"].numeric()(**data, r=r0)}
     gen = g.run(data, start, tol=0, max_iter=40)
-    return gen, {k: hand.params[k] for k in ("alpha", "beta", "m", "W", "nu", "r")}, hand.elbo
+    engine_name = {"alpha": "alpha_w"}    # the Dirichlet's parameter is alpha_w in the engine's model
+    return gen, {engine_name.get(k, k): hand.params[k] for k in ("alpha", "beta", "m", "W", "nu", "r")}, hand.elbo
 
 
 RUNNERS = {
