@@ -209,3 +209,15 @@ def test_the_derivation_shows_the_bound_as_a_step_and_says_the_elbo_is_a_bound()
     assert d.chains["elbo"].steps[0].relation == ">=" and "bound-ELBO" in d.chains["elbo"].steps[0].text
     assert {"bound_terms_xi", "update_xi"} <= set(d.chains)
     assert any(getattr(u, "var", None) == "xi" for u in d.updates)
+
+
+def test_the_chain_checker_rejects_a_reversed_bound():
+    """The checker's '>=' holds for log p >= log h and fails for the reversed claim log h >= log p."""
+    from vi_derivations.chain_check import check_chain
+    from vi_derivations.derivation import Chain, Step
+    M = _model()
+    exact, bound = [s.expr for s in vd.derive(M).chains["log_joint"].steps[:2]]
+    ok = check_chain(M, "bound", Chain("", sp.Symbol("L"), [Step("", exact), Step("", bound, ">=")]))
+    bad = check_chain(M, "reversed", Chain("", sp.Symbol("L"), [Step("", bound), Step("", exact, ">=")]))
+    assert ok[0].checked and ok[0].ok
+    assert bad[0].checked and not bad[0].ok
