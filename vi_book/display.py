@@ -197,8 +197,7 @@ def _use_letters_of(model) -> None:
     the most recently built model filled in; two models may give one Python name two letters
     (``sigma2`` is the prior variance tau^2 of one mixture and the noise variance sigma^2 of
     another), so a chain is shown with the names of the model it belongs to."""
-    from vi_derivations.model import LATEX_NAMES
-    LATEX_NAMES.update(getattr(model, "latex_names", {}))
+    model.use_letters()
 
 
 def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=None, title: str | None = None,

@@ -19,6 +19,7 @@ the ELBO and every CAVI update.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -35,6 +36,11 @@ __all__ = ["Step", "Chain", "Derivation", "derive"]
 _REL = {"=": "=", "=support": "=", "=E": "=", "+const": r"\doteq", ">=": r"\geq"}
 
 
+def _letters(model):
+    """Print with ``model``'s LaTeX names (see :meth:`Model.letters`)."""
+    return model.letters() if model is not None else nullcontext()
+
+
 @dataclass
 class Step:
     text: str
@@ -48,11 +54,20 @@ class Chain:
     lhs: sp.Expr
     steps: list
     wrt: tuple = ()  # symbols the '+const' constant does not depend on
+    model: object = None  # printed with this model's letters (set by derive)
 
     def exprs(self):
         return [s.expr for s in self.steps]
 
     def latex(self):
+        with _letters(self.model):
+            return self._latex()
+
+    def markdown(self):
+        with _letters(self.model):
+            return self._markdown()
+
+    def _latex(self):
         lines = []
         for n, s in enumerate(self.steps):
             rel = _REL[s.relation]
@@ -61,7 +76,7 @@ class Chain:
             lines.append(f"{lhs} &{rel} {latex(s.expr)}{note}")
         return r"\begin{aligned}" + r"\\ ".join(lines) + r"\end{aligned}"
 
-    def markdown(self):
+    def _markdown(self):
         out = [f"**{self.title}**", ""]
         for n, s in enumerate(self.steps):
             rel = _REL[s.relation]
@@ -83,6 +98,10 @@ class Derivation:
         return "\n\n".join(c.latex() for c in self.chains.values())
 
     def markdown(self):
+        with _letters(self.model):
+            return self._markdown()
+
+    def _markdown(self):
         parts = [f"# {self.model.name}", "", self.model.description, ""]
         for c in self.chains.values():
             parts.append(c.markdown())
@@ -209,6 +228,7 @@ def derive(model):
     """The full derivation of ``model`` (cached on the model; rebuilt if the model changes)."""
     key = "derivation"
     if key in model._cache:
+        model.use_letters()
         return model._cache[key]
     t0 = time.perf_counter()
     model.validate()
@@ -223,6 +243,8 @@ def derive(model):
     if getattr(model, "bounds", None):  # local variational bounds: the bound as a step, the xi updates
         from .local_bound import add_bound_steps
         add_bound_steps(model, d)
+    for c in d.chains.values():
+        c.model = model
     d.seconds = time.perf_counter() - t0
     model._cache[key] = d
     return d

@@ -15,6 +15,8 @@ Nothing here knows any particular model; see :mod:`vi_derivations.models` for ex
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -27,6 +29,10 @@ __all__ = ["Plate", "Variable", "Factor", "Model", "fresh_index", "plate_of"]
 _IDX_PLATE: dict = {}
 _COUNTER = itertools.count(1)
 LATEX_NAMES: dict[str, str] = {}
+"""The LaTeX names the printer uses: those of the model in use (the last one declared into,
+validated, derived or entered with :meth:`Model.letters`). One Python name may have two letters
+in two models (``sigma2`` is the prior variance tau^2 of one mixture and the noise variance
+sigma^2 of a regression), so the table is never a union of models."""
 
 _GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -224,7 +230,7 @@ class Model:
             symbol = sp.Symbol(name, **assumptions)
         latex = latex or default_latex(name)
         self.latex_names[name] = latex
-        LATEX_NAMES[name] = latex  # read by render.py until it takes the names from the model
+        self.use_letters()
         v = Variable(name, plates, kind, latex, symbol)
         self.variables[name] = v
         self._touch()
@@ -442,7 +448,24 @@ class Model:
                 raise ValueError(f"variable {v.name!r} has no factor p({v.name} | ...)")
             if v.kind == "latent" and v.name not in self.qfactors:
                 raise ValueError(f"latent variable {v.name!r} has no variational factor q({v.name})")
+        self.use_letters()
         return True
+
+    def use_letters(self):
+        """Make this model's LaTeX names the printer's (no other model's name stays in use)."""
+        LATEX_NAMES.clear()
+        LATEX_NAMES.update(self.latex_names)
+
+    @contextmanager
+    def letters(self):
+        """``with model.letters():`` print with this model's names, then restore the table."""
+        saved = dict(LATEX_NAMES)
+        self.use_letters()
+        try:
+            yield self
+        finally:
+            LATEX_NAMES.clear()
+            LATEX_NAMES.update(saved)
 
     def of_kind(self, kind):
         return [v for v in self.variables.values() if v.kind == kind]

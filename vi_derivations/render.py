@@ -60,10 +60,14 @@ class VILatexPrinter(LatexPrinter):
 
     def _print_polygamma(self, expr, exp=None):
         n, x = expr.args
+        arg = r"\left(" + self._print(x) + r"\right)"
         if n == 0:
-            s = r"\psi\left(" + self._print(x) + r"\right)"
-            return s if exp is None else f"{s}^{{{exp}}}"
-        return super()._print_polygamma(expr, exp)
+            s = r"\psi" + arg
+        elif n.is_Integer and 1 <= n <= 3:     # trigamma and the next two as primes of psi
+            s = r"\psi" + "'" * int(n) + arg
+        else:
+            s = r"\psi^{(" + self._print(n) + r")}" + arg
+        return s if exp is None else r"\left(" + s + r"\right)^{" + str(exp) + "}"
 
     def _print_loggamma(self, expr, exp=None):
         s = r"\log\Gamma\left(" + self._print(expr.args[0]) + r"\right)"
@@ -109,9 +113,20 @@ class VILatexPrinter(LatexPrinter):
         s = r"\exp\left(" + self._print(a) + r"\right)"
         return s if exp is None else r"\left(" + s + r"\right)^{" + exp + "}"
 
+    def _needs_mul_brackets(self, expr, first=False, last=False) -> bool:
+        """A factor after the first whose LaTeX starts with a minus sign is bracketed: ``a (-b)``,
+        never ``a - b`` (which would read as a difference)."""
+        if super()._needs_mul_brackets(expr, first=first, last=last):
+            return True
+        return not first and self._print(expr).lstrip().startswith("-")
+
     def _print_Mul(self, expr):
         c, rest = expr.as_coeff_Mul()
         factors = sp.Mul.make_args(rest)
+        flips = [f for f in factors if isinstance(f, Sum) and f.function.could_extract_minus_sign()]
+        if self.textbook and flips:   # a sum (-b) printed - a sum b: the sign leads the product
+            new = [Sum(-f.function, *f.limits) if f in flips else f for f in factors]
+            return self._print(sp.Mul((-1) ** len(flips) * c, *new, evaluate=False))
         ordered = sorted(expr.func(*factors).as_ordered_factors() if len(factors) > 1 else factors,
                          key=_factor_rank)
         if not self.textbook:
@@ -314,9 +329,13 @@ _PRINTER = VILatexPrinter({"long_frac_ratio": 2})
 _RAW_PRINTER = VILatexPrinter({"long_frac_ratio": 2}, textbook=False)
 
 
-def latex(expr, pretty=True):
+def latex(expr, pretty=True, model=None):
     """LaTeX of any expression, Eq or derivation object (``pretty``: the proved textbook form of
-    :func:`vi_derivations.typeset.typeset`, else the expression as it is)."""
+    :func:`vi_derivations.typeset.typeset`, else the expression as it is), with the letters of
+    ``model`` (default: the model in use, see :data:`vi_derivations.model.LATEX_NAMES`)."""
+    if model is not None:
+        with model.letters():
+            return latex(expr, pretty=pretty)
     if hasattr(expr, "latex") and not isinstance(expr, sp.Basic):
         return expr.latex()
     expr = sp.sympify(expr)

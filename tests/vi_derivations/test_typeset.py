@@ -34,8 +34,10 @@ def _displays(model):
 def every_display():
     out = []
     for name in vd.models.available():
-        for label, expr in _displays(vd.models.load(name)):
-            out.append((name, label, expr, typeset(expr), latex(expr), raw_latex(expr)))
+        model = vd.models.load(name)
+        with model.letters():
+            for label, expr in _displays(model):
+                out.append((name, label, expr, typeset(expr), latex(expr), raw_latex(expr)))
     return out
 
 
@@ -285,9 +287,11 @@ def test_a_wrong_matrix_is_not_proved():
 
 def test_latex_rows_break_the_typeset_display_between_terms(every_display):
     from vi_derivations.render import latex_rows, visual_width
+    models = {}
     for name, label, expr, ts, tex, _ in every_display[::5]:
         if type(ts.display).__name__ == "Expect":
             continue
+        models.setdefault(name, vd.models.load(name)).use_letters()   # the letters tex was printed with
         assert "".join(latex_rows(expr, budget=10 ** 6)) == tex, (name, label)
         rows = latex_rows(expr, budget=40)
         assert "".join(rows) == tex
