@@ -6,7 +6,8 @@ Pipeline (one module per idea): model definition (:mod:`.model`, :mod:`.distribu
 updates by recognising the optimal factor's family (:mod:`.updates`) -> step-by-step
 derivations (:mod:`.derivation`) -> LaTeX/Markdown (:mod:`.render`) -> NumPy (:mod:`.numeric`)
 -> a generated CAVI loop (:mod:`.cavi`) whose factors are updated at once or one element at a
-time as :mod:`.schedule` decides.  Models the engine cannot derive soundly are refused with the
+time as :mod:`.schedule` decides; its map-reduce split (:mod:`.mapreduce`) gives natural-gradient
+stochastic VI (:mod:`.svi`) and chunked fits.  Models the engine cannot derive soundly are refused with the
 errors of :mod:`.errors`, naming the factor, the variable and the term.
 """
 from .model import Plate, Variable, Model
@@ -24,6 +25,7 @@ from .numeric import compile_expr, evaluate
 from . import models
 from .cavi import cavi, generate_cavi, CaviResult
 from .schedule import Schedule, update_schedule
+from .svi import SVI, generate_svi
 
 to_numpy = compile_expr
 update = derive_update
@@ -36,4 +38,5 @@ __all__ = [
     "Update", "derive_update", "derive_updates", "update", "Derivation", "Chain", "Step",
     "derive", "latex", "markdown", "tidy", "compile_expr", "to_numpy", "evaluate", "models",
     "cavi", "generate_cavi", "CaviResult", "Schedule", "update_schedule", "moment_table", "HyperUpdate", "derive_hyper_update",
+    "SVI", "generate_svi",
 ]
