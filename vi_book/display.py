@@ -17,7 +17,7 @@ __all__ = ["RELATION", "break_latex", "visual_width", "aligned", "show", "show_e
            "show_chain", "chain_mark", "badge_words", "show_source", "BUDGET"]
 
 #: The symbol printed between two steps of a chain ("\doteq": equal up to an additive constant).
-RELATION = {"=": "=", "=support": "=", "=E": "=", "+const": r"\doteq"}
+RELATION = {"=": "=", "=support": "=", "=E": "=", "+const": r"\doteq", ">=": r"\geq"}
 #: Typeset characters per row: what fits a 400 px column at MathJax's display size.
 BUDGET = 34
 
@@ -174,6 +174,7 @@ _HOW = {
     "=support": "equal at random points where every indicator is one-hot",
     "=E": "the average of the previous line under draws from q matches it",
     "+const": "the difference has zero derivative in every variational parameter",
+    ">=": "the new line is below the previous one at random points (a lower bound)",
 }
 
 

@@ -160,3 +160,10 @@ def test_badge_words_say_what_was_checked(n, words):
 def test_badge_words_refuse_a_bad_count(bad):
     with pytest.raises(ValueError, match="n_steps"):
         vbd.badge_words(bad)
+
+
+def test_every_relation_of_the_engine_is_shown_and_explained():
+    from vi_derivations.derivation import _REL
+    from vi_book.display import _HOW, RELATION
+    assert set(_REL) <= set(RELATION) and set(_REL) <= set(_HOW)
+    assert all(RELATION[r] == _REL[r] for r in _REL if r != "+const" or RELATION[r] == _REL[r])
