@@ -197,10 +197,13 @@ def update_chain(model, u):
     z = u.rep
     fam = u.family
     zl = latex(z)
+    wrt = (z,)
     if u.event_reps:  # the factor is over a whole vector (one-hot c_i, Dirichlet, MvNormal)
-        v = model.variables[u.var]
         batch = fam.batch_of(fam.canonical_index())
-        zl = v.latex + ("_{" + "".join(latex(b) for b in batch) + "}" if batch else "")
+        sub = "_{" + "".join(latex(b) for b in batch) + "}" if batch else ""
+        names = getattr(fam, "members", (u.var,))      # a joint factor: all its variables
+        zl = ", ".join(model.variables[n].latex + sub for n in names)
+        wrt = tuple(model.variables[n].element for n in names)
     lhs = sp.Symbol(rf"\log q^{{*}}({zl})")
     terms = []
     from .distributions import Categorical, Dirichlet, MvNormal
@@ -216,7 +219,7 @@ def update_chain(model, u):
         steps.append(Step(f"recognise the {fam.name} family", kern, "+const"))
     except NotImplementedError:
         pass
-    return Chain(f"Update of q({u.var})", lhs, steps, (z,))
+    return Chain(f"Update of q({u.var})", lhs, steps, wrt)
 
 
 def _stat_exprs(u):
