@@ -211,7 +211,7 @@ def update_chain(model, u):
     lin = sp.Add(*[stat_expr[k](v) for k, v in u.natural.items()])
     steps = [
         Step(f"CAVI: keep the terms of the log joint that involve ${zl}$, average over the other factors",
-             Expect(u.collected, sp.Symbol("-" + zl)), "+const"),
+             Expect(u.collected, sp.Symbol("-" + (f"({zl})" if "," in zl else zl))), "+const"),
         Step("take the expectations (natural parameters times sufficient statistics)", lin, "=E"),
     ]
     try:
