@@ -158,13 +158,68 @@ class _Instance:
                     for b in range(J):
                         self.values[mat[a, b].subs(self.sizes)] = float(Vm[a, b])
                 self.matrices[str(mat.label)] = Vm
+        self._wishart_values()
         # latent variables: q samples, and one-hot point values for indicators
         for f in m.qfactors.values():
             self._sample_factor(f)
 
+    def _wishart_values(self):
+        """Wishart and Normal-Wishart factors: symmetric positive definite scale matrices (one per
+        batch element) and degrees of freedom above D - 1."""
+        m = self.model
+        for f in list(m.factors) + list(m.qfactors.values()):
+            kind = type(f.dist).__name__
+            if kind not in ("Wishart", "_NormalPart", "_WishartPart"):
+                continue
+            dist = f.dist.joint if kind != "Wishart" else f.dist
+            v = m.var_of(dist.scale_base)
+            D = self.size_of[v.plates[-1].name]
+            batch = [range(self.size_of[p.name]) for p in v.plates[:-2]]
+            mats = np.empty(tuple(len(r) for r in batch) + (D, D))
+            for b in itertools.product(*batch):
+                A = self.g.normal(size=(D, D))
+                mats[b] = A @ A.T / D + 0.5 * np.eye(D)
+                for r in range(D):
+                    for c in range(D):
+                        self.values[self._el(v, b + (r, c))] = float(mats[b][r, c])
+            self.matrices[v.name] = mats
+            nu = m.var_of(dist.params["dof"])
+            for _, el in self._elements(nu):
+                self.values[el] = float(D - 1 + self.g.uniform(0.5, 2.0))
+
+    def _sample_normal_wishart(self, joint):
+        """Lambda_b ~ W(W_b, nu_b), mu_b | Lambda_b ~ N(m_b, (beta_b Lambda_b)^-1) per batch element;
+        log|Lambda_b| is sampled too (the atom LogDet(Lambda, b))."""
+        from scipy import stats
+        from vi_derivations.distributions import LogDet
+        mu, lam = joint.mu, joint.lam
+        D = self.size_of[lam.plates[-1].name]
+        nw = self.model.qfactors[mu.name].dist
+        for b in itertools.product(*[range(self.size_of[p.name]) for p in lam.plates[:-2]]):
+            W = self.matrices[str(joint.scale_base.label)][b]
+            nu = self._param(nw, b + (0,), "dof")
+            beta = self._param(nw, b + (0,), "beta")
+            mean = np.array([self._param(nw, b + (r,), "mean") for r in range(D)])
+            L = stats.wishart(df=nu, scale=W).rvs(self.S, random_state=self.g).reshape(self.S, D, D)
+            C = np.linalg.cholesky(np.linalg.inv(beta * L))
+            x = mean + np.einsum("sde,se->sd", C, self.g.standard_normal((self.S, D)))
+            for r in range(D):
+                el = self._el(mu, b + (r,))
+                self.samples[el], self.onehot[el] = x[:, r], float(x[0, r])
+                for c in range(D):
+                    el = self._el(lam, b + (r, c))
+                    self.samples[el], self.onehot[el] = L[:, r, c], float(L[0, r, c])
+            ld = LogDet(self._el(lam, b + (0, 0)).base, *map(sp.Integer, b))
+            self.samples[ld] = np.linalg.slogdet(L)[1]
+            self.onehot[ld] = float(self.samples[ld][0])
+
     def _sample_factor(self, f):
         dist, v = f.dist, f.var
         kind = type(dist).__name__
+        if kind in ("_NormalPart", "_WishartPart"):      # one joint draw for both variables
+            if v is dist.joint.mu:
+                self._sample_normal_wishart(dist.joint)
+            return
         if kind in ("Categorical", "Dirichlet"):
             ev = dist.event_plates[0]
             pos = [p.name for p in v.plates].index(ev.name)
@@ -233,18 +288,20 @@ class _Instance:
         computed from the concrete matrix (numpy), so steps that use them can be evaluated."""
         from vi_derivations.distributions import LogDet, MatrixInverse
 
-        def mat_of(base):
+        def mat_of(base, batch=()):
             name = str(base.label) if hasattr(base, "label") else str(base)
             if name not in self.matrices:
                 raise NotImplementedError(f"no concrete matrix for {name}")
-            return self.matrices[name]
+            return self.matrices[name][tuple(int(i) for i in batch)]
 
         def logdet(e):
-            return sp.Float(np.linalg.slogdet(mat_of(e.args[0]))[1], 17)
+            if e in self.samples:        # log|Lambda_b| of a random matrix: sampled
+                return e
+            return sp.Float(np.linalg.slogdet(mat_of(e.args[0], e.args[1:]))[1], 17)
 
         def inverse(e):
             elem, _, _, j, l = e.args
-            inv = np.linalg.inv(mat_of(elem.base))
+            inv = np.linalg.inv(mat_of(elem.base, elem.indices[:-2]))
             return sp.Float(inv[int(j), int(l)], 17)
 
         expr = expr.replace(lambda e: isinstance(e, LogDet), logdet)
@@ -304,7 +361,8 @@ class _Instance:
 
     def _series(self, expr, fixed):
         expr = sp.sympify(expr).xreplace(_num(self.values))
-        lat = [a for a in expr.atoms(sp.Indexed, sp.Symbol) if a in self.samples]
+        from vi_derivations.distributions import LogDet
+        lat = [a for a in expr.atoms(sp.Indexed, sp.Symbol, LogDet) if a in self.samples]
         fixed_vals = {a: float(fixed[a]) for a in lat if a in fixed}
         expr = expr.xreplace(_num(fixed_vals))
         lat = [a for a in lat if a not in fixed]
@@ -322,6 +380,8 @@ def _wrt_elements(inst, chain, free_values):
     out = []
     for w in chain.wrt:
         w = sp.sympify(w) if not isinstance(w, sp.IndexedBase) else w
+        lab = w.label if isinstance(w, sp.IndexedBase) else w.base.label if isinstance(w, sp.Indexed) else None
+        out += [a for a in inst.samples if type(a).__name__ == "LogDet" and a.args[0].label == lab]  # log|Lambda_b|
         if isinstance(w, sp.IndexedBase):
             out += [a for a in inst.values if isinstance(a, sp.Indexed) and a.base.label == w.label]
             out += [a for a in inst.samples if isinstance(a, sp.Indexed) and a.base.label == w.label]

@@ -1215,7 +1215,13 @@ def generate(model, order=None, command=None):
     """Source of a standalone NumPy module running the CAVI of ``model`` (see the module docstring).
 
     ``order``: the q factors in update order within a sweep (default: their declaration order).
-    ``command``: the command line that wrote it (quoted in the module's docstring)."""
+    ``command``: the command line that wrote it (quoted in the module's docstring). Formulas are
+    printed with the model's own letters."""
+    with model.letters():
+        return _generate(model, order, command)
+
+
+def _generate(model, order, command):
     g = _Generator(model, order)
     g.signatures, g.extra = {}, {}
     fl = g.floored()

@@ -151,7 +151,9 @@ def _stat_reps(fam, key, reps):
 
 
 def derive_update(model, var):
-    """Derive the CAVI update of q(var) (``var`` a name or Variable). Cached per model."""
+    """Derive the CAVI update of q(var) (``var`` a name or Variable). Cached per model; the
+    model's letters become the printer's (see :meth:`Model.use_letters`)."""
+    model.use_letters()
     name = model.var(var).name
     key = ("update", name)
     if key in model._cache:

@@ -86,6 +86,13 @@ def problem(M, g, rng):
         else:
             val = rng.normal(scale=2, size=shape)
         data[n] = val if shape else float(val)
+    for f in M.factors:   # a Wishart prior: symmetric positive definite scale, dof > D - 1
+        if f.dist.name == "Wishart":
+            W, nu = M.var_of(f.dist.scale_base).name, M.var_of(f.dist.params["dof"]).name
+            n = np.shape(data[W])[-1]
+            A = rng.normal(size=(n, n))
+            data[W] = A @ A.T / n + 0.5 * np.eye(n)
+            data[nu] = float(n - 1 + rng.uniform(0.5, 2.0))
     for f in M.factors:   # probabilities given as hyper-parameters lie on the simplex
         if f.dist.name in ("Categorical",) or (f.dist.name == "Mixture" and f.dist.component.name == "Categorical"):
             dist = f.dist.component if f.dist.name == "Mixture" else f.dist

@@ -11,7 +11,7 @@ import pytest
 import vi_derivations as vd
 from vi_derivations.elbo import _batch_sum, log_joint_expr
 
-SIZES = {"N": 6, "K": 3, "D": 2, "J": 2}
+SIZES = {"N": 6, "K": 3, "D": 2, "E": 2, "J": 2}   # E: the column plate of D x D matrices
 S = 20_000
 
 
@@ -28,6 +28,11 @@ def _fill(M, rng):
             pos = v.kind == "hyper" and v.symbol.is_positive if not v.plates else \
                 v.kind == "hyper" and v.symbol.label.is_positive
             vals[v.name] = rng.uniform(0.5, 2.0, shape) if pos else rng.normal(size=shape)
+    for f in M.factors:   # a Wishart prior: symmetric positive definite scale, dof > D - 1
+        if f.dist.name == "Wishart":
+            W, nu = M.var_of(f.dist.scale_base), M.var_of(f.dist.params["dof"])
+            vals[W.name] = _spd(rng, _shape(W))
+            vals[nu.name] = _shape(W)[-1] - 1 + rng.uniform(0.5, 2.0, _shape(nu))
     for f in M.factors:
         v = f.var
         if v.kind != "observed":
@@ -58,6 +63,10 @@ def _fill(M, rng):
                 vals[tv.name] = g / g.sum(axis=axis, keepdims=True)
             elif fam.name == "Bernoulli":
                 vals[tv.name] = rng.uniform(0.1, 0.9, shape)
+            elif fam.name == "NormalWishart" and pname == "scale":
+                vals[tv.name] = _spd(rng, shape)
+            elif fam.name == "NormalWishart" and pname == "dof":
+                vals[tv.name] = SIZES["D"] - 1 + rng.uniform(0.5, 2.0, shape)
             else:
                 vals[tv.name] = rng.uniform(0.5, 2.5, shape)
         if fam.name == "MvNormal":
@@ -70,7 +79,43 @@ def _fill(M, rng):
     return vals
 
 
+def _spd(rng, shape):
+    """Symmetric positive definite matrices over the last two axes of ``shape``."""
+    A = rng.normal(size=shape)
+    n = shape[-1]
+    return A @ np.swapaxes(A, -1, -2) / n + 0.5 * np.eye(n)
+
+
+_JOINT = {}
+
+
+def _sample_normal_wishart(M, fam, vals, rng):
+    """Draws of (mu, Lambda) from a joint Normal–Wishart q: Lambda_k ~ W(W_k, nu_k), then
+    mu_k | Lambda_k ~ N(m_k, (beta_k Lambda_k)^-1) (batch plates first, as declared)."""
+    from scipy import stats
+    j = fam.joint
+    key = (id(j), id(vals))
+    if key not in _JOINT:
+        mu_v, lam_v = j.mu, j.lam
+        P = {k: vd.to_numpy(e, M, out=tuple(i for i in lam_v.element.indices if i in e.free_symbols))(
+            **{n: vals[n] for n in vals if M.variables[n].kind in ("variational", "hyper")})
+            for k, e in j.params.items()}
+        batch = _shape(lam_v)[:-2]
+        lam = np.empty((S,) + _shape(lam_v))
+        mu = np.empty((S,) + _shape(mu_v))
+        for b in np.ndindex(*batch):
+            L = stats.wishart(df=P["dof"][b], scale=P["scale"][b]).rvs(S, random_state=rng)
+            lam[(slice(None),) + b] = L
+            C = np.linalg.cholesky(np.linalg.inv(P["beta"][b] * L))
+            mu[(slice(None),) + b] = P["mean"][b] + np.einsum("sde,se->sd", C, rng.standard_normal((S, L.shape[-1])))
+        _JOINT.clear()
+        _JOINT[key] = {mu_v.name: mu, lam_v.name: lam}
+    return _JOINT[key][fam.var.name]
+
+
 def _sample(M, qf, vals, rng):
+    if qf.dist.name == "NormalWishart":
+        return _sample_normal_wishart(M, qf.dist, vals, rng)
     fam, var = qf.dist, qf.var
     idx = var.element.indices if var.plates else ()
     P = {k: vd.to_numpy(e, M, out=tuple(i for i in idx if i in e.free_symbols) and idx)(
@@ -144,6 +189,8 @@ def _fd_directions(M, qf, vals, rng):
                 d[idx] = scale; d[tuple(other)] = -scale
             elif fam.name == "MvNormal" and name == str(fam.matrix.label):
                 d[idx] += 0.5; d[idx[::-1]] += 0.5
+            elif fam.name == "NormalWishart" and name == str(fam.params["scale"].base.label):
+                d[idx] += 0.5; d[idx[:-2] + idx[-2:][::-1]] += 0.5    # symmetric
             else:
                 d[idx] = 1.0
             out.append((name, d))
