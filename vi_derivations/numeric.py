@@ -11,6 +11,8 @@ product is contracted with ``numpy.einsum`` (no Python loop over any plate).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.special as sps
 import sympy as sp
@@ -41,7 +43,7 @@ def plate_sizes(model, arrays, sampled=()):
         if arr.ndim != len(v.plates):
             raise ValueError(f"argument {name!r} must have {len(v.plates)} axes "
                              f"({', '.join(p.name for p in v.plates)}), got shape {arr.shape}")
-        if not np.all(np.isfinite(arr)):
+        if not _all_finite(arr):
             raise ValueError(f"argument {name!r} contains NaN or inf")
         for p, n in zip(v.plates, arr.shape):
             if p.size.is_Integer:
@@ -61,8 +63,14 @@ class _Ev:
         self.sizes = sizes
         self.sampled = set(sampled)
         self.cache = {}
+        self._size_cache = {}
 
     def size_of(self, idx):
+        if idx not in self._size_cache:
+            self._size_cache[idx] = self._size(idx)
+        return self._size_cache[idx]
+
+    def _size(self, idx):
         if idx == SAMPLE:
             return len(next(iter(self.arrays[n] for n in self.sampled if n in self.arrays)))
         up = idx.upper - idx.lower + 1
@@ -82,12 +90,15 @@ class _Ev:
         a = np.asarray(a, dtype=float)
         if not la:
             return a
-        perm = [la.index(l) for l in labels if l in la]
+        if la == labels:
+            return a
+        pos = {l: n for n, l in enumerate(la)}
+        perm = [pos[l] for l in labels if l in pos]
         a = np.transpose(a, perm)
         shape = []
         it = iter(a.shape)
         for l in labels:
-            shape.append(next(it) if l in la else 1)
+            shape.append(next(it) if l in pos else 1)
         return a.reshape(shape)
 
     def ev(self, e):
@@ -114,7 +125,7 @@ class _Ev:
                 return np.asarray(self.arr(e.name), dtype=float), (SAMPLE,)
             return np.asarray(self.arr(e.name), dtype=float), ()
         if isinstance(e, Indexed):
-            name = str(e.base.label)
+            name = _name(e.base.label)
             a = np.asarray(self.arr(name), dtype=float)
             labels = []
             sl = []
@@ -170,7 +181,7 @@ class _Ev:
             labels = self._union([la, lb])
             return (self.align(va, la, labels) != self.align(vb, lb, labels)).astype(float), labels
         if isinstance(e, LogDet):
-            name = str(e.args[0].label)
+            name = _name(e.args[0].label)
             M = np.asarray(self.arr(name), dtype=float)
             idx = e.args[1:]
             if name in self.sampled:  # a random matrix: one log det per draw
@@ -210,35 +221,97 @@ class _Ev:
 
     @staticmethod
     def _union(lists):
-        out = []
-        for l in lists:
-            for x in l:
-                if x not in out:
-                    out.append(x)
-        return tuple(out)
+        return tuple(dict.fromkeys(x for l in lists for x in l))
 
     def _sum(self, e):
-        idxs = [lim[0] for lim in e.limits]
-        body = e.function
-        factors = sp.Mul.make_args(body) if isinstance(body, sp.Mul) else (body,)
-        parts = [self.ev(f) for f in factors]
-        labels = self._union([l for _, l in parts])
-        mult = 1.0
-        for i in idxs:
-            if i not in labels:
-                mult *= self.size_of(i)
-        keep = tuple(l for l in labels if l not in idxs)
-        letters = {l: chr(ord("a") + n) for n, l in enumerate(labels)}
-        if len(labels) > 26:
-            raise ValueError("numeric: too many indices in one product")
-        ops, specs = [], []
-        for a, l in parts:
-            ops.append(np.asarray(a, dtype=float))
-            specs.append("".join(letters[x] for x in l))
-        spec = ",".join(specs) + "->" + "".join(letters[x] for x in keep)
-        # sizes must agree for einsum; broadcast scalars fine
-        out = np.einsum(spec, *ops, optimize=len(ops) > 2)
-        return out * mult, keep
+        """Sum of a sum of products: one contraction per term, over the indices that term uses."""
+        idxs = tuple(lim[0] for lim in e.limits)
+        total = []
+        for factors in _terms(e):
+            coef, parts = 1.0, []
+            for f in factors:
+                a, l = self.ev(f)
+                if l:
+                    parts.append((a, l))
+                else:
+                    coef = coef * a
+            labels = self._union([l for _, l in parts])
+            used = set(labels)
+            for i in idxs:
+                if i not in used:
+                    coef = coef * self.size_of(i)
+            summed = set(idxs)
+            keep = tuple(l for l in labels if l not in summed)
+            total.append((_contract(parts, labels, keep) * coef, keep))
+        if len(total) == 1:
+            return total[0]
+        labels = self._union([l for _, l in total])
+        return sum(self.align(a, l, labels) for a, l in total), labels
+
+
+_MAX_TERMS = 64
+
+
+def _indices(expr):
+    return frozenset(s for s in expr.free_symbols if isinstance(s, Idx))
+
+
+@lru_cache(maxsize=4096)
+def _terms(e):
+    """The summand of the Sum ``e`` as a list of products (tuples of factors): the Add is split
+    into its terms, and a factor that is itself an Add is multiplied out when its terms use
+    different indices and one of them is summed here (so no term is broadcast to the others'
+    axes); at most _MAX_TERMS products."""
+    summed = {lim[0] for lim in e.limits}
+    out = []
+    for term in sp.Add.make_args(e.function):
+        products = [()]
+        for f in sp.Mul.make_args(term):
+            split = (isinstance(f, sp.Add) and len(products) * len(f.args) <= _MAX_TERMS
+                     and len({_indices(a) for a in f.args}) > 1 and _indices(f) & summed)
+            pieces = [sp.Mul.make_args(a) for a in f.args] if split else [(f,)]
+            products = [p + q for p in products for q in pieces]
+        out += products
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _path(spec, shapes):
+    return np.einsum_path(spec, *[np.broadcast_to(0.0, s) for s in shapes], optimize="greedy")[0]
+
+
+def _contract(parts, labels, keep):
+    """sum over the labels not in ``keep`` of the product of the labelled arrays ``parts``
+    (their labels' union is ``labels``); the result's axes are ``keep``."""
+    if not parts:
+        return np.asarray(1.0)
+    if len(parts) == 1:
+        a, l = parts[0]
+        kept = set(keep)
+        drop = tuple(n for n, x in enumerate(l) if x not in kept)
+        return a.sum(axis=drop) if drop else a
+    if len(labels) > 52:
+        raise ValueError("numeric: too many indices in one product")
+    letters = {x: _LETTERS[n] for n, x in enumerate(labels)}
+    ops = [np.asarray(a, dtype=float) for a, _ in parts]
+    spec = ",".join("".join(letters[x] for x in l) for _, l in parts) + "->" + "".join(letters[x] for x in keep)
+    path = _path(spec, tuple(o.shape for o in ops))
+    return np.einsum(spec, *ops, optimize=path)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _all_finite(arr):
+    """No NaN or inf in ``arr`` (a finite sum proves it; an overflowing one falls back to isfinite)."""
+    with np.errstate(all="ignore"):
+        if np.isfinite(np.sum(arr)):
+            return True
+    return bool(np.all(np.isfinite(arr)))
+
+
+def _name(label):
+    return label.name if isinstance(label, sp.Symbol) else str(label)
 
 
 def _xlogy_safe_log(x):
