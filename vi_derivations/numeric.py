@@ -73,7 +73,9 @@ class _Ev:
     def _size(self, idx):
         if idx == SAMPLE:
             return len(next(iter(self.arrays[n] for n in self.sampled if n in self.arrays)))
-        up = idx.upper - idx.lower + 1
+        up = _extent(idx)
+        if up in self.sizes:
+            return int(self.sizes[up])
         val = up.xreplace({k: sp.Integer(v) for k, v in self.sizes.items()})
         if not val.is_Integer:
             raise ValueError(f"cannot infer the size of plate index {idx} ({up}) from the arguments")
@@ -250,6 +252,12 @@ class _Ev:
 
 
 _MAX_TERMS = 64
+
+
+@lru_cache(maxsize=4096)
+def _extent(idx):
+    """The number of values of a plate index: upper - lower + 1 (a size symbol or an expression)."""
+    return idx.upper - idx.lower + 1
 
 
 def _indices(expr):
