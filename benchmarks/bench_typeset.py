@@ -19,15 +19,16 @@ OUT = pathlib.Path(__file__).parent / "results" / "typeset.json"
 
 
 def displays(model):
-    """(label, expression) of every displayed equation of ``model``."""
+    """(label, expression, given) of every displayed equation of ``model`` (``given``: the other
+    assignments of an update, whose symbols its display may use)."""
     d = vd.derive(model)
     for key, ch in d.chains.items():
         for n, st in enumerate(ch.steps):
-            yield f"{key}[{n}]", st.expr
-    yield "elbo_full", vd.elbo(model, constants=True)
+            yield f"{key}[{n}]", st.expr, ()
+    yield "elbo_full", vd.elbo(model, constants=True), ()
     for u in d.updates:
         for n, eq in enumerate(u.assignments):
-            yield f"assign_{u.var}[{n}]", eq
+            yield f"assign_{u.var}[{n}]", eq, tuple(u.assignments)
 
 
 def measure():
@@ -36,14 +37,14 @@ def measure():
         model = vd.models.load(name)
         items = list(displays(model))        # derivation time is not typesetting time
         t0 = time.process_time()
-        raw = [raw_latex(expr) for _, expr in items]
+        raw = [raw_latex(expr) for _, expr, _ in items]
         t1 = time.process_time()
         cache_clear()
-        shown = [latex(expr) for _, expr in items]   # typeset (rewrite + proof) and print, cold; CPU seconds
+        shown = [latex(expr, given=given) for _, expr, given in items]   # typeset and print, cold; CPU s
         t2 = time.process_time()
         seconds[name] = (t1 - t0, t2 - t1)
-        for (label, expr), r, s in zip(items, raw, shown):
-            ts = typeset(expr)
+        for (label, expr, given), r, s in zip(items, raw, shown):
+            ts = typeset(expr, given=given)
             rows.append({"model": name, "display": label, "raw": len(r), "typeset": len(s),
                          "rewritten": ts.rewritten, "proved": ts.proved, "latex": s})
     return rows, seconds
@@ -79,12 +80,35 @@ def issue_examples():
             ("5b gmm log joint, factor by factor ((x - mu)^2)", gmm.chains["log_joint"].steps[0].expr)]
 
 
+def model_updates():
+    """The matrix updates of the newer models: (label, model, assignment, the update's assignments)."""
+    out = []
+    for name, var in (("logistic_regression", "w"), ("logistic_regression", "xi"),
+                      ("logistic_regression_alpha", "w"), ("bayesian_gmm", "mu"), ("linear_regression_ard", "w")):
+        model = vd.models.load(name)
+        (u,) = [u for u in vd.derive(model).updates if u.var == var]
+        for eq in u.assignments:
+            if var != "mu" or len(eq.lhs.indices) == 3:      # the mixture's W_k only
+                out.append((f"{name}: {eq.lhs.base.label}", model, eq, tuple(u.assignments)))
+    return out
+
+
 def main():
     examples = [{"example": name, "raw": len(raw_latex(e)), "typeset": len(latex(e)),
                  "proved": typeset(e).proved, "latex": latex(e)} for name, e in issue_examples()]
     print("Issue 10 examples (rendered LaTeX characters, raw -> typeset):")
     for ex in examples:
         print(f"  {ex['raw']:5d} -> {ex['typeset']:5d}  proved={ex['proved']}  {ex['example']}")
+    print()
+    updates = []
+    for label, model, eq, given in model_updates():
+        with model.letters():
+            tex = latex(eq, given=given)
+            updates.append({"display": label, "raw": len(raw_latex(eq)), "typeset": len(tex),
+                            "proved": typeset(eq, given=given).proved, "latex": tex})
+    print("Matrix updates of the newer models (rendered LaTeX characters, raw -> typeset):")
+    for ex in updates:
+        print(f"  {ex['raw']:5d} -> {ex['typeset']:5d}  proved={ex['proved']}  {ex['display']}: {ex['latex']}")
     print()
     renamed = [{"model": name, "name": r[0], "kind": r[1], "declared": r[2], "displayed": r[3], "reason": r[4]}
                for name in vd.models.available() for r in symbol_table(vd.models.load(name)) if r[2] != r[3]]
@@ -120,6 +144,7 @@ def main():
                   "raw_render_seconds": round(raw_s, 2),
                   "typeset_render_seconds_cold": round(total_s, 2)},
         "issue_examples": examples,
+        "model_updates": updates,
         "symbol_table_renames": renamed,
         "models": per_model,
         "longest": [{k: r[k] for k in ("model", "display", "typeset", "raw", "latex")} for r in longest],

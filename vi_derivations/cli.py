@@ -12,7 +12,8 @@ only, each update's formula beside its code, an ELBO function and ``fit``) to ``
 
 ``show`` prints what the engine derives, never typed text: ``elbo`` gives the full ELBO
 (every constant kept) split into one term per model factor (E_q[log p]) and per q factor
-(-E_q[log q]); ``updates`` the CAVI update of every q factor; ``steps`` every derivation
+(-E_q[log q]); ``updates`` the CAVI update of every q factor and of every local bound's
+parameter (xi); ``steps`` every derivation
 chain (log joint, expected log joint, E_q[log q], ELBO, each update); ``all`` the three.
 LaTeX output is a sequence of ``\\begin{aligned} ... \\end{aligned}`` blocks (amsmath), each
 preceded by a ``%`` comment line; Markdown output uses ``$$ ... $$`` display math.
@@ -143,22 +144,44 @@ def render_elbo(model, fmt):
     return "\n".join(out)
 
 
+def _update_title(u):
+    """What an update sets: a q factor (its family) or a local bound's parameter."""
+    if u.family is None:   # a local bound's parameter (vi_derivations.local_bound.BoundUpdate)
+        return f"{u.var} (parameter of the {u.bound.name}, maximising the bound-ELBO)"
+    return f"q({u.var}) ({u.family.name})"
+
+
 def render_updates(model, fmt):
+    """Every update of a sweep: each q factor's CAVI update, then each local bound's parameter;
+    a matrix another assignment of the same update defines is printed by its symbol."""
+    from .derivation import derive
     from .render import latex
-    from .updates import derive_updates
     blocks = []
-    for u in derive_updates(model):
-        eqs = [latex(eq) for eq in u.assignments]
+    for u in derive(model).updates:
+        eqs = [latex(eq, given=u.assignments) for eq in u.assignments]
         if fmt == "latex":
             lines = [e.replace(" = ", " &= ", 1) for e in eqs]
-            blocks.append(f"% CAVI update of q({u.var}) ({u.family.name})\n" + _aligned(lines))
+            blocks.append(f"% update of {_update_title(u)}\n" + _aligned(lines))
         else:
-            body = [f"### Update of q({u.var}) — {u.family.name}", ""]
+            body = [f"### Update of {_update_title(u)}", ""]
             body += [f"$$ {e} $$" for e in eqs]
             blocks.append("\n".join(body) + "\n")
+    if any(r"\lambda\left(" in b for b in blocks):   # the displays use lambda(xi): state it (engine's)
+        blocks.append(_lambda_note(fmt))
     if fmt == "markdown":
         blocks.insert(0, f"## CAVI updates of `{model.name}`\n")
     return "\n\n".join(blocks)
+
+
+def _lambda_note(fmt):
+    import sympy as sp
+    from .local_bound import JaakkolaJordan
+    from .render import latex
+    xi = sp.Symbol("xi", positive=True)
+    tex = rf"\lambda(\xi) = {latex(JaakkolaJordan.lam(xi), pretty=False)}"
+    if fmt == "latex":
+        return "% the curvature of the Jaakkola-Jordan bound\n" + _aligned([tex.replace(" = ", " &= ", 1)])
+    return f"where $\\lambda$ is the curvature of the Jaakkola-Jordan bound: $$ {tex} $$\n"
 
 
 def render_steps(model, fmt):

@@ -329,19 +329,21 @@ _PRINTER = VILatexPrinter({"long_frac_ratio": 2})
 _RAW_PRINTER = VILatexPrinter({"long_frac_ratio": 2}, textbook=False)
 
 
-def latex(expr, pretty=True, model=None):
+def latex(expr, pretty=True, model=None, given=()):
     """LaTeX of any expression, Eq or derivation object (``pretty``: the proved textbook form of
     :func:`vi_derivations.typeset.typeset`, else the expression as it is), with the letters of
-    ``model`` (default: the model in use, see :data:`vi_derivations.model.LATEX_NAMES`)."""
+    ``model`` (default: the model in use, see :data:`vi_derivations.model.LATEX_NAMES`);
+    ``given``: the other assignments of the update ``expr`` belongs to (a matrix one of them
+    defines is printed by its symbol: ``m = S (...)``)."""
     if model is not None:
         with model.letters():
-            return latex(expr, pretty=pretty)
+            return latex(expr, pretty=pretty, given=given)
     if hasattr(expr, "latex") and not isinstance(expr, sp.Basic):
         return expr.latex()
     expr = sp.sympify(expr)
     if not pretty:
         return _doprint(expr)
-    ts = typeset(expr)
+    ts = typeset(expr, given=tuple(given))
     try:
         return _doprint(ts.display)
     except Exception:   # noqa: BLE001 - a display form the printer cannot lay out: the raw form
@@ -355,13 +357,17 @@ def _doprint(expr):
 
 
 def _eq_latex(lhs, rhs):
-    """lhs = rhs; an element-wise matrix update V_{jl} = [M^-1]_{jl} prints as V = M^-1."""
+    """lhs = rhs; an element-wise matrix update V_{jl} = [M^-1]_{jl} prints as V = M^-1 (a batched
+    one W_{kde} = [M_k^-1]_{de} as W_k = M_k^-1)."""
     forms = [f for f in sp.Mul.make_args(rhs) if hasattr(f, "matrix_latex")]
     c, form = (rhs / forms[0], forms[0]) if len(forms) == 1 else (None, None)
-    if isinstance(lhs, Indexed) and form is not None and form.element_indices == lhs.indices \
-            and not (c.free_symbols & set(lhs.indices)):
-        head = "" if c == 1 else _PRINTER.doprint(c) + " "
-        return _name_latex(str(lhs.base.label)) + " = " + head + form.matrix_latex(_PRINTER)
+    if isinstance(lhs, Indexed) and form is not None:
+        ei = tuple(form.element_indices)
+        batch = lhs.indices[:len(lhs.indices) - len(ei)]
+        if tuple(lhs.indices[len(batch):]) == ei and not (c.free_symbols & set(ei)):
+            head = "" if c == 1 else _PRINTER.doprint(c) + " "
+            name = _PRINTER.doprint(sp.Indexed(lhs.base, *batch)) if batch else _name_latex(str(lhs.base.label))
+            return name + " = " + head + form.matrix_latex(_PRINTER)
     return _PRINTER.doprint(lhs) + " = " + _PRINTER.doprint(rhs)
 
 
@@ -373,11 +379,11 @@ def visual_width(tex):
     return len(re.sub(r"[{}^_ ]", "", tex))
 
 
-def latex_rows(expr, budget=30):
+def latex_rows(expr, budget=30, given=()):
     """The typeset LaTeX of ``expr`` broken between its terms into rows of about ``budget``
     typeset characters (an expectation E_q[...] is opened up), for a display that must not
     overflow a narrow column."""
-    expr = typeset(sp.sympify(expr)).display
+    expr = typeset(sp.sympify(expr), given=tuple(given)).display
     if isinstance(expr, sp.Eq):
         return [_eq_latex(expr.lhs, expr.rhs)]
     if type(expr).__name__ == "Expect" and len(expr.args) == 1:

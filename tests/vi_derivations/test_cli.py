@@ -84,9 +84,10 @@ def test_show_latex_has_every_update_and_valid_looking_latex(name, capsys):
     rest = re.sub(r"\\begin\{aligned\}.*?\\end\{aligned\}", "", out, flags=re.S)
     assert all(line.startswith("%") for line in rest.splitlines() if line.strip())
     assert r"\mathcal{L}(q)" in out
-    for u in vd.derive_updates(M):
+    for u in vd.derive(M).updates:   # every update of a sweep, a local bound's parameter too
         for eq in u.assignments:
-            assert vd.latex(eq.lhs) in out, (u.var, vd.latex(eq.lhs))
+            lhs = vd.latex(eq, given=u.assignments).split(" = ")[0]   # V_{jl} = [..]_{jl} shows as V = ..
+            assert lhs + " &= " in out, (u.var, lhs)
     for key, chain in vd.derive(M).chains.items():
         assert f"({key})" in out
 
@@ -183,3 +184,19 @@ def test_a_bad_model_file_is_an_error(tmp_path, body, message):
     assert r.returncode == 2 and message in r.stderr and r.stdout == ""
     r = run("cavi", str(tmp_path / "missing.py"))
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_show_updates_lists_a_local_bounds_parameter():
+    from vi_derivations.cli import show
+    M = vd.models.load("logistic_regression")
+    (xi,) = [u for u in vd.derive(M).updates if u.var == "xi"]
+    for fmt in ("latex", "markdown"):
+        out = show(M, fmt, "updates")
+        assert "update of q(w)" in out.lower() and "update of xi" in out.lower()
+        assert vd.latex(xi.assignments[0]).split(" = ")[1] in out      # the engine's xi update
+        assert re.search(r"\\lambda\(\\xi\) &?= ", out) and r"\tanh" in out   # lambda, used above, stated
+        assert out.lower().index("update of q(w)") < out.lower().index("update of xi")   # q factors first
+    out = show(vd.models.load("linear_regression_ard"), "latex", "updates")
+    assert "xi" not in out and r"\lambda(" not in out                 # no bound, no lambda note
+    r = run("show", "logistic_regression", "--part", "updates")
+    assert r.returncode == 0 and r"\xi_{i} &= " in r.stdout

@@ -306,11 +306,13 @@ def test_ard_elbo_has_a_quadratic_form_and_a_squared_residual():
     elbo = vd.elbo(model, constants=True)
     ts = typeset(elbo)
     assert ts.proved
-    (quad,) = _nodes(ts.display, QuadForm)
-    assert str(quad.args[1].base.label) == "V" and str(quad.args[0].base.label) == "X"
-    assert any(isinstance(p.base, Inner) and p.exp == 2 for p in _nodes(ts.display, sp.Pow))
+    (quad,) = _nodes(ts.display, QuadForm)     # E[(w^T x_i)^2] = x_i^T (V + m m^T) x_i
     u, m, j, l = quad.args
+    assert str(u.base.label) == "X" and {str(i.base.label) for i in m.atoms(Indexed)} == {"V", "m"}
+    assert len(sp.Add.make_args(m)) == 2 and r"\left(V + m m^{\top}\right)" in latex(elbo, model=model)
+    v = [t for t in sp.Add.make_args(m) if isinstance(t, Indexed)][0]
     assert not proved_equal(unfold(ts.display.xreplace({quad: QuadForm(u, m.xreplace({l: j}), j, l)})), elbo)
+    assert not proved_equal(unfold(ts.display.xreplace({quad: QuadForm(u, m - v, j, l)})), elbo)
     joint = vd.derive(model).chains["log_joint"].steps[0].expr     # sum_n (y_n - x_n^T w)^2
     squares = [p for p in _nodes(typeset(joint).display, sp.Pow) if p.exp == 2 and isinstance(p.base, sp.Add)]
     assert any(p.base.atoms(Inner) and p.base.atoms(Indexed) for p in squares)
@@ -325,3 +327,156 @@ def test_every_display_is_balanced_latex(every_display):
         assert depth == 0, (name, label)
         assert len(re.findall(r"\\left\b", tex)) == len(re.findall(r"\\right\b", tex)), (name, label)
         assert "+ -" not in tex and "- -" not in tex, (name, label)
+
+
+# ---- weighted Gram matrices, named functions, sibling definitions, merged quadratic forms ----
+
+def _update(name, var):
+    model = vd.models.load(name)
+    (u,) = [u for u in vd.derive(model).updates if u.var == var]
+    return model, u
+
+
+def _assignment(u, label):
+    return [e for e in u.assignments if str(e.lhs.base.label) == label][0]
+
+
+def test_logistic_covariance_is_a_weighted_gram_with_lambda():
+    from vi_derivations.typeset.functions import JJLambda
+    from vi_derivations.typeset.matrix import Diag, InverseElement, WGram
+    model, u = _update("logistic_regression", "w")
+    eq = _assignment(u, "S")
+    ts = typeset(eq, given=u.assignments)
+    assert ts.proved
+    (inv,) = _nodes(ts.display.rhs, InverseElement)
+    (wg,) = _nodes(inv, WGram)
+    (diag,) = _nodes(inv, Diag)
+    assert isinstance(wg.args[1], JJLambda) and str(wg.args[0].label) == "X"
+    assert proved_equal(unfold(ts.display.rhs), eq.rhs, trials=2, seed=21)
+    X, w, n = wg.args
+    for bad in (inv.xreplace({wg: 2 * wg}),                                  # 4 X^T diag(lambda) X
+                inv.xreplace({wg: WGram(X, w ** 2, n)}),                     # a wrong weight
+                inv.xreplace({diag: Diag(1 / diag.args[0], diag.args[1])})):  # diag(v0)
+        assert not proved_equal(unfold(bad), eq.rhs)
+    tex = latex(eq, model=model)
+    assert tex.startswith("S = ") and r"X^{\top} \operatorname{diag}\left(\lambda\left(\xi\right)\right) X" in tex
+    assert r"\tanh" not in tex and r"\delta" not in tex
+
+
+def test_lambda_is_the_engines_curvature_and_a_wrong_one_is_refused():
+    from vi_derivations.local_bound import JaakkolaJordan
+    from vi_derivations.typeset.functions import JJLambda, name_functions
+    x = sp.Symbol("x", positive=True)
+    y = sp.Symbol("y", real=True)
+    e = y * sp.tanh(x / 2) / x + x * sp.tanh(x / 2)
+    named = name_functions(e)
+    assert not named.has(sp.tanh) and len(_nodes(named, JJLambda)) == 2
+    assert proved_equal(unfold(named), e)
+    assert sp.simplify(JJLambda(x).unfold() - JaakkolaJordan.lam(x)) == 0
+    assert not proved_equal(unfold(named.xreplace({JJLambda(x): sp.tanh(x / 2) / (2 * x)})), e)
+    assert name_functions(sp.tanh(x / 2)) == sp.tanh(x / 2)      # nothing gained: left alone
+
+
+def test_an_update_uses_the_symbol_another_assignment_defines():
+    from vi_derivations.typeset.definitions import definitions, expand_definitions
+    from vi_derivations.typeset.matrix import DiagVec, MatVec, Solve, XtVec
+    model, u = _update("logistic_regression", "w")
+    eq = _assignment(u, "m")
+    ts = typeset(eq, given=u.assignments)
+    assert ts.proved
+    (mv,) = _nodes(ts.display.rhs, MatVec)
+    assert str(mv.args[0].base.label) == "S" and _nodes(mv.args[1], XtVec) and _nodes(mv.args[1], DiagVec)
+    defs = definitions(u.assignments)
+    shown = expand_definitions(unfold(ts.display.rhs), defs)
+    assert proved_equal(shown, eq.rhs, trials=2, seed=8)
+    assert not proved_equal(unfold(ts.display.rhs), eq.rhs)        # only under the definition of S
+    (xt,) = _nodes(mv, XtVec)
+    X, f, n = xt.args
+    (dv,) = _nodes(mv, DiagVec)
+    for bad in (mv.xreplace({xt: XtVec(X, f + 1, n)}),                # X^T (t + 1/2)
+                mv.xreplace({dv: DiagVec(1 / dv.args[0], *dv.args[1:])})):   # diag(v0) m0
+        assert not proved_equal(expand_definitions(unfold(bad), defs), eq.rhs)
+    tex = latex(eq, model=model, given=u.assignments)
+    assert tex.startswith("m = S ") and r"^{-1}" not in tex and r"X^{\top} \left(t - \frac{1}{2}\right)" in tex
+    # alone, the same update is printed with the inverse itself (no symbol it does not define)
+    alone = typeset(eq)
+    assert alone.proved and _nodes(alone.display.rhs, Solve) and r"^{-1}" in latex(eq, model=model)
+    # the definition of S is never used to print S itself
+    assert latex(_assignment(u, "S"), model=model, given=u.assignments).count(r"^{-1}") == 1
+
+
+def test_ard_mean_update_reads_sigma_minus_two_v_xt_y():
+    model, u = _update("linear_regression_ard", "w")
+    eq = _assignment(u, "m")
+    assert typeset(eq, given=u.assignments).proved
+    tex = latex(eq, model=model, given=u.assignments)
+    assert tex.startswith(r"m = \frac{1}{\sigma^{2}} V X^{\top} y")
+
+
+def test_matrix_times_vector_needs_a_square_matrix():
+    from vi_derivations.typeset.matrix import MatVec
+    N, K, D = Plate("N", "i"), Plate("K", "k"), Plate("D", "d")
+    i, k, d = N.index, K.index, D.index
+    m, x = sp.IndexedBase(sp.Symbol("m", real=True)), sp.IndexedBase(sp.Symbol("x", real=True))
+    e = Sum(m[k, d] * x[i, d], (d, d.lower, d.upper))               # m_k^T x_i, not "m_k x_i"
+    assert not _nodes(rewrite(e), MatVec)
+
+
+def test_quadratic_forms_of_one_vector_are_added():
+    from vi_derivations.typeset import QuadForm
+    model, u = _update("logistic_regression", "xi")
+    (eq,) = u.assignments
+    ts = typeset(eq)
+    assert ts.proved
+    (quad,) = _nodes(ts.display.rhs, QuadForm)
+    vec, mat, j, l = quad.args
+    assert str(vec.base.label) == "X" and {str(a.base.label) for a in mat.atoms(Indexed)} == {"S", "m"}
+    assert proved_equal(unfold(ts.display.rhs), eq.rhs, trials=2, seed=4)
+    outer = [t for t in sp.Add.make_args(mat) if not isinstance(t, Indexed)][0]
+    for bad in (QuadForm(vec, mat + outer, j, l), QuadForm(vec, mat - 2 * outer, j, l)):
+        assert not proved_equal(unfold(ts.display.rhs.xreplace({quad: bad})), eq.rhs)
+    tex = latex(eq, model=model)
+    assert tex == r"\xi_{i} = \sqrt{x_{i}^{\top} \left(S + m m^{\top}\right) x_{i}}"
+
+
+def test_a_shared_square_root_is_peeled_before_the_proof():
+    a = sp.Symbol("a", real=True)
+    assert proved_equal(sp.sqrt(-a ** 2 - 1), sp.sqrt(-1 - a ** 2))   # equal, negative arguments
+    assert not proved_equal(sp.sqrt(-a ** 2 - 1), sp.sqrt(-a ** 2 - 2))
+
+
+def test_rows_of_a_capital_matrix_are_lower_case_unless_taken():
+    from vi_derivations.typeset.forms import row_name
+    X = sp.IndexedBase(sp.Symbol("X", real=True))
+    model = vd.models.load("logistic_regression")
+    with model.letters():
+        assert row_name(X) == "x"
+    gmm = vd.models.load("bayesian_gmm")                   # x is its data: a row of X keeps X_i
+    with gmm.letters():
+        assert row_name(X) is None and row_name(sp.IndexedBase("W")) is None   # w is taken there too
+    assert row_name(sp.IndexedBase("Xy")) is None
+
+
+def test_a_batched_matrix_update_prints_by_its_batch_index():
+    model, u = _update("bayesian_gmm", "mu")
+    eq = [e for e in u.assignments if len(e.lhs.indices) == 3][0]
+    assert typeset(eq, given=u.assignments).proved
+    tex = latex(eq, model=model, given=u.assignments)
+    assert tex.startswith(r"W_{k} = \left(") and tex.endswith(r"\right)^{-1}") and "_{de}" not in tex
+
+
+def test_a_statistic_another_assignment_defines_is_written_by_its_symbol():
+    from vi_derivations.typeset.definitions import definitions, expand_definitions
+    model, u = _update("bayesian_gmm", "mu")
+    eq = [e for e in u.assignments if str(e.lhs.base.label) == "m"][0]
+    beta = [e for e in u.assignments if str(e.lhs.base.label) == "beta"][0]
+    ts = typeset(eq, given=u.assignments)
+    assert ts.proved and ts.display.rhs.has(beta.lhs) and not eq.rhs.has(beta.lhs.base)
+    defs = definitions(u.assignments)
+    assert proved_equal(expand_definitions(unfold(ts.display.rhs), defs), eq.rhs, trials=2, seed=31)
+    assert not proved_equal(unfold(ts.display.rhs), eq.rhs)                  # only under beta_k's definition
+    wrong = ts.display.rhs.xreplace({beta.lhs: 2 * beta.lhs})
+    assert not proved_equal(expand_definitions(unfold(wrong), defs), eq.rhs)
+    tex = latex(eq, model=model, given=u.assignments)
+    assert tex.endswith(r"}{\beta_{k}}") and tex.count(r"\sum") == 1
+    assert latex(beta, model=model, given=u.assignments).startswith(r"\beta_{k} = \sum_{i}")   # not beta = beta

@@ -4,6 +4,10 @@
 collected constants, grouped plate sums; see :mod:`.rewrite` and :mod:`.forms`) when
 :mod:`.proof` shows it equal to the engine's expression at random points on concrete plate
 sizes, else the engine's own (tidied) expression.  Results are cached per expression.
+
+``given``: sibling assignments of the same update; an inverse one of them defines is displayed
+with its symbol (``m = S (...)`` beside ``S = (...)^-1``) and proved under that definition
+(:mod:`.definitions`).
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from functools import cached_property
 
 import sympy as sp
 
+from .definitions import definitions, expand_definitions, use_definitions
 from .forms import Inner, QuadForm, SqNorm, unfold
 from .proof import evaluate_at, free_indices, proved_equal
 from .rewrite import rewrite
@@ -50,26 +55,39 @@ def _free_idx(expr):
     return {str(s) for s in free_indices(expr)}
 
 
-def typeset(expr, taken=()):
-    """The proved textbook form of ``expr`` (an expression or an ``Eq``)."""
+def _proved(d, expr, defs):
+    return proved_equal(expand_definitions(unfold(d), defs), expand_definitions(expr, defs))
+
+
+def typeset(expr, taken=(), given=()):
+    """The proved textbook form of ``expr`` (an expression or an ``Eq``); ``given``: the other
+    assignments of its update (see the module's docstring)."""
     from ..render import rename_indices   # render imports this package
     expr = sp.sympify(expr)
-    key = (expr, tuple(sorted(taken)), _REWRITE["fn"])
+    defs = definitions(given)
+    if isinstance(expr, sp.Eq):
+        defs = tuple(df for df in defs if df[0] != getattr(expr.lhs, "base", expr.lhs))
+    key = (expr, tuple(sorted(taken)), _REWRITE["fn"], defs)
     if key in _CACHE:
         return _CACHE[key]
     if isinstance(expr, sp.Eq):
         free = set(taken) | _free_idx(expr)
-        rhs = typeset(expr.rhs, tuple(sorted(free)))
+        rhs = _typeset_rhs(expr.rhs, tuple(sorted(free)), defs)
         lhs = rename_indices(expr.lhs, free)
         out = Typeset(expr, sp.Eq(lhs, rhs.display, evaluate=False), rhs.rewritten, rhs.proved, taken)
     else:
-        t = rename_indices(expr, taken)
-        try:
-            d = _REWRITE["fn"](t)
-            rewritten = d != t
-            ok = rewritten and proved_equal(unfold(d), expr)
-        except Exception:   # noqa: BLE001 - whatever goes wrong, the raw form is shown, never a guess
-            d, rewritten, ok = t, True, False
-        out = Typeset(expr, d, rewritten, ok, taken)
+        out = _typeset_rhs(expr, taken, defs)
     _CACHE[key] = out
     return out
+
+
+def _typeset_rhs(expr, taken, defs):
+    from ..render import rename_indices
+    t = rename_indices(use_definitions(expr, defs), taken)
+    try:
+        d = _REWRITE["fn"](t)
+        rewritten = d != rename_indices(expr, taken)
+        ok = rewritten and _proved(d, expr, defs)
+    except Exception:   # noqa: BLE001 - whatever goes wrong, the raw form is shown, never a guess
+        d, rewritten, ok = t, True, False
+    return Typeset(expr, d, rewritten, ok, taken)

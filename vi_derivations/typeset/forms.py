@@ -11,7 +11,7 @@ import sympy as sp
 from sympy import Indexed, Sum
 
 __all__ = ["SqNorm", "Inner", "QuadForm", "Bilinear", "Trace", "unfold", "vector_view", "is_vector_entry",
-           "matrix_latex"]
+           "matrix_latex", "row_name", "merge_quadratic_forms"]
 
 
 def is_vector_entry(expr, d):
@@ -27,11 +27,27 @@ def is_vector_entry(expr, d):
     return n_idx > 0 and d in expr.free_symbols
 
 
+def row_name(base):
+    """The letter of a row of a matrix named by one capital letter (row i of X is x_i), or None
+    when that lower-case letter is taken by a quantity of the model in use."""
+    from ..model import LATEX_NAMES
+    name = str(base.label)
+    tex = LATEX_NAMES.get(name, name)
+    low = tex.lower()
+    if len(tex) != 1 or not tex.isupper() or not tex.isascii() or low in LATEX_NAMES \
+            or low in LATEX_NAMES.values():
+        return None
+    return low
+
+
 def vector_view(expr, d):
-    """``expr`` with the vector index ``d`` dropped from every Indexed (x[i,d] -> x[i], w[d] -> w)."""
+    """``expr`` with the vector index ``d`` dropped from every Indexed (x[i,d] -> x[i], w[d] -> w;
+    row i of a matrix X is written x_i)."""
     def drop(e):
         if isinstance(e, Indexed) and e.indices and e.indices[-1] == d:
             rest = e.indices[:-1]
+            if len(rest) == 1 and row_name(e.base) is not None:
+                return sp.Indexed(sp.IndexedBase(sp.Symbol(row_name(e.base))), *rest)
             return sp.Indexed(e.base, *rest) if rest else sp.Symbol(str(e.base.label))
         return e
     return expr.replace(lambda e: isinstance(e, Indexed), drop)
@@ -98,7 +114,7 @@ class QuadForm(_Form):
     def _latex(self, printer, exp=None):
         u, m, j, l = self.args
         vec = _vec_latex(printer, u, j)
-        return _power(vec + r"^{\top} " + matrix_latex(printer, m) + " " + vec, exp)
+        return _power(vec + r"^{\top} " + matrix_latex(printer, m, j, l) + " " + vec, exp)
 
 
 class Bilinear(_Form):
@@ -137,9 +153,16 @@ def _vec_latex(printer, u, j):
     return r"\left(" + vec + r"\right)" if isinstance(u, sp.Add) else vec
 
 
-def matrix_latex(printer, m):
-    """The matrix an element stands for: M[k, d, e] -> M_k; an inverse element -> (...)^{-1}."""
+def matrix_latex(printer, m, j=None, l=None):
+    """The matrix an element stands for: M[k, d, e] -> M_k; an inverse element -> (...)^{-1};
+    with its indices (j, l) also a sum of such matrices and outer products, (S + m m^T)."""
     from ..distributions import MatrixInverse
+    if j is not None and not isinstance(m, (MatrixInverse, Indexed)):
+        from .matrix import MatrixOf
+        named = lambda t: not isinstance(t.as_coeff_Mul()[1], (Indexed, MatrixInverse))   # S + m m^T
+        terms = [MatrixOf(t, j, l)._latex(printer) for t in sorted(sp.Add.make_args(m), key=named)]
+        tex = terms[0] + "".join(t if t.startswith("-") else " + " + t for t in terms[1:])
+        return r"\left(" + tex + r"\right)" if len(terms) > 1 else tex
     if isinstance(m, MatrixInverse):
         expr, a, b = m.args[:3]
         if isinstance(expr, Indexed) and tuple(expr.indices[-2:]) == (a, b):
@@ -156,3 +179,39 @@ def _power(tex, exp):
 def unfold(expr):
     """The index-sum meaning of a display: every form replaced by its :meth:`unfold`."""
     return sp.sympify(expr).replace(lambda e: isinstance(e, _Form), lambda e: e.unfold())
+
+
+def merge_quadratic_forms(add):
+    """Quadratic forms of one vector added up, with (u^T v)^2 = u^T (v v^T) u:
+    u^T A u + (u^T v)^2 -> u^T (A + v v^T) u (at least one term a quadratic form)."""
+    if not isinstance(add, sp.Add):
+        return add
+    groups, keep = {}, []
+    for t in add.args:
+        c, f = t.as_independent(QuadForm, Inner, as_Add=False)
+        if isinstance(f, QuadForm):
+            u, m, j, l = f.args
+        elif isinstance(f, sp.Pow) and isinstance(f.base, Inner) and f.exp == 2 and is_vector_entry(f.base.args[0], f.base.args[2]) \
+                and is_vector_entry(f.base.args[1], f.base.args[2]):
+            a, b, j = f.base.args
+            l = sp.Dummy("l")
+            groups.setdefault(str(vector_view(a, j)), []).append((t, c, a, b * b.xreplace({j: l}), j, l))
+            u, m = b, a * a.xreplace({j: l})
+        else:
+            keep.append(t)
+            continue
+        groups.setdefault(str(vector_view(u, j)), []).append((t, c, u, m, j, l))
+    merged, used = False, set()
+    for items in groups.values():
+        quads = [it for it in items if not isinstance(it[5], sp.Dummy)]
+        if not quads or len({it[0] for it in items}) < 2 or any(it[0] in used for it in items):
+            continue
+        _, _, u0, _, j0, l0 = quads[0]
+        mats = [c * m.xreplace({j: j0, l: l0}) for _, c, _, m, j, l in items]
+        keep.append(QuadForm(u0, sp.Add(*mats), j0, l0))
+        used |= {it[0] for it in items}
+        merged = True
+    if not merged:
+        return add
+    rest = [t for items in groups.values() for t in {it[0] for it in items} if t not in used]
+    return sp.Add(*keep, *rest)

@@ -16,7 +16,7 @@ from ..distributions import MatrixInverse
 from ..model import plate_of
 from .forms import _Form, vector_view
 
-__all__ = ["Diag", "Gram", "XtVec", "MatrixOf", "InverseElement", "Solve", "matrix_forms", "matrix_of"]
+__all__ = ["Diag", "Gram", "WGram", "XtVec", "DiagVec", "MatVec", "MatrixOf", "InverseElement", "Solve", "matrix_forms", "matrix_of"]
 
 
 class Diag(sp.Function):
@@ -30,6 +30,9 @@ class Diag(sp.Function):
 
     def _latex(self, printer, exp=None):
         f, a = self.args
+        if a not in f.free_symbols:   # the same number on the diagonal: c I
+            tex = printer._print(f)
+            return (r"\left(" + tex + r"\right)" if isinstance(f, sp.Add) else tex) + " I"
         return r"\operatorname{diag}\left(" + printer._print(vector_view(f, a)) + r"\right)"
 
 
@@ -47,18 +50,51 @@ class Gram(sp.Function):
         return x + r"^{\top} " + x
 
 
+class WGram(sp.Function):
+    """X^T diag(w) X for an IndexedBase X over (n, column) and a weight ``w`` (an entry with index
+    n): element (r, c) is sum_n w_n X_nr X_nc."""
+    nargs = 3
+    is_form = True
+
+    def element(self, r, c):
+        X, w, n = self.args
+        return Sum(w * X[n, r] * X[n, c], (n, n.lower, n.upper))
+
+    def _latex(self, printer, exp=None):
+        X, w, n = self.args
+        x = printer._print(sp.Symbol(str(X.label)))
+        return (x + r"^{\top} \operatorname{diag}\left(" + printer._print(vector_view(w, n)) + r"\right) " + x)
+
+
 class XtVec(sp.Function):
-    """X^T y for IndexedBases X over (n, column) and y over n."""
+    """X^T y for an IndexedBase X over (n, column) and an entry ``y`` with index n (y_n, t_n - 1/2)."""
     nargs = 3
     is_form = True
 
     def element(self, r):
         X, y, n = self.args
-        return Sum(X[n, r] * y[n], (n, n.lower, n.upper))
+        return Sum(X[n, r] * y, (n, n.lower, n.upper))
 
     def _latex(self, printer, exp=None):
-        X, y, _ = self.args
-        return (printer._print(sp.Symbol(str(X.label))) + r"^{\top} " + printer._print(sp.Symbol(str(y.label))))
+        X, y, n = self.args
+        return printer._print(sp.Symbol(str(X.label))) + r"^{\top} " + _vec(printer, y, n)
+
+
+class DiagVec(sp.Function):
+    """diag(f) u: element r is f_r u_r (``f``, ``u`` entries with index a; f = 1 prints u)."""
+    nargs = 3
+    is_form = True
+
+    def element(self, r):
+        f, u, a = self.args
+        return (f * u).xreplace({a: r})
+
+    def _latex(self, printer, exp=None):
+        f, u, a = self.args
+        vec = _vec(printer, u, a)
+        if f == 1:
+            return vec
+        return r"\operatorname{diag}\left(" + printer._print(vector_view(f, a)) + r"\right) " + vec
 
 
 class MatrixOf(sp.Function):
@@ -143,11 +179,11 @@ def matrix_of(elem, a, b):
 
 
 def _element(mat, r, c):
-    return mat.replace(lambda e: isinstance(e, (Diag, Gram, MatrixOf)), lambda e: e.element(r, c))
+    return mat.replace(lambda e: isinstance(e, (Diag, Gram, WGram, MatrixOf)), lambda e: e.element(r, c))
 
 
 def _vec_element(vec, r):
-    return vec.replace(lambda e: isinstance(e, XtVec), lambda e: e.element(r))
+    return vec.replace(lambda e: isinstance(e, (XtVec, DiagVec)), lambda e: e.element(r))
 
 
 def _matrix_latex(printer, mat):
@@ -191,10 +227,36 @@ class Solve(_Form):
         return (self.args[2],)
 
     def matrix_latex(self, printer):
-        return _matrix_latex(printer, self.args[0]) + " " + printer._print(self.args[1])
+        return _matrix_latex(printer, self.args[0]) + " " + _vec_sum_latex(printer, self.args[1])
 
     def _latex(self, printer, exp=None):
         return r"\left[" + self.matrix_latex(printer) + r"\right]_{" + printer._print(self.args[2]) + "}"
+
+
+class MatVec(_Form):
+    """Element j of A u: ``A`` an element (j, l) of a named matrix (S_jl), ``vec`` a combination of
+    vector forms (:class:`XtVec`, :class:`DiagVec`); unfolds to sum_l A_jl u_l."""
+    nargs = 4
+
+    def unfold(self):
+        a, vec, j, l = self.args
+        return Sum(a * _vec_element(vec, l), (l, l.lower, l.upper))
+
+    @property
+    def element_indices(self):
+        return (self.args[2],)
+
+    def matrix_latex(self, printer):
+        from .forms import matrix_latex
+        return matrix_latex(printer, self.args[0]) + " " + _vec_sum_latex(printer, self.args[1])
+
+    def _latex(self, printer, exp=None):
+        return r"\left[" + self.matrix_latex(printer) + r"\right]_{" + printer._print(self.args[2]) + "}"
+
+
+def _vec_sum_latex(printer, vec):
+    tex = printer._print(vec)
+    return r"\left(" + tex + r"\right)" if isinstance(vec, sp.Add) else tex
 
 
 def _full(n):
@@ -215,28 +277,62 @@ def _as_matrix(expr, a, b):
             c2, body = rest.function.as_independent(n, as_Add=False)   # constants out of the sum
             c = c * c2
             f = sp.Mul.make_args(body)
-            if len(f) == 2 and all(isinstance(g, Indexed) and len(g.indices) == 2 and g.indices[0] == n for g in f) \
-                    and f[0].base == f[1].base and {f[0].indices[1], f[1].indices[1]} == {a, b}:
-                out.append(c * Gram(f[0].base, n))
+            xs = [g for g in f if isinstance(g, Indexed) and len(g.indices) == 2 and g.indices[0] == n
+                  and g.indices[1] in (a, b)]
+            w = sp.Mul(*[g for g in f if g not in xs]) if len(xs) == 2 else None
+            if len(xs) == 2 and xs[0].base == xs[1].base and {xs[0].indices[1], xs[1].indices[1]} == {a, b} \
+                    and not (w.free_symbols & {a, b}) and len(f) == 2 + (w != 1):
+                out.append(c * (Gram(xs[0].base, n) if w == 1 else WGram(xs[0].base, w, n)))
                 continue
         return None
     return sp.Add(*out)
 
 
-def _as_vector(expr, l):
-    """expr (element l of a vector) as c X^T y, or None."""
-    c, rest = expr.as_independent(Sum, as_Add=False)
-    if not isinstance(rest, Sum) or len(rest.limits) != 1 or l in c.free_symbols:
+def _vector_term(t, l):
+    """One term of a vector's element l as c X^T f (a plate sum) or c diag(f) u, or None."""
+    c, rest = t.as_independent(l, as_Add=False)
+    if isinstance(rest, Sum):
+        if len(rest.limits) != 1:
+            return None
+        n = rest.limits[0][0]
+        c2, body = sp.factor_terms(rest.function).as_independent(n, as_Add=False)
+        xs = [g for g in sp.Mul.make_args(body) if isinstance(g, Indexed) and g.indices == (n, l)]
+        if len(xs) != 1 or l in c2.free_symbols:
+            return None
+        f = sp.factor_terms(sp.expand(body / xs[0]))
+        if l in f.free_symbols or n not in f.free_symbols:
+            return None
+        return c * c2 * XtVec(xs[0].base, f, n)
+    fs = sp.Mul.make_args(rest)
+    if not all(isinstance(g.base if isinstance(g, sp.Pow) else g, Indexed)
+               and (g.base if isinstance(g, sp.Pow) else g).indices[-1] == l
+               and l not in (g.base if isinstance(g, sp.Pow) else g).indices[:-1] for g in fs):
         return None
-    n = rest.limits[0][0]
-    c2, body = rest.function.as_independent(n, as_Add=False)
-    c = c * c2
-    f = sp.Mul.make_args(body)
-    xs = [g for g in f if isinstance(g, Indexed) and len(g.indices) == 2 and g.indices == (n, l)]
-    ys = [g for g in f if isinstance(g, Indexed) and g.indices == (n,)]
-    if len(f) == 2 and len(xs) == 1 and len(ys) == 1:
-        return c * XtVec(xs[0].base, ys[0].base, n)
-    return None
+    plain = [g for g in fs if isinstance(g, Indexed)]
+    if len(plain) != 1:
+        return None
+    return c * DiagVec(sp.Mul(*[g for g in fs if g is not plain[0]]), plain[0], l)
+
+
+def _as_vector(expr, l):
+    """expr (element l of a vector) as a combination of X^T f and diag(f) u, or None (plate sums
+    over the same range merged first: X^T t - X^T 1/2 -> X^T (t - 1/2))."""
+    out, sums = [], {}
+    for t in sp.Add.make_args(expr):
+        c, rest = t.as_independent(Sum, as_Add=False)
+        if isinstance(rest, Sum) and len(rest.limits) == 1 and not (c.free_symbols & {rest.limits[0][0]}):
+            n = rest.limits[0]
+            sums.setdefault((n[0].label, n[1], n[2]), []).append((c, rest))
+    terms = [t for t in sp.Add.make_args(expr) if not any(t == c * r for v in sums.values() for c, r in v)]
+    for v in sums.values():
+        n = v[0][1].limits[0]
+        terms.append(Sum(sp.Add(*[c * r.function.xreplace({r.limits[0][0]: n[0]}) for c, r in v]), n))
+    for t in terms:
+        v = _vector_term(t, l)
+        if v is None:
+            return None
+        out.append(v)
+    return sp.Add(*out)
 
 
 def _as_matrix_terms(expr, a, b):
@@ -261,17 +357,43 @@ def _inverse(e):
 
 
 def _solve(s):
+    """sum_l [M^-1]_jl u_l -> M^-1 u; sum_l A_jl u_l -> A u for a named matrix A."""
     if len(s.limits) != 1:
         return s
     l = s.limits[0][0]
     inv = [g for g in sp.Mul.make_args(s.function) if isinstance(g, InverseElement) and g.args[2] == l]
-    if len(inv) != 1:
+    mats = [g for g in sp.Mul.make_args(s.function) if isinstance(g, Indexed) and len(g.indices) >= 2
+            and g.indices[-1] == l and l not in g.indices[:-1]]
+    mats = [g for g in mats if _square(g, l)]
+    if len(inv) + len(mats) != 1:
         return s
-    vec = _as_vector(s.function / inv[0], l)
+    head = (inv or mats)[0]
+    vec = s.function / head
+    if isinstance(vec, sp.Mul):   # c (u + v) -> c u + c v, plate sums left whole
+        c0, rest = vec.as_independent(sp.Add, as_Add=False)
+        if isinstance(rest, sp.Add):
+            vec = sp.Add(*[c0 * t for t in rest.args])
+    vec = _as_vector(vec, l)
     if vec is None:
         return s
-    c, v = vec.as_independent(XtVec, as_Add=False)
-    return c * Solve(inv[0].args[0], v, inv[0].args[1])
+    c = sp.S.One
+    if not isinstance(vec, sp.Add):
+        c, vec = vec.as_independent(XtVec, DiagVec, as_Add=False)
+    if inv:
+        return c * Solve(head.args[0], vec, head.args[1])
+    return c * MatVec(head, vec, head.indices[-2], l)
+
+
+def _square(g, l):
+    """g's last two indices run over one range (a plate, or a plate and its column plate): a matrix."""
+    from .sums import _same_range
+    r = g.indices[-2]
+    if isinstance(r, sp.Idx) and (r.lower, r.upper) == (l.lower, l.upper):
+        return True
+    try:
+        return _same_range(plate_of(r), plate_of(l))
+    except ValueError:
+        return False
 
 
 def matrix_forms(expr):

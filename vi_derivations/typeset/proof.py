@@ -6,7 +6,9 @@ drawn in 2..3): every plated quantity gets a pseudo-random value per element (po
 iterated, ``MatrixInverse`` is inverted with NumPy and any other unevaluated function
 (``Expect``, ``LogDet``) is an opaque random value of its evaluated arguments (``Expect``
 goes through a fixed nonlinear map, so moving a term across an expectation is caught).
-Two displays are *proved equal* when they agree to 1e-9 relative at every trial.
+Two displays are *proved equal* when they agree to 1e-9 relative at every trial.  An outer
+function (or non-integer power) both share is peeled first: f(a) = f(b) when a = b, so a point
+where the argument of a shared ``sqrt`` is negative does not hide an equal display.
 """
 from __future__ import annotations
 
@@ -165,9 +167,24 @@ def evaluate_at(expr, seed, env=None):
     return _Eval(Point(seed)).num(sp.sympify(expr), dict(env or {}))
 
 
+def peel(display, raw):
+    """Strip an outer function (or non-integer power) ``display`` and ``raw`` share."""
+    while True:
+        if isinstance(display, sp.Pow) and isinstance(raw, sp.Pow) and display.exp == raw.exp \
+                and not display.exp.is_Integer:
+            display, raw = display.base, raw.base
+        elif isinstance(display, sp.Function) and type(display) is type(raw) and len(display.args) == 1 \
+                and not getattr(display, "is_form", False):
+            display, raw = display.args[0], raw.args[0]
+        else:
+            return display, raw
+
+
 def proved_equal(display, raw, trials=2, seed=0):
     """True when ``display`` and ``raw`` agree at ``trials`` random points (same sizes, values
-    and free-index positions for both); any evaluation error or non-finite value is False."""
+    and free-index positions for both; a shared outer function peeled, see :func:`peel`); any
+    evaluation error or non-finite value is False."""
+    display, raw = peel(sp.sympify(display), sp.sympify(raw))
     for t in range(trials):
         ev = _Eval(Point(seed * 1000 + t))
         try:
