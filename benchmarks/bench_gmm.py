@@ -8,20 +8,28 @@ For N in 1e3 .. 1e6 and (K, D) in {(5, 2), (20, 50)} on the same data and from t
   1/sigma2, reg_covar 0, n_init 1; we check that it ran 21 iterations);
 * time to convergence (vi_impl: relative ELBO change < 1e-8; scikit-learn: absolute change of
   its lower bound < 1e-8 |our final ELBO|; its own lower bound carries B-sized constants);
-* the physical floor measured in the same run: one np.exp over an N x K float64 array (into a
-  preallocated output) plus one pass over X (X.sum()); and our ratio to it;
+* the physical floor measured in the same run: the two matrix products every iteration needs
+  (the logits W Z and the statistics pi^T Z, N*D*K multiply-adds each) at the BLAS dgemm rate
+  measured in the same run on a square product, plus the memory-bound passes: one np.exp over
+  an N x K float64 array (into a preallocated output) and one pass over X (X.sum()); and our
+  ratio to it (also to a floor whose two products are timed at their own shape, X @ m.T);
 * vi_impl's peak memory in fit (tracemalloc) against 2 size(X) + one N x K float64 array;
 * that both follow the same iteration (max |m| difference after 22 iterations from the shared
   start) and reach the same fixed point (max |m_ours - means_sklearn|, max |pi - predict_proba|).
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_gmm.py [--quick] [--out FILE]
-It prints a Markdown table (and writes it to --out if given). It is not a test: timings
-depend on the machine and its load; repeats take the minimum.
+      [--json FILE [--merge]] [--threads T]
+It prints a Markdown table (and writes it to --out if given; --json writes the schema that
+tests/benchmarks/test_bench_results.py checks, --merge keeps the file's rows measured at other
+sizes or thread counts). It is not a test: timings depend on the machine and its load; repeats
+take the minimum.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import os
 import platform
 import sys
@@ -38,9 +46,11 @@ SIGMA2 = 100.0
 # time.perf_counter (wall) or time.process_time (CPU time of this process: on a shared machine
 # it is not inflated by other processes taking the core; everything here runs on one thread).
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+CLOCK_NAMES = {"wall": "time.perf_counter", "cpu": "time.process_time"}
 clock = CLOCKS["wall"]
 CONFIGS = [(5, 2), (20, 50)]
 TOL = 1e-8
+GEMM_SIDE = 768          # the square product that measures the BLAS dgemm rate
 
 
 def make_data(N, K, D, seed=0):
@@ -87,48 +97,67 @@ def per_iteration(run, repeats):
 def peak_memory(X, K, m0):
     tracemalloc.start()
     tracemalloc.reset_peak()
-    result = gmm.fit(X, K, SIGMA2, m_init=m0, max_iter=3, tol=0)
+    result = gmm.fit(X, K, SIGMA2, init=m0, max_iter=3, tol=0)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     del result
     return peak
 
 
-def bench_one(N, K, D, repeats, with_sklearn=True):
+def bench_one(N, K, D, repeats, with_sklearn=True, sklearn_convergence=True, convergence=True):
     X, m0 = make_data(N, K, D)
     resp0 = gmm.update_pi(X, m0, np.ones((K, D)))      # our first E-step: the shared start
     row = dict(N=N, K=K, D=D)
 
     # Ours and the floor are timed in turn within each repeat, so that both see the same load.
-    logits = np.random.default_rng(1).uniform(-10.0, 0.0, size=(N, K))
+    rng = np.random.default_rng(1)
+    logits = rng.uniform(-10.0, 0.0, size=(N, K))
     exp_out = np.empty_like(logits)
-    t21, t1, t_exp, t_alloc, t_pass = [], [], [], [], []
+    A, B_ = rng.normal(size=(2, GEMM_SIDE, GEMM_SIDE))
+    C = np.empty((GEMM_SIDE, GEMM_SIDE))
+    mT = np.ascontiguousarray(m0.T)
+    t21, t1, t_exp, t_pass, t_gemm, t_shape = [], [], [], [], [], []
     r21 = None
+    gmm.fit(X, K, SIGMA2, init=m0, max_iter=2, tol=0)      # warm-up: first calls pay extra
+    np.matmul(A, B_, out=C)
     for _ in range(repeats):
         for times, fn in ((t_exp, lambda: np.exp(logits, out=exp_out)),
-                          (t_alloc, lambda: np.exp(logits)), (t_pass, lambda: X.sum()),
-                          (t21, lambda: gmm.fit(X, K, SIGMA2, m_init=m0, max_iter=21, tol=0)),
-                          (t1, lambda: gmm.fit(X, K, SIGMA2, m_init=m0, max_iter=1, tol=0))):
+                          (t_pass, lambda: X.sum()),
+                          (t_gemm, lambda: np.matmul(A, B_, out=C)),
+                          (t_shape, lambda: np.matmul(X, mT, out=exp_out)),
+                          (t21, lambda: gmm.fit(X, K, SIGMA2, init=m0, max_iter=21, tol=0)),
+                          (t1, lambda: gmm.fit(X, K, SIGMA2, init=m0, max_iter=1, tol=0))):
             t0 = clock()
             result = fn()
             times.append(clock() - t0)
             if isinstance(result, gmm.GMMResult) and result.n_iter == 21:
                 r21 = result
+    del logits, exp_out
     assert r21.n_iter == 21
     ours_iter = (min(t21) - min(t1)) / 20
-    floor = min(t_exp) + min(t_pass)
-    per_repeat = sorted((a - b) / 20 / (e + p) for a, b, e, p in zip(t21, t1, t_exp, t_pass))
-    row.update(route=r21.route, ours_iter=ours_iter, floor=floor,
-               floor_alloc=min(t_alloc) + min(t_pass), ratio_floor=ours_iter / floor,
-               ratio_median=per_repeat[len(per_repeat) // 2])
+    # Two products of N*D*K multiply-adds each, at the square product's rate of the same run.
+    rate = GEMM_SIDE**3 / min(t_gemm)
+    gemm = 2 * N * D * K / rate
+    floor = min(t_exp) + min(t_pass) + gemm
+    floor_shape = min(t_exp) + min(t_pass) + 2 * min(t_shape)
+    per_repeat = sorted((a - b) / 20 / (e + p + 2 * N * D * K * g / GEMM_SIDE**3)
+                        for a, b, e, p, g in zip(t21, t1, t_exp, t_pass, t_gemm))
+    row.update(route=r21.route, ours_iter=ours_iter, floor=floor, floor_exp=min(t_exp),
+               floor_pass=min(t_pass), floor_gemm=gemm, gemm_rate=rate,
+               floor_no_gemm=min(t_exp) + min(t_pass), floor_shape=floor_shape,
+               ratio_floor=ours_iter / floor, ratio_median=per_repeat[len(per_repeat) // 2],
+               ratio_floor_shape=ours_iter / floor_shape)
 
-    t_conv, conv = best_time(
-        lambda: gmm.fit(X, K, SIGMA2, m_init=m0, max_iter=2000, tol=TOL), repeats)
-    row.update(ours_conv=t_conv, ours_conv_iter=conv.n_iter, ours_converged=conv.converged)
+    if convergence:
+        t_conv, conv = best_time(
+            lambda: gmm.fit(X, K, SIGMA2, init=m0, max_iter=2000, tol=TOL), repeats)
+        row.update(ours_conv=t_conv, ours_conv_iter=conv.n_iter, ours_converged=conv.converged)
+    sklearn_convergence = sklearn_convergence and convergence
 
     peak = peak_memory(X, K, m0)
     budget = 2 * X.nbytes + N * K * 8
-    row.update(peak_mb=peak / 2**20, budget_mb=budget / 2**20, peak_ok=peak <= budget)
+    row.update(peak=peak, budget=budget, peak_mb=peak / 2**20, budget_mb=budget / 2**20,
+               peak_ok=peak <= budget)
 
     if with_sklearn:
         sk_repeats = repeats if N <= 100_000 else 1
@@ -139,20 +168,72 @@ def bench_one(N, K, D, repeats, with_sklearn=True):
         assert sk21.n_iter_ == 21 and len(sk21.lower_bounds_) == 21, "sklearn stopped early"
         # Same trajectory: sklearn's initial M-step is our first iteration's, so its 21
         # iterations end where our 22nd does.
-        ours22 = gmm.fit(X, K, SIGMA2, m_init=m0, max_iter=22, tol=0)
-        # sklearn's lower bound carries B-sized constants, so its tolerance is set from the
-        # size of our ELBO: an absolute change of 1e-8 |ELBO|, like our relative rule.
-        sk_tol = TOL * abs(conv.elbo[-1])
-        t_sk_conv, sk = best_time(
-            lambda: sklearn_model(K, D, resp0, max_iter=2000, tol=sk_tol).fit(X), sk_repeats)
-        row.update(sk_iter=sk_iter, sk_conv=t_sk_conv, sk_conv_iter=sk.n_iter_,
-                   speedup=sk_iter / ours_iter,
-                   dm_traj=float(np.abs(sk21.means_ - ours22.m).max()),
-                   dm=float(np.abs(sk.means_ - conv.m).max()),
-                   # sklearn's predict_proba is an E-step after its last M-step: compare it
-                   # with ours after our last M-step.
-                   dpi=float(np.abs(sk.predict_proba(X) - gmm.update_pi(X, conv.m, conv.s2)).max()))
+        ours22 = gmm.fit(X, K, SIGMA2, init=m0, max_iter=22, tol=0)
+        row.update(sk_iter=sk_iter, speedup=sk_iter / ours_iter,
+                   dm_traj=float(np.abs(sk21.means_ - ours22.m).max()))
+        if sklearn_convergence:
+            # sklearn's lower bound carries B-sized constants, so its tolerance is set from the
+            # size of our ELBO: an absolute change of 1e-8 |ELBO|, like our relative rule.
+            sk_tol = TOL * abs(conv.elbo[-1])
+            t_sk_conv, sk = best_time(
+                lambda: sklearn_model(K, D, resp0, max_iter=2000, tol=sk_tol).fit(X), sk_repeats)
+            row.update(sk_conv=t_sk_conv, sk_conv_iter=sk.n_iter_,
+                       dm=float(np.abs(sk.means_ - conv.m).max()),
+                       # sklearn's predict_proba is an E-step after its last M-step: compare it
+                       # with ours after our last M-step.
+                       dpi=float(np.abs(sk.predict_proba(X)
+                                        - gmm.update_pi(X, conv.m, conv.s2)).max()))
     return row
+
+
+# The committed result file (benchmarks/results/gmm.json): one row per (N, K, D, threads).
+JSON_FIELDS = dict(
+    N="N", K="K", D="D", threads="threads", route="route", ours_per_iter_s="ours_iter",
+    sklearn_per_iter_s="sk_iter", speedup="speedup", floor_s="floor",
+    floor_exp_s="floor_exp", floor_pass_s="floor_pass", floor_gemm_s="floor_gemm",
+    gemm_rate_fma_per_s="gemm_rate", floor_without_gemm_s="floor_no_gemm",
+    ratio_to_floor="ratio_floor", ratio_to_floor_median="ratio_median",
+    floor_same_shape_s="floor_shape", ratio_to_floor_same_shape="ratio_floor_shape",
+    ours_to_convergence_s="ours_conv", ours_n_iter="ours_conv_iter",
+    sklearn_to_convergence_s="sk_conv", sklearn_n_iter="sk_conv_iter",
+    peak_mem_bytes="peak", mem_budget_bytes="budget", max_abs_diff_means_22_iter="dm_traj",
+    fixed_point_max_abs_diff_means="dm", fixed_point_max_abs_diff_resp="dpi")
+
+
+def _plain(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def json_document(rows, header, clock_name, argv, threads):
+    import sklearn
+    out_rows = [{key: _plain(r.get(src)) for key, src in JSON_FIELDS.items()} for r in rows]
+    for r in out_rows:
+        r["clock"] = clock_name
+    return dict(
+        date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        machine=dict(cores=os.cpu_count(), python=platform.python_version(),
+                     numpy=np.__version__, sklearn=sklearn.__version__,
+                     load_average_1min_at_end=os.getloadavg()[0]),
+        clock=clock_name, threads=threads,
+        command="OMP_NUM_THREADS={} python benchmarks/bench_gmm.py {}".format(
+            os.environ.get("OMP_NUM_THREADS"), " ".join(argv)),
+        header=header, rows=out_rows)
+
+
+def merge_documents(old, new):
+    """new's rows, plus old's rows at (N, K, D, threads) new did not measure."""
+    key = lambda r: (r["N"], r["K"], r["D"], r.get("threads", 1))           # noqa: E731
+    measured = {key(r) for r in new["rows"]}
+    kept = [r for r in old.get("rows", []) if key(r) not in measured]
+    merged = dict(new, rows=sorted(kept + new["rows"], key=lambda r: (r.get("threads", 1),
+                                                                       r["K"], r["D"], r["N"])))
+    clocks = sorted({r.get("clock", old.get("clock")) for r in merged["rows"]} - {None})
+    merged["clock"] = "; ".join(clocks) + (" (each row says which)" if len(clocks) > 1 else "")
+    merged["earlier_runs"] = old.get("earlier_runs", []) + [
+        {k: old.get(k) for k in ("date", "clock", "command", "threads") if k in old}]
+    return merged
 
 
 def fmt_ms(seconds):
@@ -160,22 +241,25 @@ def fmt_ms(seconds):
 
 
 def table(rows):
-    head = ["N", "K", "D", "vi_impl ms/iter", "sklearn ms/iter", "speed-up", "floor ms",
-            "ours / floor (median)", "vi_impl to conv. s (iters)",
+    head = ["N", "K", "D", "vi_impl ms/iter", "sklearn ms/iter", "speed-up",
+            "floor ms (products ms)", "ours / floor (median)", "ours / same-shape floor", "vi_impl to conv. s (iters)",
             "sklearn to conv. s (iters)", "peak MB (budget)", "dm after 22 iters",
             "dm, dpi converged"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         sk = "sk_iter" in r
+        sk_conv = "sk_conv" in r
         cells = [f"{r['N']:.0e}", str(r["K"]), str(r["D"]), fmt_ms(r["ours_iter"]),
                  fmt_ms(r["sk_iter"]) if sk else "-",
                  f"{r['speedup']:.1f}x" if sk else "-",
-                 fmt_ms(r["floor"]), f"{r['ratio_floor']:.2f} ({r['ratio_median']:.2f})",
-                 f"{r['ours_conv']:.3g} ({r['ours_conv_iter']})",
-                 f"{r['sk_conv']:.3g} ({r['sk_conv_iter']})" if sk else "-",
+                 f"{fmt_ms(r['floor'])} ({fmt_ms(r['floor_gemm'])})",
+                 f"{r['ratio_floor']:.2f} ({r['ratio_median']:.2f})",
+                 f"{r['ratio_floor_shape']:.2f}",
+                 f"{r['ours_conv']:.3g} ({r['ours_conv_iter']})" if "ours_conv" in r else "-",
+                 f"{r['sk_conv']:.3g} ({r['sk_conv_iter']})" if sk_conv else "-",
                  f"{r['peak_mb']:.1f} ({r['budget_mb']:.1f})" + ("" if r["peak_ok"] else " over"),
                  f"{r['dm_traj']:.1e}" if sk else "-",
-                 f"{r['dm']:.1e}, {r['dpi']:.1e}" if sk else "-"]
+                 f"{r['dm']:.1e}, {r['dpi']:.1e}" if sk_conv else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -187,8 +271,17 @@ def main(argv=None):
     parser.add_argument("--configs", type=str, nargs="*", help="K,D pairs, e.g. 5,2 20,50")
     parser.add_argument("--repeats", type=int, default=3, help="repeats per timing (min taken)")
     parser.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn")
+    parser.add_argument("--no-sklearn-convergence", action="store_true",
+                        help="time scikit-learn per iteration only (not to convergence)")
+    parser.add_argument("--no-convergence", action="store_true",
+                        help="time neither fit to convergence (per iteration only)")
     parser.add_argument("--out", type=str, help="also write the Markdown report to this file")
-    parser.add_argument("--json", type=str, help="also write the rows as JSON to this file")
+    parser.add_argument("--json", type=str, help="also write the results file (the schema of "
+                        "benchmarks/results/gmm.json) to this file")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --json: keep the file's rows at other (N, K, D, threads)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads (threadpoolctl limit; default 1)")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="wall (time.perf_counter, default) or cpu (time.process_time: "
                              "CPU time of this process, robust on a shared machine)")
@@ -201,14 +294,17 @@ def main(argv=None):
                if args.configs else CONFIGS)
     try:
         from threadpoolctl import threadpool_limits
-        limiter = threadpool_limits(1)
+        limiter = threadpool_limits(args.threads)
     except ImportError:                                   # pragma: no cover
         limiter = None
 
     rows = []
     for K, D in configs:
         for N in sizes:
-            row = bench_one(N, K, D, args.repeats, with_sklearn=not args.no_sklearn)
+            row = bench_one(N, K, D, args.repeats, with_sklearn=not args.no_sklearn,
+                            sklearn_convergence=not args.no_sklearn_convergence,
+                            convergence=not args.no_convergence)
+            row["threads"] = args.threads
             rows.append(row)
             print(f"done N={N} K={K} D={D}: {row}", file=sys.stderr, flush=True)
 
@@ -218,11 +314,13 @@ def main(argv=None):
         f"Python {platform.python_version()}, NumPy {np.__version__}, scikit-learn "
         f"{sklearn.__version__}; clock: {args.clock}; load average at the end "
         f"{os.getloadavg()[0]:.1f}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, BLAS "
-        f"threads limited to 1: {limiter is not None}. sigma2 = {SIGMA2}, sklearn prior "
-        f"strength B = {B:g}, repeats = {args.repeats} (minimum taken; sklearn 1 repeat for "
-        f"N > 1e5). Floor = np.exp over an N x K float64 array into a preallocated output + "
-        f"X.sum(), timed in turn with vi_impl in each repeat; ratio = min/min, in brackets "
-        f"the median of the per-repeat ratios. Routes used by vi_impl: "
+        f"threads limited to {args.threads}: {limiter is not None}. sigma2 = {SIGMA2}, sklearn "
+        f"prior strength B = {B:g}, repeats = {args.repeats} (minimum taken; sklearn 1 repeat "
+        f"for N > 1e5). Floor = 2 N D K multiply-adds at the dgemm rate of a "
+        f"{GEMM_SIDE}x{GEMM_SIDE} square product + np.exp over an N x K float64 array into a "
+        f"preallocated output + X.sum(), timed in turn with vi_impl in each repeat; ratio = "
+        f"min/min, in brackets the median of the per-repeat ratios; same-shape floor: the "
+        f"products timed as X @ m.T instead. Routes used by vi_impl: "
         f"{sorted(set(r['route'] for r in rows))}.")
     report = header + "\n\n" + table(rows) + "\n"
     print(report)
@@ -230,11 +328,14 @@ def main(argv=None):
         with open(args.out, "a", encoding="utf-8") as fh:
             fh.write(report + "\n")
     if args.json:
-        import json
+        doc = json_document(rows, header, f"{args.clock} ({CLOCK_NAMES[args.clock]})",
+                            sys.argv[1:] if argv is None else list(argv), args.threads)
+        if args.merge and os.path.isfile(args.json):
+            with open(args.json, encoding="utf-8") as fh:
+                doc = merge_documents(json.load(fh), doc)
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(dict(header=header, rows=[{k: (bool(v) if isinstance(v, np.bool_) else v)
-                                                  for k, v in r.items()} for r in rows]),
-                      fh, indent=1)
+            json.dump(doc, fh, indent=1)
+            fh.write("\n")
     return rows
 
 

@@ -29,6 +29,7 @@ def _load_script(name):
 
 
 bench_engine = _load_script("bench_engine")
+bench_gmm = _load_script("bench_gmm")
 bench_suite_times = _load_script("bench_suite_times")
 
 
@@ -75,9 +76,10 @@ def _check_rows(rows, fields):
 _str = lambda v: isinstance(v, str) and bool(v)                          # noqa: E731
 
 GMM_ROW = dict(
-    N=(_is_int, False), K=(_is_int, False), D=(_is_int, False),
+    N=(_is_int, False), K=(_is_int, False), D=(_is_int, False), threads=(_is_int, False),
     ours_per_iter_s=(_is_num, True), sklearn_per_iter_s=(_is_num, True), speedup=(_is_num, True),
-    floor_s=(_is_num, True), ratio_to_floor=(_is_num, True),
+    floor_s=(_is_num, True), floor_gemm_s=(_is_num, True), gemm_rate_fma_per_s=(_is_num, True),
+    floor_without_gemm_s=(_is_num, True), ratio_to_floor=(_is_num, True),
     ours_to_convergence_s=(_is_num, True), ours_n_iter=(_is_int, True),
     peak_mem_bytes=(_is_int, True), mem_budget_bytes=(_is_int, True),
     fixed_point_max_abs_diff_means=(_is_num, True))
@@ -90,6 +92,12 @@ SUITE_ROW = dict(target=(_str, False), wall_s=(_is_num, False), returncode=(_is_
 def check_gmm(doc):
     _check_header(doc, dict(cores=_is_int, python=_str, numpy=_str, sklearn=_str))
     _check_rows(doc["rows"], GMM_ROW)
+    for i, row in enumerate(doc["rows"]):
+        if row["threads"] < 1:
+            raise ValueError(f"rows[{i}].threads = {row['threads']} is not a thread count")
+        parts = [row[k] for k in ("floor_without_gemm_s", "floor_gemm_s", "floor_s")]
+        if None not in parts and abs(parts[0] + parts[1] - parts[2]) > 1e-9 * parts[2]:
+            raise ValueError(f"rows[{i}]: floor_s is not floor_without_gemm_s + floor_gemm_s")
 
 
 def check_engine(doc):
@@ -116,6 +124,34 @@ def test_committed_result_file_conforms(name):
     if not path.is_file():
         pytest.skip(f"benchmarks/results/{name} not measured yet")
     CHECKS[name](json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_gmm_floor_must_be_its_parts():
+    doc = _valid("gmm")
+    doc["rows"][0]["floor_s"] = 2.0
+    with pytest.raises(ValueError, match="floor_s"):
+        check_gmm(doc)
+
+
+# ---------------------------------------------------------------- the gmm benchmark
+def test_gmm_benchmark_measures_a_small_size_and_writes_a_valid_file(tmp_path):
+    out = tmp_path / "gmm.json"
+    rows = bench_gmm.main(["--sizes", "20000", "--configs", "3,2", "--repeats", "2",
+                           "--no-sklearn", "--json", str(out)])
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    check_gmm(doc)
+    (row,) = doc["rows"]
+    assert (row["N"], row["K"], row["D"], row["threads"]) == (20000, 3, 2, 1)
+    assert row["ours_per_iter_s"] == rows[0]["ours_iter"] and row["sklearn_per_iter_s"] is None
+    assert row["floor_gemm_s"] == pytest.approx(2 * 20000 * 2 * 3 / row["gemm_rate_fma_per_s"])
+    # --merge keeps a row measured at another size and replaces the one measured again.
+    bench_gmm.main(["--sizes", "10000", "--configs", "3,2", "--repeats", "2",
+                    "--no-sklearn", "--json", str(out), "--merge"])
+    merged = json.loads(out.read_text(encoding="utf-8"))
+    check_gmm(merged)
+    assert sorted(r["N"] for r in merged["rows"]) == [10000, 20000]
+    assert [r for r in merged["rows"] if r["N"] == 20000] == doc["rows"]
+    assert merged["earlier_runs"][0]["date"] == doc["date"]
 
 
 # ---------------------------------------------------------------- the engine benchmark
@@ -147,6 +183,7 @@ def _valid(kind):
     if kind == "gmm":
         row = {k: (1 if kind_ is _is_int else 0.5) for k, (kind_, _) in GMM_ROW.items()}
         row["sklearn_per_iter_s"] = None                     # null where not measured
+        row["floor_s"] = 1.0                                 # = 0.5 + 0.5, its two parts
         return dict(date="2026-11-21T16:00:00", rows=[row],
                     machine=dict(cores=2, python="3.11.7", numpy="2.4.6", sklearn="1.9.1"))
     return dict(date="2026-11-21T16:00:00", machine=dict(cores=2, python="3.11.7"),

@@ -42,7 +42,7 @@ NOT_CHAPTERS = {
 
 #: Chapters written by another hand during the conversion, not yet converted (they still mention
 #: the source documents; remove a name once its chapter passes).
-NOT_YET_CONVERTED = {"vi_at_scale"}
+NOT_YET_CONVERTED: set = set()
 BADGE_FUNCTIONS = {"chain_badge", "chain_mark", "check_chain", "check_derivation"}
 DISPLAY_FUNCTIONS = {"display", "Math", "Markdown", "HTML", "Latex", "print"}
 

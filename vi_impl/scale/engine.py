@@ -4,6 +4,11 @@ The plan comes from the derivation (:func:`vi_derivations.mapreduce.map_reduce`)
 updates its local factors and returns the statistics the plan names; the statistics are added
 and the global factors and the full ELBO are computed from the totals. Nothing here is specific
 to a model: the same few lines scale a model a reader defines in the engine.
+
+Each map task first checks its chunk: finite values, and values on the support of their
+likelihood (counts for a Poisson, 0/1 for a Bernoulli, ...; the support table of
+:mod:`vi_derivations.codegen`). A bad chunk is a :class:`~vi_impl.scale.driver.ChunkError`
+naming the argument, the chunk, its rows and the first bad row, carrying the last global state.
 """
 from __future__ import annotations
 
