@@ -79,33 +79,38 @@ class _Instance:
         ranges = [range(self.size_of[p.name]) for p in var.plates]
         return [(ix, self._el(var, ix)) for ix in itertools.product(*ranges)]
 
+    # the interface the families' checker members use (vi_derivations.distributions.Family)
+    @property
+    def rng(self):
+        return self.g
+
+    def element(self, var, ix=()):
+        return self._el(var, ix)
+
+    def elements(self, var):
+        return self._elements(var)
+
+    def param(self, dist, ix, name):
+        """The numeric value of ``dist``'s parameter ``name`` at the element ``ix`` of its variable."""
+        return self._param(dist, ix, name)
+
+    def set_draws(self, el, draws, point):
+        """Draws under q of the latent element ``el`` and a point of its support."""
+        self.samples[el], self.onehot[el] = draws, point
+
     def _generating_family(self, v):
-        """Name of the family of the factor that generates ``v`` (a mixture's component family)."""
+        """The family that draws the observed ``v`` (a mixture's component), or None."""
         for f in self.model.factors:
             if f.var is v:
-                d = f.dist
-                return d.component.name if type(d).__name__ == "Mixture" else d.name
+                return f.dist.observation_family
         return None
-
-    def _draw_in_support(self, family):
-        """One value of an observed element inside the support of its likelihood."""
-        if family == "Poisson":
-            return float(self.g.poisson(2.0))
-        if family == "Bernoulli":
-            return float(self.g.integers(0, 2))
-        if family in ("Gamma",):
-            return float(self.g.uniform(0.3, 1.5))
-        if family in ("Beta",):
-            return float(self.g.uniform(0.05, 0.95))
-        return float(self.g.normal(0, 1.5))
 
     def _draw(self):
         m = self.model
         simplex_params = {}
         for f in m.qfactors.values():
-            if type(f.dist).__name__ == "Categorical":
-                probs = f.dist.params["probs"]
-                for a in probs.atoms(sp.Indexed):
+            for pname in f.dist.simplex_params:
+                for a in f.dist.params[pname].atoms(sp.Indexed):
                     simplex_params[a.base.label.name] = f.dist
         for v in m.variables.values():
             if v.kind in ("hyper",):
@@ -114,7 +119,8 @@ class _Instance:
             elif v.kind in ("observed", "covariate"):
                 family = self._generating_family(v)
                 for _, el in self._elements(v):
-                    self.values[el] = self._draw_in_support(family)
+                    self.values[el] = family.draw_in_support(self.g) if family is not None \
+                        else float(self.g.normal(0, 1.5))
             elif v.kind == "variational":
                 if v.name in simplex_params:
                     ev = simplex_params[v.name].event_plates[0]
@@ -130,9 +136,9 @@ class _Instance:
                         getattr(getattr(v.symbol, "label", None), "is_positive", False))
                     for _, el in self._elements(v):
                         self.values[el] = float(self.g.uniform(0.3, 1.5) if positive else self.g.normal(0, 1))
-        # positivity of variational parameters that appear as variances / rates: use the q factors
+        # positivity of variational parameters that appear as variances / rates: the q families say which
         for f in m.qfactors.values():
-            for name in ("var", "precision", "rate", "shape", "a", "b", "conc"):
+            for name in f.dist.positive_params:
                 if name in f.dist.params:
                     for a in f.dist.params[name].atoms(sp.Indexed) | f.dist.params[name].atoms(sp.Symbol):
                         if a in self.values:
@@ -141,131 +147,13 @@ class _Instance:
                     for el in list(self.values):
                         if isinstance(el, sp.Indexed) and isinstance(base, sp.Indexed) and el.base.label == base.base.label:
                             self.values[el] = abs(self.values[el]) + 0.3
-        # covariance matrices of structured (MvNormal) q factors: symmetric positive definite
+        # matrix parameters (covariances of structured q factors, Wishart scales): valid values
         self.matrices = {}
-        for f in m.qfactors.values():
-            if type(f.dist).__name__ == "MvNormal":
-                ev = f.dist.event_plates[0]
-                J = self.size_of[ev.name]
-                if len(f.var.plates) != 1:
-                    raise NotImplementedError("MvNormal q factor with batch plates")
-                A = self.g.normal(size=(J, J))
-                Vm = A @ A.T / J + 0.5 * np.eye(J)
-                if getattr(f.dist, "parametrisation", "cov") != "cov":
-                    Vm = np.linalg.inv(Vm)
-                mat = f.dist.matrix
-                for a in range(J):
-                    for b in range(J):
-                        self.values[mat[a, b].subs(self.sizes)] = float(Vm[a, b])
-                self.matrices[str(mat.label)] = Vm
-        self._wishart_values()
-        # latent variables: q samples, and one-hot point values for indicators
-        for f in m.qfactors.values():
-            self._sample_factor(f)
-
-    def _wishart_values(self):
-        """Wishart and Normal-Wishart factors: symmetric positive definite scale matrices (one per
-        batch element) and degrees of freedom above D - 1."""
-        m = self.model
         for f in list(m.factors) + list(m.qfactors.values()):
-            kind = type(f.dist).__name__
-            if kind not in ("Wishart", "_NormalPart", "_WishartPart"):
-                continue
-            dist = f.dist.joint if kind != "Wishart" else f.dist
-            v = m.var_of(dist.scale_base)
-            D = self.size_of[v.plates[-1].name]
-            batch = [range(self.size_of[p.name]) for p in v.plates[:-2]]
-            mats = np.empty(tuple(len(r) for r in batch) + (D, D))
-            for b in itertools.product(*batch):
-                A = self.g.normal(size=(D, D))
-                mats[b] = A @ A.T / D + 0.5 * np.eye(D)
-                for r in range(D):
-                    for c in range(D):
-                        self.values[self._el(v, b + (r, c))] = float(mats[b][r, c])
-            self.matrices[v.name] = mats
-            nu = m.var_of(dist.params["dof"])
-            for _, el in self._elements(nu):
-                self.values[el] = float(D - 1 + self.g.uniform(0.5, 2.0))
-
-    def _sample_normal_wishart(self, joint):
-        """Lambda_b ~ W(W_b, nu_b), mu_b | Lambda_b ~ N(m_b, (beta_b Lambda_b)^-1) per batch element;
-        log|Lambda_b| is sampled too (the atom LogDet(Lambda, b))."""
-        from scipy import stats
-        from vi_derivations.distributions import LogDet
-        mu, lam = joint.mu, joint.lam
-        D = self.size_of[lam.plates[-1].name]
-        nw = self.model.qfactors[mu.name].dist
-        for b in itertools.product(*[range(self.size_of[p.name]) for p in lam.plates[:-2]]):
-            W = self.matrices[str(joint.scale_base.label)][b]
-            nu = self._param(nw, b + (0,), "dof")
-            beta = self._param(nw, b + (0,), "beta")
-            mean = np.array([self._param(nw, b + (r,), "mean") for r in range(D)])
-            L = stats.wishart(df=nu, scale=W).rvs(self.S, random_state=self.g).reshape(self.S, D, D)
-            C = np.linalg.cholesky(np.linalg.inv(beta * L))
-            x = mean + np.einsum("sde,se->sd", C, self.g.standard_normal((self.S, D)))
-            for r in range(D):
-                el = self._el(mu, b + (r,))
-                self.samples[el], self.onehot[el] = x[:, r], float(x[0, r])
-                for c in range(D):
-                    el = self._el(lam, b + (r, c))
-                    self.samples[el], self.onehot[el] = L[:, r, c], float(L[0, r, c])
-            ld = LogDet(self._el(lam, b + (0, 0)).base, *map(sp.Integer, b))
-            self.samples[ld] = np.linalg.slogdet(L)[1]
-            self.onehot[ld] = float(self.samples[ld][0])
-
-    def _sample_factor(self, f):
-        dist, v = f.dist, f.var
-        kind = type(dist).__name__
-        if kind in ("_NormalPart", "_WishartPart"):      # one joint draw for both variables
-            if v is dist.joint.mu:
-                self._sample_normal_wishart(dist.joint)
-            return
-        if kind in ("Categorical", "Dirichlet"):
-            ev = dist.event_plates[0]
-            pos = [p.name for p in v.plates].index(ev.name)
-            batch = [range(self.size_of[p.name]) if t != pos else [None] for t, p in enumerate(v.plates)]
-            K = self.size_of[ev.name]
-            for b in itertools.product(*batch):
-                idx = [tuple(j if t == pos else b[t] for t in range(len(b))) for j in range(K)]
-                if kind == "Dirichlet":
-                    conc = np.array([self._param(dist, ix, "conc") for ix in idx])
-                    draws = self.g.dirichlet(conc, size=self.S)
-                    point = self.g.dirichlet(conc)
-                    for j, ix in enumerate(idx):
-                        self.samples[self._el(v, ix)] = draws[:, j]
-                        self.onehot[self._el(v, ix)] = float(point[j])
-                    continue
-                probs = np.array([self._param(dist, ix, "probs") for ix in idx])
-                draws = self.g.choice(K, size=self.S, p=probs / probs.sum())
-                hot = self.g.integers(K)
-                for j, ix in enumerate(idx):
-                    self.samples[self._el(v, ix)] = (draws == j).astype(float)
-                    self.onehot[self._el(v, ix)] = float(j == hot)
-            return
-        if kind == "MvNormal":
-            J = self.size_of[dist.event_plates[0].name]
-            mean = np.array([self._param(dist, (j,), "mean") for j in range(J)])
-            cov = self.matrices[str(dist.matrix.label)]
-            if getattr(dist, "parametrisation", "cov") != "cov":
-                cov = np.linalg.inv(cov)
-            draws = self.g.multivariate_normal(mean, cov, size=self.S)
-            for j in range(J):
-                el = self._el(v, (j,))
-                self.samples[el] = draws[:, j]
-                self.onehot[el] = float(draws[0, j])
-            return
-        for ix, el in self._elements(v):
-            if kind == "Normal":
-                mean = self._param(dist, ix, "mean")
-                var = self._param(dist, ix, "var") if "var" in dist.params else 1.0 / self._param(dist, ix, "precision")
-                self.samples[el] = mean + np.sqrt(var) * self.g.standard_normal(self.S)
-            elif kind == "Gamma":
-                self.samples[el] = self.g.gamma(self._param(dist, ix, "shape"), 1.0 / self._param(dist, ix, "rate"), self.S)
-            elif kind == "Beta":
-                self.samples[el] = self.g.beta(self._param(dist, ix, "a"), self._param(dist, ix, "b"), self.S)
-            else:
-                raise NotImplementedError(f"q family {kind} of {v.name} has no sampler in the chain checker")
-            self.onehot[el] = float(self.samples[el][0])       # a point of the support
+            f.dist.prepare_check(self, as_q=f in m.qfactors.values())
+        # latent variables: q samples, and points of the support (one-hot for indicators)
+        for f in m.qfactors.values():
+            f.dist.sample_q(self, f.var)
 
     def _param(self, dist, ix, name):
         expr = dist.params[name]
@@ -381,7 +269,8 @@ def _wrt_elements(inst, chain, free_values):
     for w in chain.wrt:
         w = sp.sympify(w) if not isinstance(w, sp.IndexedBase) else w
         lab = w.label if isinstance(w, sp.IndexedBase) else w.base.label if isinstance(w, sp.Indexed) else None
-        out += [a for a in inst.samples if type(a).__name__ == "LogDet" and a.args[0].label == lab]  # log|Lambda_b|
+        from vi_derivations.distributions import LogDet
+        out += [a for a in inst.samples if isinstance(a, LogDet) and a.args[0].label == lab]  # log|Lambda_b|
         if isinstance(w, sp.IndexedBase):
             out += [a for a in inst.values if isinstance(a, sp.Indexed) and a.base.label == w.label]
             out += [a for a in inst.samples if isinstance(a, sp.Indexed) and a.base.label == w.label]
@@ -404,7 +293,7 @@ def _categorical_target(model, chain):
         return None
     w = chain.wrt[0]
     f = model.qfactors.get(str(w.base.label))
-    if f is not None and type(f.dist).__name__ == "Categorical":
+    if f is not None and f.dist.sums_to_one:
         return f
     return None
 

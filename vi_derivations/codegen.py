@@ -40,7 +40,7 @@ import sympy as sp
 from sympy import Idx, Indexed, IndexedBase, KroneckerDelta, Sum
 from sympy.printing.numpy import SciPyPrinter
 
-from .distributions import LogDet, MatrixInverse, NotEqual
+from .distributions import LogDet, MatrixInverse, NotEqual, NumpyMap
 from .elbo import elbo as _elbo_expr, expected_log_joint_terms, log_var_terms
 from .monomials import terms_to_expr
 from .render import latex, tidy
@@ -501,29 +501,6 @@ class _Reduction:
     home: str             # "data" | <latent name> | "inline"
 
 
-FAMILY_STATS = {"x": "{z}", "x^2": "{z}2", "log x": "log_{z}", "log(1-x)": "log1m_{z}", "c_k": "{z}",
-                "log x_k": "log_{z}", "w_j": "{z}", "w_j w_l": "{z}{z}",
-                "log|L|": "logdet_{z}", "mu L mu": "quad_{z}", "L mu_d": "Lmu_{z}", "L_de": "mat_{z}"}
-_MATRIX_FAMILIES = ("MvNormal", "Wishart", "NormalWishart")   # their matrix axes stay last
-
-
-def _stat_labels(fam, key, L):
-    """The output labels of the natural parameter ``key`` of ``fam`` (L: the factor's labels)."""
-    if fam.name == "MvNormal" and key == "w_j":
-        return L[:-1]
-    if fam.name in ("Wishart", "NormalWishart"):
-        return {"L_de": L, "L mu_d": L[:-1]}.get(key, L[:-2])
-    return L
-
-
-def _param_labels(fam, pname, L):
-    if fam.name == "MvNormal" and pname == "mean" or fam.name == "NormalWishart" and pname == "mean":
-        return L[:-1]
-    if fam.name in ("Wishart", "NormalWishart") and pname in ("beta", "dof"):
-        return L[:-2]
-    return L
-
-
 def _wrap(text, indent, width=100):
     return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "    ",
                          break_long_words=False, break_on_hyphens=False)
@@ -769,74 +746,31 @@ class _Generator:
         deps = {}
         for key, expr in u.natural.items():
             nm = eta_names[key]
-            lab = _stat_labels(fam, key, L)
+            lab = fam.natural_axes(key, L)
             lifted = self.lift(expr)
             deps[key] = _free_idx(expr)
-            if fam.name in ("Categorical",) + _MATRIX_FAMILIES and deps[key] != set(lab):
+            if fam.numpy_full_natural and deps[key] != set(lab):
                 code = f"np.broadcast_to({pr.at(lifted, lab)}, {self.shape_code(lab, pr)})"
                 deps[key] = set(lab)
                 lines.append(f"{nm} = {code}")
             else:
                 lines += self.assign(pr, f"{nm} = ", lifted, lab)
-        outs = {}   # family parameter name -> (code, labels it depends on)
         n_eta = len(lines)
         where = f"update of q({z})"
-        name = fam.name
-        e = lambda k: eta_names[k]
-        if name == "Normal":
-            lines += [f"if not np.all({e('x^2')} < 0):",
-                      f"    raise ValueError('{where}: the coefficient of {z}^2 must be negative '",
-                      "                     '(an improper Gaussian); check the prior variances and the data')",
-                      f"var = -0.5 / {e('x^2')}",
-                      f"mean = {e('x')} * var" if "x" in eta_names else "mean = 0 * var"]
-            outs["mean"] = ("mean", deps["x^2"] | deps.get("x", set()))
-            outs["var"] = ("var", deps["x^2"])
-            outs["precision"] = ("-2 * " + e("x^2"), deps["x^2"])
-        elif name == "Gamma":
-            lines += [f"shape = {e('log x')} + 1" if "log x" in eta_names else "shape = 1.0",
-                      f"rate = -{e('x')}",
-                      "if not (np.all(shape > 0) and np.all(rate > 0)):",
-                      f"    raise ValueError('{where}: non-positive shape or rate (an improper Gamma); "
-                      f"check the prior shape and rate')"]
-            outs["shape"] = ("shape", deps.get("log x", set()))
-            outs["rate"] = ("rate", deps["x"])
-        elif name == "Beta":
-            lines += [f"a = {e('log x')} + 1" if "log x" in eta_names else "a = 1.0",
-                      f"b = {e('log(1-x)')} + 1" if "log(1-x)" in eta_names else "b = 1.0",
-                      "if not (np.all(a > 0) and np.all(b > 0)):",
-                      f"    raise ValueError('{where}: non-positive parameter (an improper Beta)')"]
-            outs["a"] = ("a", deps.get("log x", set()))
-            outs["b"] = ("b", deps.get("log(1-x)", set()))
-        elif name == "Bernoulli":
-            lines += [f"p = expit({e('x')})"]
-            pr._module_format("scipy.special.expit")
-            outs["p"] = ("p", deps["x"])
-        elif name == "Categorical":
-            ev = u.event_reps[0]
-            ax = L.index(ev)
-            pr._module_format("scipy.special.logsumexp")
-            lines += [f"probs = np.exp({e('c_k')} - logsumexp({e('c_k')}, axis={ax}, keepdims=True))"]
-            outs["probs"] = ("probs", set(L))
-        elif name == "Dirichlet":
-            lines += [f"conc = {e('log x_k')} + 1",
-                      "if not np.all(conc > 0):",
-                      f"    raise ValueError('{where}: non-positive concentration (an improper Dirichlet)')"]
-            outs["conc"] = ("conc", deps["log x_k"])
-        elif name == "MvNormal":
-            lines += [f"precision = -({e('w_j w_l')} + np.swapaxes({e('w_j w_l')}, -1, -2))",
-                      "cov = np.linalg.inv(precision)",
-                      f"mean = np.einsum('...jl,...l->...j', cov, {e('w_j')})" if "w_j" in eta_names
-                      else "mean = np.zeros(cov.shape[:-1])"]
-            outs["mean"] = ("mean", set(L[:-1]))
-            outs["cov"] = ("cov", set(L))
-        elif name in ("Wishart", "NormalWishart"):
-            lines += self._wishart_lines(u, e, eta_names, L, pr, where)
-            outs.update({k: ("nw_" + k, set(_param_labels(fam, k, L))) for k in ("mean", "beta", "scale", "dof")})
-        else:
-            raise CodegenError(f"q({z}): no NumPy printer for the family {name}")
+
+        def special(fn):
+            pr._module_format("scipy.special." + fn)
+            return fn
+        ctx = NumpyMap(z, dict(eta_names), deps, L, u.event_reps, where,
+                       lambda l: pr._print(l.upper - l.lower + 1), special)
+        try:
+            fam_lines, outs = fam.numpy_natural_to_params(ctx)   # family parameter -> (code, labels)
+        except NotImplementedError:
+            raise CodegenError(f"q({z}): no NumPy printer for the family {fam.name}") from None
+        lines += fam_lines
         # local names of the family map that a model variable also uses get a trailing "_"
-        ren = {n: self.fresh(n) for n in ("var", "mean", "shape", "rate", "a", "b", "p", "probs", "conc",
-                                          "precision", "cov") if self.fresh(n) != n}
+        assigned = {m.group(1) for l in fam_lines for m in [re.match(r"\s*(\w+) = ", l)] if m}
+        ren = {n: self.fresh(n) for n in sorted(assigned) if self.fresh(n) != n}
         if ren:
             sub = lambda text: re.sub(r"\b(" + "|".join(ren) + r")\b(?!['\]])", lambda m: ren[m.group(1)], text)
             lines[n_eta:] = [sub(l) if not l.lstrip().startswith("raise") else l for l in lines[n_eta:]]
@@ -847,11 +781,12 @@ class _Generator:
                 continue
             code, dep = outs[pname]
             T = self.labels_of_target(target)
-            Lp = _param_labels(fam, pname, L)
+            Lp = fam.param_axes(pname, L)
             results.append((str(target.base.label) if isinstance(target, Indexed) else str(target), T,
                             self._shaped(code, dep, Lp, T, pr)))
-        if name == "MvNormal" and "cov" in u.params:
-            results.append((str(fam.matrix.label), L, self._shaped(outs["cov"][0], set(L), L, L, pr)))
+        for out, base in fam.extra_targets().items():     # e.g. a covariance matrix, full axes
+            if out in u.params:
+                results.append((str(base.label), L, self._shaped(outs[out][0], set(L), L, L, pr)))
         kind, reason, positions = self.schedules[z]
         if kind == "vectorised":
             return lines, ", ".join(code for _, _, code in results)
@@ -879,37 +814,12 @@ class _Generator:
         out += [ind + l for l in lines + body]
         return out, ", ".join(self.names[t] for t, _, _ in results)
 
-    @staticmethod
-    def _wishart_lines(u, e, eta_names, L, pr, where):
-        """Natural parameters -> (mean, beta,) scale, dof of a (Normal-)Wishart factor; see
-        :mod:`vi_derivations.wishart` for the map."""
-        D = pr._print(L[-1].upper - L[-1].lower + 1)
-        ld = e("log|L|") if "log|L|" in eta_names else "0.0"
-        out = []
-        if u.family.name == "NormalWishart":
-            lmu = e("L mu_d") if "L mu_d" in eta_names else f"np.zeros(np.shape({e('L_de')})[:-1])"
-            out += [f"nw_beta = -2 * {e('mu L mu')}",
-                    "if not np.all(nw_beta > 0):",
-                    f"    raise ValueError('{where}: beta <= 0 (an improper Normal-Wishart)')",
-                    f"nw_mean = {lmu} / nw_beta[..., None]",
-                    f"nw_prec = -({e('L_de')} + np.swapaxes({e('L_de')}, -1, -2)) - {lmu}[..., :, None] * nw_mean[..., None, :]",
-                    f"nw_dof = 2 * {ld} + {D}"]
-        else:
-            out += [f"nw_prec = -({e('L_de')} + np.swapaxes({e('L_de')}, -1, -2))",
-                    f"nw_dof = 2 * {ld} + {D} + 1"]
-        return out + ["nw_prec = 0.5 * (nw_prec + np.swapaxes(nw_prec, -1, -2))",
-                      "if not np.all(np.linalg.eigvalsh(nw_prec) > 0):",
-                      f"    raise ValueError('{where}: the inverse scale matrix is not positive definite (improper)')",
-                      "nw_scale = np.linalg.inv(nw_prec)",
-                      "nw_scale = 0.5 * (nw_scale + np.swapaxes(nw_scale, -1, -2))",
-                      f"if not np.all(nw_dof > {D} - 1):",
-                      f"    raise ValueError('{where}: degrees of freedom <= D - 1 (an improper Wishart)')"]
-
     # -------------------------------------------------------------- blocked pass of a local factor
     def blockable(self, z):
-        """A local Categorical factor whose data-point axis is the last axis of its probabilities."""
+        """A local factor whose map is a softmax over its event axis (a Categorical) and whose
+        data-point axis is the last axis of its probabilities."""
         u = self.updates[z]
-        if z not in self.local or u.family.name != "Categorical" or self.schedules[z][0] != "vectorised":
+        if z not in self.local or not u.family.numpy_blocked_softmax or self.schedules[z][0] != "vectorised":
             return False
         L = self.P.order(u.out_indices)
         return bool(L) and self.P.is_data(L[-1]) and sum(self.P.is_data(l) for l in L) == 1
@@ -926,7 +836,7 @@ class _Generator:
         block's share of every data-point sum that reads q(z)."""
         u = self.updates[z]
         (key,) = list(u.natural)
-        target = u.family.params["probs"]
+        target = u.family.params[u.family.simplex_params[0]]     # the probabilities the softmax writes
         probs_name = str(target.base.label)
         ev = u.event_reps[0]
         ax = L.index(ev)
@@ -1236,10 +1146,11 @@ def _generate(model, order, command):
         u = g.updates[z]
         fam = u.family
         zc = g.names[z]
-        eta_names = {k: "eta_" + FAMILY_STATS.get(k, "{z}").format(z=zc) for k in u.natural}
+        eta_names = {k: "eta_" + fam.stat_codes.get(k, "{z}").format(z=zc) for k in u.natural}
         L = g.P.order(u.out_indices)
-        if fam.name in _MATRIX_FAMILIES:      # the matrix axes stay last (np.linalg works on the last two)
-            L = g.P.order(u.out_indices[:-2]) + tuple(u.out_indices[-2:])
+        n_mat = fam.numpy_matrix_axes
+        if n_mat:      # the matrix axes stay last (np.linalg works on the last two)
+            L = g.P.order(u.out_indices[:-n_mat]) + tuple(u.out_indices[-n_mat:])
         kind, reason, _ = g.schedules[z]
         doc = [f"q*({z}) = {fam.name}: the CAVI update of q({z}) given the other factors.", ""]
         doc += [_wrap(_formula(eq), "    ") for eq in u.assignments]
@@ -1366,12 +1277,6 @@ def _generate(model, order, command):
     return source
 
 
-def _family_repr(dist):
-    if hasattr(dist, "indicator") and hasattr(dist, "component"):
-        return f"Mixture(indicator={dist.indicator.name}, component={dist.component!r})"
-    return repr(dist)
-
-
 def _param_specs(g):
     """name -> spec dict (plates, positive, kind[, axis]) of every variational parameter."""
     M = g.M
@@ -1382,11 +1287,12 @@ def _param_specs(g):
             if not isinstance(target, (Indexed, sp.Symbol)):
                 continue
             n = str(target.base.label) if isinstance(target, Indexed) else str(target)
-            if fam.name == "Categorical" and pname == "probs":
+            if fam.init_kinds.get(pname) == "simplex":
                 ev = fam.event_plates[0]
                 role[n] = ("simplex", list(target.indices).index(ev.index))
-        if hasattr(fam, "matrix"):
-            role[str(fam.matrix.label)] = ("identity", None)
+        for out, base in fam.extra_targets().items():
+            if fam.init_kinds.get(out) is not None:
+                role[str(base.label)] = (fam.init_kinds[out], None)
     specs = {}
     for v in M.variables.values():
         if v.kind != "variational":
@@ -1401,10 +1307,19 @@ def _param_specs(g):
     return specs
 
 
-# the support of an observation, by the family of its likelihood (or of a mixture's component)
-_SUPPORT = {"Bernoulli": "binary", "Poisson": "count", "Binomial": "count", "Multinomial": "count",
-            "Categorical": "onehot", "Beta": "unit", "Dirichlet": "simplex", "Gamma": "positive",
-            "Exponential": "positive"}
+def _support_table():
+    """Family name -> the support of its observations (read from the families; kept for callers
+    that look a support up by name, such as :mod:`vi_impl.scale.engine`)."""
+    from . import count_families, wishart   # noqa: F401  (their families register on import)
+    from .distributions import registered_families
+    out = {}
+    for cls in registered_families():
+        if cls.support is not None:
+            out.setdefault(cls.name, cls.support)
+    return out
+
+
+_SUPPORT = _support_table()
 
 
 def _data_specs(g):
@@ -1416,9 +1331,9 @@ def _data_specs(g):
         spec = {"plates": tuple(int(p.size) if p.size.is_Integer else g.sizes[p.size] for p in v.plates),
                 "positive": pos}
         dist = factor.get(n)
-        if dist is not None and getattr(dist, "name", "") == "Mixture":
-            dist = dist.component
-        support = _SUPPORT.get(getattr(dist, "name", ""))
+        if dist is not None:
+            dist = dist.observation_family
+        support = getattr(dist, "support", None)
         if support == "positive":
             spec["positive"] = True
         elif support is not None:
@@ -1428,15 +1343,14 @@ def _data_specs(g):
         specs[g.names[n]] = spec
     # probabilities given as hyper-parameters of a Categorical factor lie on the simplex
     for f in g.M.factors:
-        dist = f.dist.component if getattr(f.dist, "name", "") == "Mixture" else f.dist
-        if getattr(dist, "name", "") != "Categorical":
-            continue
-        probs = dist.params.get("probs")
-        if isinstance(probs, Indexed) and g.kinds.get(str(probs.base.label)) == "hyper":
-            ev = dist.event_plates[0].index
-            if ev in probs.indices:
-                spec = specs[g.names[str(probs.base.label)]]
-                spec["support"], spec["axis"] = "simplex", list(probs.indices).index(ev)
+        dist = f.dist.observation_family
+        for pname in dist.simplex_params:
+            probs = dist.params.get(pname)
+            if isinstance(probs, Indexed) and g.kinds.get(str(probs.base.label)) == "hyper":
+                ev = dist.event_plates[0].index
+                if ev in probs.indices:
+                    spec = specs[g.names[str(probs.base.label)]]
+                    spec["support"], spec["axis"] = "simplex", list(probs.indices).index(ev)
     return specs
 
 
@@ -1459,7 +1373,7 @@ def _assemble(g, blocks, red_fns, imports, command, lazy):
             f"Written by vi_derivations{' (' + command + ')' if command else ''} from the engine's derivation.",
             "It needs NumPy and SciPy only; every formula is printed beside the code that computes it.", "",
             "Model factors:"]
-    head += [f"    {f.label}: {f.var.name} ~ {_family_repr(f.dist)}" for f in M.factors]
+    head += [f"    {f.label}: {f.var.name} ~ {f.dist.describe()}" for f in M.factors]
     head += ["Mean-field family:"]
     head += [f"    {qf.label} = {qf.dist!r}" for qf in M.qfactors.values()]
     plates = ", ".join(f"{p.name} (index {p.index_name})" for p in M.plates)

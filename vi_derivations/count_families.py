@@ -1,7 +1,9 @@
 """Three more families for the model role, each defined here and nowhere else: adding a family
 that only appears in p (a prior or a likelihood) is a :class:`~vi_derivations.distributions.Family`
-subclass with ``log_density`` (and ``support_reduce`` if the support gives identities); the
-expansion, expectations, updates and generated code need no change.
+subclass with ``log_density``, its ``support`` (the generated code checks its data against it)
+and ``support_reduce`` if the support gives identities; the expansion, expectations, updates,
+generated code and chain checker need no change (see the protocol in
+:class:`~vi_derivations.distributions.Family`).
 
 * Exponential(rate):  log p(x) = log rate - rate x  (x > 0);
 * Binomial(n, p):     log p(x) = log C(n, x) + x log p + (n - x) log(1 - p)  (x = 0..n);
@@ -27,6 +29,7 @@ class Exponential(Family):
 
     name = "Exponential"
     supports_q = False
+    support = "positive"
     param_names = ("rate",)
 
     def __init__(self, rate):
@@ -46,6 +49,7 @@ class Binomial(Family):
 
     name = "Binomial"
     supports_q = False
+    support = "count"
     param_names = ("n", "p")
 
     def __init__(self, n, p):
@@ -66,6 +70,7 @@ class Multinomial(Family):
 
     name = "Multinomial"
     supports_q = False
+    support = "count"
     param_names = ("probs",)
 
     def __init__(self, probs, event: Plate):

@@ -19,6 +19,8 @@ and ``log(1 - z)`` ('log1m'), each with an integer power.
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import scipy.special as sps
 import sympy as sp
@@ -30,7 +32,7 @@ from .model import Plate, plate_of
 __all__ = [
     "NonConjugateError", "UnsupportedExpectationError", "UnsupportedModelError", "Family", "Normal", "Categorical",
     "Mixture", "Gamma", "Beta", "Bernoulli", "Poisson", "Dirichlet", "MvNormal", "LogDet",
-    "MatrixInverse", "NotEqual",
+    "MatrixInverse", "NotEqual", "NumpyMap", "registered_families",
 ]
 
 
@@ -130,14 +132,103 @@ def _sub(expr, mapping):
     return sp.sympify(expr).xreplace(mapping)
 
 
+_registry: list = []     # every Family subclass, in definition order (see registered_families)
+
+
+def registered_families():
+    """Every public family class defined so far (import :mod:`.count_families` and
+    :mod:`.wishart` first to include theirs); helpers whose names start with "_" are left out."""
+    return [c for c in _registry if not c.__name__.startswith("_")]
+
+
+class NumpyMap:
+    """What a family's NumPy natural-parameter map (:meth:`Family.numpy_natural_to_params`) is
+    given by the code generator: ``var`` (the variable's name), ``eta`` (statistic key -> the name of its natural-parameter
+    array; keys absent from the update are missing), ``deps`` (key -> the labels its array varies
+    over), ``axes`` (the factor's labels, in the array's axis order), ``event`` (the free event
+    indices of the natural parameters), ``where`` (for error messages), ``size(label)`` (code of a
+    plate's size) and ``special(name)`` (a ``scipy.special`` function, imported; returns its name)."""
+
+    def __init__(self, var, eta, deps, axes, event, where, size, special):
+        self.var, self.eta, self.deps, self.axes, self.event = var, eta, deps, axes, event
+        self.where, self.size, self.special = where, size, special
+
+    def dep(self, *keys):
+        """The labels the natural parameters ``keys`` vary over (the union)."""
+        return set().union(*[self.deps.get(k, set()) for k in keys])
+
+
 class Family:
-    """Base class. Subclasses set ``stats`` and implement the methods below."""
+    """A distribution the engine knows, behind one protocol: everything a family knows lives in
+    its class, so adding a family is one module (a subclass) plus its tests, and no other module
+    branches on a family's name.  The members (defaults here; each family overrides its own):
+
+    * **support** -- ``log_density(value)`` of one element (every role);
+      ``support`` (where an observation lies: ``"binary"``, ``"count"``, ``"onehot"``, ``"unit"``,
+      ``"simplex"``, ``"positive"``, or None for any real value; the generated ``fit`` checks its
+      data against it); ``support_reduce(atoms)`` and ``sums_to_one`` (identities on the support,
+      e.g. c^2 = c of an indicator); ``simplex_params`` (parameters on the simplex over the event
+      plate); ``observation_family`` (the family that draws an observed element: a Mixture's
+      component); ``event_plates``;
+    * **statistics** -- ``stats`` (the keys of the sufficient statistics), ``statistic(atoms)``
+      (which statistic a product of random atoms is, or :class:`NonConjugateError`),
+      ``event_reps()`` and ``stat_reps(key, reps)`` (free indices of the natural parameters);
+    * **log-normaliser / log density** -- ``log_density`` (with its normaliser; as a q factor
+      its entropy term below uses the same normaliser);
+    * **moments** -- ``moment(atoms)``: E_q of a product of statistics of one element;
+    * **entropy** -- ``neg_entropy()`` = E_q[log q] of one element;
+    * **natural-parameter map** -- ``natural_to_params(eta, rep)`` (symbolic) and
+      ``numeric_from_natural(eta)`` (NumPy arrays), the coefficients of the statistics in log q*
+      to the family's own parameters;
+    * **sampler and support for the checks** (:mod:`vi_derivations.chain_check`) --
+      ``draw_in_support(rng)`` (one observed element inside the support), ``positive_params``
+      (q parameters the checker sets positive), ``prepare_check(inst, as_q)`` (valid values for
+      matrix parameters), ``sample(params, rng, size)`` and ``support_point(params, rng, draws)``
+      (draws of one batch element under q and a point of the support), ``sample_q(inst, var)``
+      (all elements of a q factor's variable; the default loops over the batch);
+    * **NumPy code** (:mod:`vi_derivations.codegen`) -- ``stat_codes`` (statistic key -> name
+      of its natural-parameter array, ``{z}`` the variable), ``numpy_matrix_axes`` (how many
+      trailing matrix axes stay last), ``numpy_full_natural`` (natural parameters broadcast to
+      the factor's full shape before the map), ``natural_axes(key, axes)`` and
+      ``param_axes(name, axes)`` (the axes of a natural parameter / of a family parameter),
+      ``numpy_natural_to_params(ctx)`` (printed lines of the map, see :class:`NumpyMap`),
+      ``extra_targets()`` (further arrays the map writes, e.g. a covariance matrix),
+      ``init_kinds`` (parameter -> default start: ``"simplex"``, ``"identity"``),
+      ``numpy_blocked_softmax`` (the map is a softmax over the event axis: a local factor is
+      updated in one blocked pass over the data);
+    * **rendering** -- ``kernel(value, params)`` (log q up to a constant, for the "recognise the
+      family" step), ``stat_terms(z, reps)`` (eta * T(z) for display), ``describe()`` (one line
+      for a generated module's header), ``name``.
+    """
 
     event_plates: tuple = ()
     supports_q = True
     name = "family"
     stats: tuple = ()
     param_names: tuple = ()
+    # ---- support (observations) and the checker's draws
+    support = None
+    simplex_params: tuple = ()
+    positive_params: tuple = ()
+    # ---- NumPy code
+    stat_codes: dict = {}
+    numpy_matrix_axes = 0
+    numpy_full_natural = False
+    numpy_blocked_softmax = False
+    init_kinds: dict = {}
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        # a subclass that takes an existing family's name for its observations (a Bernoulli likelihood
+        # written with a logit) shares that family's support and draws unless it declares its own
+        if "support" not in cls.__dict__:
+            for other in _registry:
+                if other.name == cls.name and other is not cls and "support" in other.__dict__:
+                    cls.support = other.support
+                    if "draw_in_support" not in cls.__dict__:
+                        cls.draw_in_support = other.draw_in_support
+                    break
+        _registry.append(cls)
 
     def __init__(self, **params):
         self.params = {k: sp.sympify(_as_expr(v)) for k, v in params.items()}
@@ -204,6 +295,75 @@ class Family:
         """The value-dependent part of log q(value) for the given parameters (for display)."""
         raise NotImplementedError
 
+    # ---------------------------------------------------------------- observations, rendering
+    @property
+    def observation_family(self):
+        """The family that draws an observed element (itself; a Mixture's component)."""
+        return self
+
+    def describe(self):
+        """One line for the header of a generated module."""
+        return repr(self)
+
+    # ---------------------------------------------------------------- the chain checker's draws
+    def draw_in_support(self, rng):
+        """One observed element inside the support (default: any real value)."""
+        return float(rng.normal(0, 1.5))
+
+    def prepare_check(self, inst, as_q):
+        """Give the checker's instance ``inst`` valid values of this family's matrix parameters
+        (``as_q``: the family is a q factor).  Default: nothing to do."""
+
+    def sample(self, params, rng, size):
+        """``size`` draws under q of one batch element (shape (size,) + event shape), given the
+        numeric parameters ``params`` (name -> float, or array over the event plate)."""
+        raise NotImplementedError(f"q family {self.name} has no sampler in the chain checker")
+
+    def support_point(self, params, rng, draws):
+        """A point of the support (the checker's one-hot / support evaluations): the first draw."""
+        return draws[0]
+
+    def sample_q(self, inst, var):
+        """Draws under q of every element of ``var`` into the checker's instance (one sampler call
+        per batch element; scalar families and families with one event plate)."""
+        if len(self.event_plates) > 1:
+            raise NotImplementedError(f"q family {self.name} of {var.name} has no sampler in the chain checker")
+        names = [p.name for p in var.plates]
+        pos = names.index(self.event_plates[0].name) if self.event_plates else None
+        K = inst.size_of[self.event_plates[0].name] if self.event_plates else 1
+        batch = [[None] if t == pos else range(inst.size_of[n]) for t, n in enumerate(names)]
+        for b in itertools.product(*batch):
+            idx = [tuple(j if t == pos else b[t] for t in range(len(b))) for j in range(K)]
+            if pos is None:
+                params = {n: inst.param(self, idx[0], n) for n in self.params}
+            else:
+                params = {n: np.array([inst.param(self, ix, n) for ix in idx]) for n in self.params}
+            draws = np.asarray(self.sample(params, inst.rng, inst.S), dtype=float)
+            point = np.asarray(self.support_point(params, inst.rng, draws), dtype=float)
+            if pos is None:
+                inst.set_draws(inst.element(var, idx[0]), draws, float(point))
+            else:
+                for j, ix in enumerate(idx):
+                    inst.set_draws(inst.element(var, ix), draws[:, j], float(point[j]))
+
+    # ---------------------------------------------------------------- NumPy code
+    def natural_axes(self, key, axes):
+        """The axes of the natural parameter ``key`` given the factor's axes (default: all)."""
+        return axes
+
+    def param_axes(self, name, axes):
+        """The axes of the family parameter ``name`` given the factor's axes (default: all)."""
+        return axes
+
+    def numpy_natural_to_params(self, ctx: NumpyMap):
+        """``(lines, outs)``: printed NumPy lines mapping the natural-parameter arrays ``ctx.eta``
+        to the family's parameters, and parameter name -> (code, labels it varies over)."""
+        raise NotImplementedError(f"{self.name}: no NumPy natural-parameter map")
+
+    def extra_targets(self):
+        """Out name -> IndexedBase of further arrays the map writes with the factor's full axes."""
+        return {}
+
     # ---------------------------------------------------------------- statistics as a q factor
     def event_reps(self):
         """Free indices carried by the natural parameters (the event index of a vector family)."""
@@ -248,6 +408,8 @@ class Normal(Family):
     name = "Normal"
     stats = ("x", "x^2")
     param_names = ("mean", "var")
+    positive_params = ("var", "precision")
+    stat_codes = {"x": "{z}", "x^2": "{z}2"}
 
     def __init__(self, mean, var=None, precision=None):
         if (var is None) == (precision is None):
@@ -330,6 +492,20 @@ class Normal(Family):
         v = params["var"] if "var" in params else 1 / params["precision"]
         return -(z - params["mean"]) ** 2 / (2 * v)
 
+    def numpy_natural_to_params(self, ctx):
+        e = ctx.eta
+        lines = [f"if not np.all({e['x^2']} < 0):",
+                 f"    raise ValueError('{ctx.where}: the coefficient of {ctx.var}^2 must be negative '",
+                 "                     '(an improper Gaussian); check the prior variances and the data')",
+                 f"var = -0.5 / {e['x^2']}",
+                 f"mean = {e['x']} * var" if "x" in e else "mean = 0 * var"]
+        return lines, {"mean": ("mean", ctx.dep("x^2", "x")), "var": ("var", ctx.dep("x^2")),
+                       "precision": ("-2 * " + e["x^2"], ctx.dep("x^2"))}
+
+    def sample(self, params, rng, size):
+        var = params["var"] if "var" in params else 1.0 / params["precision"]
+        return params["mean"] + np.sqrt(var) * rng.standard_normal(size)
+
 
 # =============================================================================== Categorical
 class Categorical(Family):
@@ -344,6 +520,12 @@ class Categorical(Family):
     stats = ("c_k",)
     param_names = ("probs",)
     sums_to_one = True
+    support = "onehot"
+    simplex_params = ("probs",)
+    stat_codes = {"c_k": "{z}"}
+    numpy_full_natural = True
+    numpy_blocked_softmax = True
+    init_kinds = {"probs": "simplex"}
 
     def __init__(self, probs, event: Plate):
         if not isinstance(event, Plate):
@@ -402,6 +584,20 @@ class Categorical(Family):
         (k,) = reps
         return {"c_k": lambda e: Sum(e * z, _lim(k))}
 
+    def numpy_natural_to_params(self, ctx):
+        e, ax = ctx.eta["c_k"], ctx.axes.index(ctx.event[0])
+        lse = ctx.special("logsumexp")
+        return [f"probs = np.exp({e} - {lse}({e}, axis={ax}, keepdims=True))"], {"probs": ("probs", set(ctx.axes))}
+
+    def sample(self, params, rng, size):
+        probs = params["probs"]
+        K = probs.size
+        draws = rng.choice(K, size=size, p=probs / probs.sum())
+        return (draws[:, None] == np.arange(K)).astype(float)
+
+    def support_point(self, params, rng, draws):
+        return (np.arange(draws.shape[1]) == rng.integers(draws.shape[1])).astype(float)
+
 
 # =============================================================================== Mixture
 class Mixture(Family):
@@ -453,6 +649,13 @@ class Mixture(Family):
         k = self.component_plate.index
         return Sum(self.indicator.element * self.component.log_density(x), _lim(k))
 
+    @property
+    def observation_family(self):
+        return self.component
+
+    def describe(self):
+        return f"Mixture(indicator={self.indicator.name}, component={self.component!r})"
+
 
 # =============================================================================== Gamma
 class Gamma(Family):
@@ -464,6 +667,9 @@ class Gamma(Family):
     name = "Gamma"
     stats = ("x", "log x")
     param_names = ("shape", "rate")
+    support = "positive"
+    positive_params = ("rate", "shape")
+    stat_codes = {"x": "{z}", "log x": "log_{z}"}
 
     def __init__(self, shape, rate):
         super().__init__(shape=shape, rate=rate)
@@ -513,6 +719,21 @@ class Gamma(Family):
     def kernel(self, t, params):
         return (params["shape"] - 1) * log(t) - params["rate"] * t
 
+    def numpy_natural_to_params(self, ctx):
+        e = ctx.eta
+        lines = [f"shape = {e['log x']} + 1" if "log x" in e else "shape = 1.0",
+                 f"rate = -{e['x']}",
+                 "if not (np.all(shape > 0) and np.all(rate > 0)):",
+                 f"    raise ValueError('{ctx.where}: non-positive shape or rate (an improper Gamma); "
+                 f"check the prior shape and rate')"]
+        return lines, {"shape": ("shape", ctx.dep("log x")), "rate": ("rate", ctx.dep("x"))}
+
+    def draw_in_support(self, rng):
+        return float(rng.uniform(0.3, 1.5))
+
+    def sample(self, params, rng, size):
+        return rng.gamma(params["shape"], 1.0 / params["rate"], size)
+
 
 # =============================================================================== Beta
 def _logbeta(a, b):
@@ -528,6 +749,9 @@ class Beta(Family):
     name = "Beta"
     stats = ("log x", "log(1-x)")
     param_names = ("a", "b")
+    support = "unit"
+    positive_params = ("a", "b")
+    stat_codes = {"log x": "log_{z}", "log(1-x)": "log1m_{z}"}
 
     def __init__(self, a, b):
         super().__init__(a=a, b=b)
@@ -575,6 +799,20 @@ class Beta(Family):
     def kernel(self, t, params):
         return (params["a"] - 1) * log(t) + (params["b"] - 1) * log(1 - t)
 
+    def numpy_natural_to_params(self, ctx):
+        e = ctx.eta
+        lines = [f"a = {e['log x']} + 1" if "log x" in e else "a = 1.0",
+                 f"b = {e['log(1-x)']} + 1" if "log(1-x)" in e else "b = 1.0",
+                 "if not (np.all(a > 0) and np.all(b > 0)):",
+                 f"    raise ValueError('{ctx.where}: non-positive parameter (an improper Beta)')"]
+        return lines, {"a": ("a", ctx.dep("log x")), "b": ("b", ctx.dep("log(1-x)"))}
+
+    def draw_in_support(self, rng):
+        return float(rng.uniform(0.05, 0.95))
+
+    def sample(self, params, rng, size):
+        return rng.beta(params["a"], params["b"], size)
+
 
 # =============================================================================== Bernoulli
 class Bernoulli(Family):
@@ -584,6 +822,8 @@ class Bernoulli(Family):
     name = "Bernoulli"
     stats = ("x",)
     param_names = ("p",)
+    support = "binary"
+    stat_codes = {"x": "{z}"}
 
     def __init__(self, p):
         super().__init__(p=p)
@@ -622,6 +862,24 @@ class Bernoulli(Family):
     def kernel(self, x, params):
         return x * log(params["p"] / (1 - params["p"]))
 
+    def numpy_natural_to_params(self, ctx):
+        return [f"p = {ctx.special('expit')}({ctx.eta['x']})"], {"p": ("p", ctx.dep("x"))}
+
+    def draw_in_support(self, rng):
+        return float(rng.integers(0, 2))
+
+    def prepare_check(self, inst, as_q):
+        if not as_q:
+            return
+        p = self.params["p"].subs(inst.sizes)      # q's probabilities: values inside (0, 1)
+        labels = {a.base.label for a in p.atoms(sp.Indexed)}
+        for el in [el for el in inst.values if el in p.free_symbols
+                   or isinstance(el, sp.Indexed) and el.base.label in labels]:
+            inst.values[el] = float(inst.rng.uniform(0.05, 0.95))
+
+    def sample(self, params, rng, size):
+        return rng.binomial(1, params["p"], size).astype(float)
+
 
 # =============================================================================== Poisson
 class Poisson(Family):
@@ -630,6 +888,10 @@ class Poisson(Family):
     name = "Poisson"
     supports_q = False
     param_names = ("rate",)
+    support = "count"
+
+    def draw_in_support(self, rng):
+        return float(rng.poisson(2.0))
 
     def __init__(self, rate):
         super().__init__(rate=rate)
@@ -648,6 +910,9 @@ class Dirichlet(Family):
     name = "Dirichlet"
     stats = ("log x_k",)
     param_names = ("conc",)
+    support = "simplex"
+    positive_params = ("conc",)
+    stat_codes = {"log x_k": "log_{z}"}
 
     def __init__(self, conc, event: Plate):
         if not isinstance(event, Plate):
@@ -707,6 +972,19 @@ class Dirichlet(Family):
         (k,) = reps
         return {"log x_k": lambda e: Sum(e * log(z), _lim(k))}
 
+    def numpy_natural_to_params(self, ctx):
+        e = ctx.eta["log x_k"]
+        lines = [f"conc = {e} + 1",
+                 "if not np.all(conc > 0):",
+                 f"    raise ValueError('{ctx.where}: non-positive concentration (an improper Dirichlet)')"]
+        return lines, {"conc": ("conc", ctx.dep("log x_k"))}
+
+    def sample(self, params, rng, size):
+        return rng.dirichlet(params["conc"], size=size)
+
+    def support_point(self, params, rng, draws):
+        return rng.dirichlet(params["conc"])
+
 
 # =============================================================================== MvNormal
 class MvNormal(Family):
@@ -723,6 +1001,10 @@ class MvNormal(Family):
     name = "MvNormal"
     stats = ("w_j", "w_j w_l")
     param_names = ("mean", "cov")
+    stat_codes = {"w_j": "{z}", "w_j w_l": "{z}{z}"}
+    numpy_matrix_axes = 2
+    numpy_full_natural = True
+    init_kinds = {"cov": "identity"}
 
     def __init__(self, mean, cov=None, precision=None, event: Plate = None):
         if not isinstance(event, Plate):
@@ -841,3 +1123,47 @@ class MvNormal(Family):
         zl = z.xreplace({j: l})
         return {"w_j": lambda e: Sum(e * z, _lim(j)),
                 "w_j w_l": lambda e: Sum(e * z * zl, _lim(j), _lim(l))}
+
+    # ---- NumPy code: the matrix axes are the last two
+    def natural_axes(self, key, axes):
+        return axes[:-1] if key == "w_j" else axes
+
+    def param_axes(self, name, axes):
+        return axes[:-1] if name == "mean" else axes
+
+    def numpy_natural_to_params(self, ctx):
+        e = ctx.eta
+        lines = [f"precision = -({e['w_j w_l']} + np.swapaxes({e['w_j w_l']}, -1, -2))",
+                 "cov = np.linalg.inv(precision)",
+                 f"mean = np.einsum('...jl,...l->...j', cov, {e['w_j']})" if "w_j" in e
+                 else "mean = np.zeros(cov.shape[:-1])"]
+        return lines, {"mean": ("mean", set(ctx.axes[:-1])), "cov": ("cov", set(ctx.axes))}
+
+    def extra_targets(self):
+        return {"cov": self.matrix}
+
+    # ---- the chain checker: a symmetric positive definite matrix, draws of the whole vector
+    def prepare_check(self, inst, as_q):
+        if not as_q:
+            return
+        J = inst.size_of[self.event_plates[0].name]
+        if len(self.var.plates) != 1:
+            raise NotImplementedError("MvNormal q factor with batch plates")
+        A = inst.rng.normal(size=(J, J))
+        Vm = A @ A.T / J + 0.5 * np.eye(J)
+        if self.parametrisation != "cov":
+            Vm = np.linalg.inv(Vm)
+        for a in range(J):
+            for b in range(J):
+                inst.values[self.matrix[a, b].subs(inst.sizes)] = float(Vm[a, b])
+        inst.matrices[str(self.matrix.label)] = Vm
+
+    def sample_q(self, inst, var):
+        J = inst.size_of[self.event_plates[0].name]
+        mean = np.array([inst.param(self, (j,), "mean") for j in range(J)])
+        cov = inst.matrices[str(self.matrix.label)]
+        if self.parametrisation != "cov":
+            cov = np.linalg.inv(cov)
+        draws = inst.rng.multivariate_normal(mean, cov, size=inst.S)
+        for j in range(J):
+            inst.set_draws(inst.element(var, (j,)), draws[:, j], float(draws[0, j]))

@@ -26,6 +26,8 @@ quadratic form; its entries alone are not in the table).
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import sympy as sp
 from sympy import Indexed, KroneckerDelta, Sum, digamma, log, loggamma, pi
@@ -156,6 +158,9 @@ class Wishart(Family):
     name = "Wishart"
     stats = ("L_de", "log|L|")
     param_names = ("scale", "dof")
+    stat_codes = {"log|L|": "logdet_{z}", "L_de": "mat_{z}"}
+    numpy_matrix_axes = 2
+    numpy_full_natural = True
 
     def __init__(self, scale, dof, event):
         _check_square(event, "Wishart")
@@ -248,6 +253,69 @@ class Wishart(Family):
         d, e = reps
         return {"L_de": lambda c: Sum(c * z, _lim(d), _lim(e)), "log|L|": lambda c: c * _logdet_atom(z)}
 
+    # ---- NumPy code (the matrix axes are the last two) and the chain checker
+    def natural_axes(self, key, axes):
+        return axes if key == "L_de" else axes[:-2]
+
+    def param_axes(self, name, axes):
+        return axes[:-2] if name == "dof" else axes
+
+    def numpy_natural_to_params(self, ctx):
+        e, D = ctx.eta, ctx.size(ctx.axes[-1])
+        ld = e.get("log|L|", "0.0")
+        lines = [f"nw_prec = -({e['L_de']} + np.swapaxes({e['L_de']}, -1, -2))",
+                 f"nw_dof = 2 * {ld} + {D} + 1"] + _numpy_scale_lines(ctx, D)
+        return lines, {k: ("nw_" + k, set(self.param_axes(k, ctx.axes))) for k in ("scale", "dof")}
+
+    def prepare_check(self, inst, as_q):
+        _check_scale_values(inst, self)
+
+    def sample_q(self, inst, var):
+        """Lambda_b ~ W(W_b, nu_b) per batch element; log|Lambda_b| is sampled too."""
+        from scipy import stats
+        D = inst.size_of[self.event_plates[0].name]
+        for b in itertools.product(*[range(inst.size_of[p.name]) for p in var.plates[:-2]]):
+            W = np.array([[inst.param(self, b + (r, c), "scale") for c in range(D)] for r in range(D)])
+            nu = inst.param(self, b + (0, 0), "dof")
+            L = stats.wishart(df=nu, scale=W).rvs(inst.S, random_state=inst.rng).reshape(inst.S, D, D)
+            for r in range(D):
+                for c in range(D):
+                    inst.set_draws(inst.element(var, b + (r, c)), L[:, r, c], float(L[0, r, c]))
+            logdets = np.linalg.slogdet(L)[1]
+            inst.set_draws(LogDet(inst.element(var, b + (0, 0)).base, *map(sp.Integer, b)), logdets,
+                           float(logdets[0]))
+
+
+def _numpy_scale_lines(ctx, D):
+    """Printed NumPy lines: the scale matrix from its inverse ``nw_prec``, with the checks."""
+    return ["nw_prec = 0.5 * (nw_prec + np.swapaxes(nw_prec, -1, -2))",
+            "if not np.all(np.linalg.eigvalsh(nw_prec) > 0):",
+            f"    raise ValueError('{ctx.where}: the inverse scale matrix is not positive definite (improper)')",
+            "nw_scale = np.linalg.inv(nw_prec)",
+            "nw_scale = 0.5 * (nw_scale + np.swapaxes(nw_scale, -1, -2))",
+            f"if not np.all(nw_dof > {D} - 1):",
+            f"    raise ValueError('{ctx.where}: degrees of freedom <= D - 1 (an improper Wishart)')"]
+
+
+def _check_scale_values(inst, dist):
+    """The chain checker's values for a (Normal-)Wishart ``dist``: a symmetric positive definite
+    scale matrix per batch element and degrees of freedom above D - 1."""
+    m = inst.model
+    v = m.var_of(dist.scale_base)
+    D = inst.size_of[v.plates[-1].name]
+    batch = [range(inst.size_of[p.name]) for p in v.plates[:-2]]
+    mats = np.empty(tuple(len(r) for r in batch) + (D, D))
+    for b in itertools.product(*batch):
+        A = inst.rng.normal(size=(D, D))
+        mats[b] = A @ A.T / D + 0.5 * np.eye(D)
+        for r in range(D):
+            for c in range(D):
+                inst.values[inst.element(v, b + (r, c))] = float(mats[b][r, c])
+    inst.matrices[v.name] = mats
+    nu = m.var_of(dist.params["dof"])
+    for _, el in inst.elements(nu):
+        inst.values[el] = float(D - 1 + inst.rng.uniform(0.5, 2.0))
+
 
 def _inverse_of_sym(neg_eta, rep, event):
     """[(A + A^T)^-1]_{de} for A_{de} = neg_eta (symbolic, with rep = (d, e))."""
@@ -329,6 +397,13 @@ class _Member(Family):
     def statistic(self, atoms):
         return self.joint.statistic(atoms)
 
+    def prepare_check(self, inst, as_q):
+        self.joint.prepare_check(inst, as_q)
+
+    def sample_q(self, inst, var):          # one joint draw for both variables
+        if var is self.joint.mu:
+            self.joint.sample_q(inst, var)
+
     def __repr__(self):
         return repr(self.joint)
 
@@ -379,6 +454,9 @@ class NormalWishart(Family):
     supports_q = False
     stats = ("log|L|", "mu L mu", "L mu_d", "L_de")
     param_names = ("mean", "beta", "scale", "dof")
+    stat_codes = {"log|L|": "logdet_{z}", "mu L mu": "quad_{z}", "L mu_d": "Lmu_{z}", "L_de": "mat_{z}"}
+    numpy_matrix_axes = 2
+    numpy_full_natural = True
 
     def __init__(self, mean, beta, scale, dof, event):
         _check_square(event, "NormalWishart")
@@ -388,6 +466,17 @@ class NormalWishart(Family):
         self.event_plates = tuple(event)
         self.mu = self.lam = None
         self.normal, self.wishart = _NormalPart(self), _WishartPart(self)
+
+    def log_density(self, value):
+        """log N(mu | m, (beta Lambda)^-1) + log W(Lambda | W, nu) of one batch element, ``value``
+        the pair (mu element, Lambda element); each variable's own term is its part's."""
+        mu, lam = value
+        return self.normal.log_density(mu) + self.wishart.log_density(lam)
+
+    def neg_entropy(self):
+        """E_q[log q(mu, Lambda)] of one batch element: E[log q(mu | Lambda)] + E[log q(Lambda)]
+        (each part's own term)."""
+        return self.normal.neg_entropy() + self.wishart.neg_entropy()
 
     def _bind(self, role, var):
         setattr(self, role, var)
@@ -555,6 +644,51 @@ class NormalWishart(Family):
 
     def kernel(self, z, params):
         raise NotImplementedError
+
+    # ---- NumPy code (the matrix axes are the last two) and the chain checker
+    def natural_axes(self, key, axes):
+        return {"L_de": axes, "L mu_d": axes[:-1]}.get(key, axes[:-2])
+
+    def param_axes(self, name, axes):
+        return {"mean": axes[:-1], "beta": axes[:-2], "dof": axes[:-2]}.get(name, axes)
+
+    def numpy_natural_to_params(self, ctx):
+        e, D = ctx.eta, ctx.size(ctx.axes[-1])
+        ld = e.get("log|L|", "0.0")
+        lmu = e.get("L mu_d", f"np.zeros(np.shape({e['L_de']})[:-1])")
+        lines = [f"nw_beta = -2 * {e['mu L mu']}",
+                 "if not np.all(nw_beta > 0):",
+                 f"    raise ValueError('{ctx.where}: beta <= 0 (an improper Normal-Wishart)')",
+                 f"nw_mean = {lmu} / nw_beta[..., None]",
+                 f"nw_prec = -({e['L_de']} + np.swapaxes({e['L_de']}, -1, -2)) - {lmu}[..., :, None] * nw_mean[..., None, :]",
+                 f"nw_dof = 2 * {ld} + {D}"] + _numpy_scale_lines(ctx, D)
+        return lines, {k: ("nw_" + k, set(self.param_axes(k, ctx.axes))) for k in ("mean", "beta", "scale", "dof")}
+
+    def prepare_check(self, inst, as_q):
+        _check_scale_values(inst, self)
+
+    def sample_q(self, inst, var):
+        """Lambda_b ~ W(W_b, nu_b), mu_b | Lambda_b ~ N(m_b, (beta_b Lambda_b)^-1) per batch element;
+        log|Lambda_b| is sampled too (the atom LogDet(Lambda, b))."""
+        from scipy import stats
+        mu, lam = self.mu, self.lam
+        D = inst.size_of[lam.plates[-1].name]
+        nw = inst.model.qfactors[mu.name].dist
+        for b in itertools.product(*[range(inst.size_of[p.name]) for p in lam.plates[:-2]]):
+            W = inst.matrices[str(self.scale_base.label)][b]
+            nu = inst.param(nw, b + (0,), "dof")
+            beta = inst.param(nw, b + (0,), "beta")
+            mean = np.array([inst.param(nw, b + (r,), "mean") for r in range(D)])
+            L = stats.wishart(df=nu, scale=W).rvs(inst.S, random_state=inst.rng).reshape(inst.S, D, D)
+            C = np.linalg.cholesky(np.linalg.inv(beta * L))
+            x = mean + np.einsum("sde,se->sd", C, inst.rng.standard_normal((inst.S, D)))
+            for r in range(D):
+                inst.set_draws(inst.element(mu, b + (r,)), x[:, r], float(x[0, r]))
+                for c in range(D):
+                    inst.set_draws(inst.element(lam, b + (r, c)), L[:, r, c], float(L[0, r, c]))
+            ld = LogDet(inst.element(lam, b + (0, 0)).base, *map(sp.Integer, b))
+            logdets = np.linalg.slogdet(L)[1]
+            inst.set_draws(ld, logdets, float(logdets[0]))
 
     def stat_terms(self, z, reps):
         d, e = reps
