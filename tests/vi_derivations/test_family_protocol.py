@@ -1,7 +1,9 @@
 """The family protocol (:class:`vi_derivations.distributions.Family`): every registered family
-implements every member for its roles, and a family defined here -- Geometric(p) on the counts
-0, 1, 2, ... -- runs through derive, cavi, the generated NumPy module and the chain checker with
-no edit outside its own definition: adding a family is one module plus its tests."""
+implements every member for its roles, and two families defined here run through derive, cavi,
+the generated NumPy module and the chain checker with no edit outside their own definitions
+(adding a family is one module plus its tests): Geometric(p) on the counts 0, 1, 2, ... (a
+likelihood, Beta q) and Spin(m) on {-1, +1} (a prior and a q factor).  The routes they are
+checked by share nothing with the engine: quadrature or enumeration with scipy.stats."""
 import importlib.util
 import sys
 
@@ -49,6 +51,68 @@ class Geometric(Family):
         return float(rng.geometric(0.5) - 1)
 
 
+class Spin(Family):
+    """s in {-1, +1} with mean m in (-1, 1): log p(s) = (1+s)/2 log((1+m)/2) + (1-s)/2 log((1-m)/2);
+    s^2 = 1 on the support; T(s) = s, E[s^n] = m (n odd) or 1 (n even);
+    E_q[log q] = sum_s p(s) log p(s); natural eta -> m = tanh(eta).  Model and q roles."""
+
+    name = "Spin"
+    stats = ("x",)
+    param_names = ("m",)
+    stat_codes = {"x": "{z}"}
+
+    def __init__(self, m):
+        super().__init__(m=m)
+
+    def log_density(self, s):
+        m = self.params["m"]
+        return (1 + s) / 2 * sp.log((1 + m) / 2) + (1 - s) / 2 * sp.log((1 - m) / 2)
+
+    def support_reduce(self, atoms):
+        if all(a.fn == "id" for a in atoms):
+            odd = sum(a.power for a in atoms) % 2
+            return sp.Integer(1), [atoms[0].with_power(1)] if odd else []
+        return sp.Integer(1), list(atoms)
+
+    def moment(self, atoms):
+        self._only_id(atoms, "log of a spin")
+        return self.params_at(atoms[0].index)["m"] if sum(a.power for a in atoms) % 2 else sp.Integer(1)
+
+    def neg_entropy(self):
+        m = self.params_at(self.canonical_index())["m"]
+        return (1 + m) / 2 * sp.log((1 + m) / 2) + (1 - m) / 2 * sp.log((1 - m) / 2)
+
+    def statistic(self, atoms):
+        if all(a.fn == "id" for a in atoms) and sum(a.power for a in atoms) % 2:
+            return "x", (), sp.Integer(1)
+        raise vd.NonConjugateError(f"Spin: {atoms} is not linear in s")
+
+    def natural_to_params(self, eta, rep):
+        return {"m": sp.tanh(eta.get("x", sp.Integer(0)))}
+
+    def numeric_from_natural(self, eta):
+        return {"m": np.tanh(np.asarray(eta.get("x", 0.0), dtype=float))}
+
+    def kernel(self, s, params):
+        return s * sp.atanh(params["m"])
+
+    def numpy_natural_to_params(self, ctx):
+        return [f"m = np.tanh({ctx.eta['x']})"], {"m": ("m", ctx.dep("x"))}
+
+    def draw_in_support(self, rng):
+        return float(rng.choice([-1.0, 1.0]))
+
+    def prepare_check(self, inst, as_q):
+        m = self.params["m"].subs(inst.sizes)          # means inside (-1, 1)
+        labels = {a.base.label for a in m.atoms(sp.Indexed)}
+        for el in [el for el in inst.values if el in m.free_symbols
+                   or isinstance(el, sp.Indexed) and el.base.label in labels]:
+            inst.values[el] = float(inst.rng.uniform(-0.9, 0.9))
+
+    def sample(self, params, rng, size):
+        return np.where(rng.random(size) < (1 + params["m"]) / 2, 1.0, -1.0)
+
+
 def _subclasses(cls):
     out = []
     for c in cls.__subclasses__():
@@ -68,7 +132,7 @@ def _q_role(cls):
 def test_registry_is_every_public_subclass():
     found = {c for c in _subclasses(Family) if not c.__name__.startswith("_")}
     assert set(registered_families()) == found
-    assert Geometric in found and len(found) >= 17
+    assert {Geometric, Spin} <= found and len(found) >= 18
 
 
 @pytest.mark.parametrize("cls", [c for c in _subclasses(Family) if not c.__name__.startswith("_")],
@@ -99,6 +163,21 @@ def test_base_class_documents_every_member():
 
 
 # ---------------------------------------------------------------------------- Geometric end to end
+def _generated(M, tmp_path):
+    """The generated NumPy module of ``M``, imported while ``import vi_derivations`` fails."""
+    path = tmp_path / f"fit_{M.name}.py"
+    path.write_text(generate(M))
+    spec = importlib.util.spec_from_file_location(f"fit_{M.name}_generated", path)
+    mod = importlib.util.module_from_spec(spec)
+    saved = sys.modules.get("vi_derivations")
+    sys.modules["vi_derivations"] = None          # the module runs without the engine
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.modules["vi_derivations"] = saved
+    return mod
+
+
 def _geometric_model():
     N = vd.Plate("N", "i")
     M = vd.Model("beta_geometric", "Counts before the first success, Beta prior")
@@ -144,17 +223,7 @@ def test_geometric_derive_and_cavi_give_the_exact_posterior():
 
 def test_geometric_generated_module_runs_and_checks_its_counts(tmp_path):
     M = _geometric_model()
-    src = generate(M)
-    path = tmp_path / "fit_beta_geometric.py"
-    path.write_text(src)
-    spec = importlib.util.spec_from_file_location("fit_beta_geometric_generated", path)
-    mod = importlib.util.module_from_spec(spec)
-    saved = sys.modules.get("vi_derivations")
-    sys.modules["vi_derivations"] = None          # the module runs without the engine
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.modules["vi_derivations"] = saved
+    mod = _generated(M, tmp_path)
     assert mod.DATA["x"]["support"] == "count"   # the family's support, read by the code generator
     res = mod.fit(x=X, a0=A0, b0=B0)
     assert res.converged
@@ -202,6 +271,43 @@ def test_a_bernoulli_q_factor_is_sampled_by_its_family():
     inst = _Instance(M, seed=1, samples=200)
     ps = [v for el, v in inst.values.items() if isinstance(el, sp.Indexed) and str(el.base.label) == "p"]
     assert ps and all(0 < v < 1 for v in ps)
+    res = check_derivation(M)
+    assert res and all(r.checked and r.ok for r in res), [(r.chain, r.step, r.detail) for r in res
+                                                           if not (r.checked and r.ok)]
+
+
+# ---------------------------------------------------------------------------- Spin (a q family) end to end
+XS, MU, M0 = np.array([0.4, -1.3, 2.1, 0.0, -0.2]), 0.8, 0.3
+
+
+def _spin_model():
+    N = vd.Plate("N", "i")
+    M = vd.Model("spins", "Signs s_i = +-1 switching the mean of x_i")
+    s, x = M.latent("s", (N,)), M.observed("x", (N,))
+    M.factor(s, Spin(M.hyper("m0")))
+    M.factor(x, vd.Normal(s[N.index] * M.hyper("mu"), var=1))
+    M.q(s, Spin(M.variational("m", (N,), positive=False)[N.index]))
+    return M
+
+
+def _spin_exact():
+    """log evidence and E[s_i | x_i] by enumerating s_i = +-1 (scipy.stats densities)."""
+    up = np.log((1 + M0) / 2) + st.norm.logpdf(XS, MU, 1)
+    down = np.log((1 - M0) / 2) + st.norm.logpdf(XS, -MU, 1)
+    ev = np.logaddexp(up, down)
+    return ev.sum(), np.exp(up - ev) - np.exp(down - ev)
+
+
+def test_a_new_q_family_runs_through_cavi_codegen_and_the_checker(tmp_path):
+    M = _spin_model()
+    log_ev, mean = _spin_exact()
+    res = vd.cavi(M).run(dict(x=XS, mu=MU, m0=M0), {}, max_iter=3)
+    assert res.elbo[-1] == pytest.approx(log_ev, rel=1e-10)
+    assert np.allclose(res.params["m"], mean, rtol=1e-10, atol=0)
+    mod = _generated(M, tmp_path)
+    out = mod.fit(x=XS, mu=MU, m0=M0)
+    assert out.elbo[-1] == pytest.approx(log_ev, rel=1e-10)
+    assert np.allclose(out.params["m"], mean, rtol=1e-10, atol=0)
     res = check_derivation(M)
     assert res and all(r.checked and r.ok for r in res), [(r.chain, r.step, r.detail) for r in res
                                                            if not (r.checked and r.ok)]
