@@ -16,6 +16,12 @@ of the engine's algebra:
 * ``">="``       the next expression is at most the previous one at random points (a lower
   bound), latents at a draw from q and at a point of their support.
 
+The instance's values come from the families themselves (the protocol of
+:class:`vi_derivations.distributions.Family`): each observation is drawn inside its
+likelihood's support (``draw_in_support``), matrix parameters get valid values
+(``prepare_check``) and each q factor draws its own samples (``sample_q``); this module
+never asks which family it holds.
+
 The first step is the definition of ``lhs`` and is not compared.  A step that cannot be
 decided (an unsupported q family, an expectation inside a '+const' step) is reported
 as ``checked=False``; the tests require every step of every chain to be checked.

@@ -19,6 +19,10 @@ Before printing, each expression is rewritten (value unchanged, rounding aside):
   (a factor with the data plate, such as q(c_i)) are computed in that factor's pass over the
   data and kept until it changes again.
 
+What is particular to a family (its NumPy natural-parameter map, the axes of its parameters,
+the names of its natural-parameter arrays, its observations' support) is read from the family
+(:class:`vi_derivations.distributions.Family`); this module never asks which family it holds.
+
 Arrays with the data plate are stored with that axis last (contiguous), so a reduction over
 the short component axis runs over contiguous memory; ``fit`` converts on the way in and out.
 A local Categorical factor's update runs over the data in blocks that fit in the CPU cache,
