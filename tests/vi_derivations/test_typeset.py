@@ -463,6 +463,14 @@ def test_a_batched_matrix_update_prints_by_its_batch_index():
     assert typeset(eq, given=u.assignments).proved
     tex = latex(eq, model=model, given=u.assignments)
     assert tex.startswith(r"W_{k} = \left(") and tex.endswith(r"\right)^{-1}") and "_{de}" not in tex
+    # m_k = (sum_i phi_ik x_i + beta0 m0) / beta_k, so that numerator is beta_k m_k: - beta_k m_k m_k^T
+    assert r"- \beta_{k} m_{k} m_{k}^{\top}" in tex and tex.count(r"\sum") == 1
+    from vi_derivations.typeset.definitions import definitions, expand_definitions
+    defs = tuple(df for df in definitions(u.assignments) if df[0] != eq.lhs.base)
+    rhs = typeset(eq, given=u.assignments).display.rhs
+    beta = [e.lhs for e in u.assignments if str(e.lhs.base.label) == "beta"][0]
+    assert rhs.has(beta) and proved_equal(expand_definitions(unfold(rhs), defs), eq.rhs, trials=2, seed=6)
+    assert not proved_equal(expand_definitions(unfold(rhs.xreplace({beta: 2 * beta})), defs), eq.rhs)
 
 
 def test_a_statistic_another_assignment_defines_is_written_by_its_symbol():

@@ -55,7 +55,30 @@ def use_definitions(expr, defs):
         return base[tuple(idx[:-2]) + tuple(inv.args[3:])]
     expr = expr.replace(lambda e: isinstance(e, MatrixInverse), sub) if table else expr
     values = {rhs: (base[idx] if idx else base) for base, idx, rhs in defs if not isinstance(rhs, MatrixInverse)}
-    return expr.xreplace(values) if values else expr
+    if not values:
+        return expr
+    expr = expr.xreplace(values)
+    for base, idx, rhs in defs:      # y = N / beta (beta defined too): N, at any index of y's range, is beta y
+        if isinstance(rhs, MatrixInverse):
+            continue
+        rhs = rhs.xreplace({r: v for r, v in values.items() if r != rhs})
+        adds = [f for f in sp.Mul.make_args(rhs) if isinstance(f, sp.Add) and f.has(Sum)]
+        if len(adds) != 1 or rhs == adds[0]:
+            continue
+        num, scale = adds[0], rhs / adds[0]
+        lhs = base[idx] if idx else base
+        for sub_ in _index_maps(expr, idx):
+            expr = expr.xreplace({num.xreplace(sub_): lhs.xreplace(sub_) / scale.xreplace(sub_)})
+    return expr
+
+
+def _index_maps(expr, idx):
+    """Renamings of the last index of ``idx`` to every index of ``expr`` over the same range."""
+    maps = [{}]
+    if idx:
+        last = idx[-1]
+        maps += [{last: i} for i in expr.atoms(sp.Idx) if i != last and (i.lower, i.upper) == (last.lower, last.upper)]
+    return maps
 
 
 def expand_definitions(expr, defs):
