@@ -375,6 +375,7 @@ def test_lambda_is_the_engines_curvature_and_a_wrong_one_is_refused():
     assert sp.simplify(JJLambda(x).unfold() - JaakkolaJordan.lam(x)) == 0
     assert not proved_equal(unfold(named.xreplace({JJLambda(x): sp.tanh(x / 2) / (2 * x)})), e)
     assert name_functions(sp.tanh(x / 2)) == sp.tanh(x / 2)      # nothing gained: left alone
+    assert name_functions(JaakkolaJordan.lam(x)) == JaakkolaJordan.lam(x)   # the definition is not "lambda = lambda"
 
 
 def test_an_update_uses_the_symbol_another_assignment_defines():
@@ -488,3 +489,18 @@ def test_a_statistic_another_assignment_defines_is_written_by_its_symbol():
     tex = latex(eq, model=model, given=u.assignments)
     assert tex.endswith(r"}{\beta_{k}}") and tex.count(r"\sum") == 1
     assert latex(beta, model=model, given=u.assignments).startswith(r"\beta_{k} = \sum_{i}")   # not beta = beta
+
+
+def test_log_sigmoid_is_named_and_a_wrong_sign_is_refused():
+    from vi_derivations.local_bound import JaakkolaJordan
+    from vi_derivations.typeset.functions import LogSigmoid, name_functions
+    x = sp.Symbol("x", positive=True)
+    y = sp.Symbol("y", real=True)
+    e = y + JaakkolaJordan.log_sigmoid(x) - sp.log(1 + sp.exp(y))
+    named = name_functions(e)
+    assert set(_nodes(named, LogSigmoid)) == {LogSigmoid(x), LogSigmoid(-y)} and not named.has(sp.exp)
+    assert proved_equal(unfold(named), e)
+    assert not proved_equal(unfold(named.xreplace({LogSigmoid(-y): LogSigmoid(y)})), e)
+    model = vd.models.load("logistic_regression")
+    tex = latex(vd.elbo(model, constants=True), model=model)
+    assert r"\log\sigma\left(\xi_{i}\right)" in tex and r"\exp" not in tex

@@ -161,7 +161,7 @@ def matrix_latex(printer, m, j=None, l=None):
         from .matrix import MatrixOf
         named = lambda t: not isinstance(t.as_coeff_Mul()[1], (Indexed, MatrixInverse))   # S + m m^T
         terms = [MatrixOf(t, j, l)._latex(printer) for t in sorted(sp.Add.make_args(m), key=named)]
-        tex = terms[0] + "".join(t if t.startswith("-") else " + " + t for t in terms[1:])
+        tex = terms[0] + "".join(" " + t if t.startswith("-") else " + " + t for t in terms[1:])
         return r"\left(" + tex + r"\right)" if len(terms) > 1 else tex
     if isinstance(m, MatrixInverse):
         expr, a, b = m.args[:3]
@@ -207,8 +207,9 @@ def merge_quadratic_forms(add):
         if not quads or len({it[0] for it in items}) < 2 or any(it[0] in used for it in items):
             continue
         _, _, u0, _, j0, l0 = quads[0]
-        mats = [c * m.xreplace({j: j0, l: l0}) for _, c, _, m, j, l in items]
-        keep.append(QuadForm(u0, sp.Add(*mats), j0, l0))
+        mats = sp.factor_terms(sp.Add(*[c * m.xreplace({j: j0, l: l0}) for _, c, _, m, j, l in items]))
+        c, mat = mats.as_independent(j0, l0, as_Add=False)     # -lambda (S + m m^T): the factor in front
+        keep.append(c * QuadForm(u0, mat, j0, l0))
         used |= {it[0] for it in items}
         merged = True
     if not merged:
