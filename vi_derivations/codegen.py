@@ -1313,7 +1313,7 @@ def _param_specs(g):
 
 def _support_table():
     """Family name -> the support of its observations (read from the families; kept for callers
-    that look a support up by name, such as :mod:`vi_impl.scale.engine`)."""
+    outside the engine that look a support up by name)."""
     from . import count_families, wishart   # noqa: F401  (their families register on import)
     from .distributions import registered_families
     out = {}
