@@ -244,8 +244,8 @@ def test_geometric_chain_checker_draws_counts_and_checks_every_step():
                                                            if not (r.checked and r.ok)]
 
 
-def test_a_wishart_q_factor_is_sampled_by_its_family():
-    """Lambda ~ W(W0, nu0), x_i ~ N(m0, Lambda^-1), q(Lambda) Wishart: every step checked."""
+def _wishart_q_model():
+    """Lambda ~ W(W0, nu0), x_i ~ N(m0, Lambda^-1), q(Lambda) Wishart."""
     N, D = vd.Plate("N", "i"), vd.Plate("D", "d")
     E = wishart.matrix_plate(D, "E", "e")
     d, e = D.index, E.index
@@ -255,19 +255,28 @@ def test_a_wishart_q_factor_is_sampled_by_its_family():
     M.factor(lam, wishart.Wishart(W0[d, e], nu0, event=(D, E)))
     M.factor(x, wishart.MvNormalPrecision(M.hyper("m0", (D,), positive=False)[d], lam[d, e], event=(D, E)))
     M.q(lam, wishart.Wishart(M.variational("W", (D, E))[d, e], M.variational("nu", positive=True), event=(D, E)))
-    res = check_derivation(M)
+    return M
+
+
+def test_a_wishart_q_factor_is_sampled_by_its_family():
+    res = check_derivation(_wishart_q_model())
     assert res and all(r.checked and r.ok for r in res), [(r.chain, r.step, r.detail) for r in res
                                                            if not (r.checked and r.ok)]
 
 
-def test_a_bernoulli_q_factor_is_sampled_by_its_family():
-    """s_i ~ Bernoulli(rho), x_i ~ N(s_i m, 1), q(s_i) Bernoulli(p_i): every step checked."""
+def _switch_model():
+    """s_i ~ Bernoulli(rho), x_i ~ N(s_i m, 1), q(s_i) Bernoulli(p_i)."""
     N = vd.Plate("N", "i")
     M = vd.Model("switch")
     s, x = M.latent("s", (N,)), M.observed("x", (N,))
     M.factor(s, vd.Bernoulli(M.hyper("rho")))
     M.factor(x, vd.Normal(s[N.index] * M.hyper("m", positive=False), var=1))
     M.q(s, vd.Bernoulli(M.variational("p", (N,), positive=True)[N.index]))
+    return M
+
+
+def test_a_bernoulli_q_factor_is_sampled_by_its_family():
+    M = _switch_model()
     inst = _Instance(M, seed=1, samples=200)
     ps = [v for el, v in inst.values.items() if isinstance(el, sp.Indexed) and str(el.base.label) == "p"]
     assert ps and all(0 < v < 1 for v in ps)
@@ -311,3 +320,70 @@ def test_a_new_q_family_runs_through_cavi_codegen_and_the_checker(tmp_path):
     res = check_derivation(M)
     assert res and all(r.checked and r.ok for r in res), [(r.chain, r.step, r.detail) for r in res
                                                            if not (r.checked and r.ok)]
+
+
+# ---------------------------------------------------------------------------- printed map = numeric map
+def _spd(rng, D):
+    A = rng.normal(size=(D, D))
+    return A @ A.T / D + 0.5 * np.eye(D)
+
+
+def _valid_natural(keys, shapes, rng):
+    """Random natural parameters of a proper factor (negative quadratic terms, positive definite
+    precisions, counts above -1, degrees of freedom above D - 1)."""
+    eta = {}
+    for k in keys:
+        shape = shapes[k]
+        if k in ("x", "x^2"):
+            eta[k] = -rng.uniform(0.5, 2.0, shape)
+        elif k in ("log x", "log(1-x)", "log x_k", "log|L|"):
+            eta[k] = rng.uniform(0.5, 2.0, shape)
+        elif k in ("w_j w_l", "L_de"):
+            eta[k] = -0.5 * np.broadcast_to(_spd(rng, shape[-1]), shape).copy()
+        elif k == "mu L mu":
+            eta[k] = np.full(shape, -1.0)                 # beta = 2
+        else:
+            eta[k] = rng.normal(size=shape)
+    if "L mu_d" in eta:      # W^-1 = -(eta_L + eta_L^T) - eta_Lmu eta_Lmu^T / beta stays positive definite
+        e3 = eta["L mu_d"]
+        eta["L_de"] = eta["L_de"] - 0.25 * e3[..., :, None] * e3[..., None, :]
+    return eta
+
+
+EXTRA = {"switch": _switch_model, "wishart_q": _wishart_q_model, "spins": _spin_model,
+         "beta_geometric": _geometric_model}
+
+
+@pytest.mark.parametrize("name", vd.models.available() + sorted(EXTRA))
+def test_printed_numpy_map_equals_the_numeric_map(name):
+    """Two members of every q family compute the same map: the NumPy lines it prints for the
+    generated module and ``numeric_from_natural`` (on valid random natural parameters); the
+    models cover every q family (Bernoulli, Wishart and Spin in the extra ones)."""
+    from scipy.special import expit, logsumexp
+    from vi_derivations.distributions import NumpyMap
+    M, rng = (EXTRA[name]() if name in EXTRA else vd.models.load(name)), np.random.default_rng(0)
+    for z in M.qfactors:
+        u = vd.derive_update(M, z)
+        fam, L = u.family, tuple(u.out_indices)
+        shapes = {k: (3,) * len(fam.natural_axes(k, L)) for k in u.natural}
+        eta = _valid_natural(list(u.natural), shapes, rng)
+        names = {k: f"eta_{j}" for j, k in enumerate(eta)}
+        deps = {k: set(fam.natural_axes(k, L)) for k in eta}
+        ctx = NumpyMap(z, names, deps, L, u.event_reps, f"update of q({z})", lambda l: "3", lambda fn: fn)
+        lines, outs = fam.numpy_natural_to_params(ctx)
+        ns = {"np": np, "expit": expit, "logsumexp": logsumexp} | {names[k]: v for k, v in eta.items()}
+        exec("\n".join(lines), ns)
+        ref = fam.numeric_from_natural(eta)
+        common = set(ref) & set(outs)
+        assert common, f"{name}, q({z}): no parameter in both maps"
+        for p in common:
+            got = np.broadcast_to(eval(outs[p][0], ns), np.shape(ref[p]))
+            assert np.allclose(got, ref[p], rtol=1e-12, atol=1e-14), f"{name}, q({z}): {p}"
+
+
+def test_the_map_check_covers_every_q_family():
+    seen = set()
+    for name in vd.models.available() + sorted(EXTRA):
+        M = EXTRA[name]() if name in EXTRA else vd.models.load(name)
+        seen |= {type(vd.derive_update(M, z).family) for z in M.qfactors}
+    assert {c for c in registered_families() if c.stats} <= seen
