@@ -15,6 +15,7 @@ converted with :func:`numpy.asarray`, so a valid float64 input is not copied.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
@@ -42,6 +43,7 @@ __all__ = [
     "check_rng",
     "check_callable",
     "check_returned_real",
+    "check_path",
     "pick_init",
 ]
 
@@ -314,6 +316,32 @@ def check_returned_real(name: str, value) -> float:
     if not np.isfinite(out):
         raise ValueError(f"{name} must return a finite real number, got {out!r}")
     return out
+
+
+def check_path(name: str, value, *, exists: bool = True) -> str:
+    """A file path (``str``, ``bytes`` or :class:`os.PathLike`; not a number, which ``open``
+    would take for a file descriptor) as a ``str``. With ``exists`` the path must name an
+    existing regular file; without it, a file to (over)write: not a directory, in a folder
+    that exists."""
+    if isinstance(value, bytes):
+        value = os.fsdecode(value)
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got "
+                        f"{type(value).__name__}")
+    path = os.fspath(value)
+    if not isinstance(path, str):
+        path = os.fsdecode(path)
+    if not path:
+        raise ValueError(f"{name} must be a path, got an empty string")
+    if os.path.isdir(path):
+        raise ValueError(f"{name} {path!r} is a directory, not a file")
+    if exists and not os.path.exists(path):
+        raise ValueError(f"{name} {path!r} does not exist")
+    if exists and not os.path.isfile(path):
+        raise ValueError(f"{name} {path!r} is not a regular file")
+    if not exists and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ValueError(f"{name} {path!r} is in a folder that does not exist")
+    return path
 
 
 def pick_init(init, old_name: str, old_value):

@@ -24,10 +24,10 @@ import numpy as np
 
 from vi_impl.models import gmm as _gmm
 from vi_impl.result import DEFAULT_TOL, FitResult
-from vi_impl.scale.data import RowBlock, npy_blocks, open_npy
+from vi_impl.scale.data import RowBlock, as_dask, npy_blocks
 from vi_impl.scale.driver import ChunkError, SweepState, blocks_of, check_chunk, map_stats, sweeps
 from vi_impl.validation import (MAX_ABS, as_float_array, check_bool, check_int,
-                                check_positive_scalar, check_shape, check_tol)
+                                check_positive_scalar, check_rng, check_shape, check_tol)
 
 __all__ = ["fit", "as_chunked"]
 
@@ -48,11 +48,17 @@ def as_chunked(X, chunk_rows: int | None = None):
     if isinstance(X, da.Array):
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D array (N, D), got shape {X.shape}")
+        if X.dtype.kind == "c":
+            raise ValueError("X must be real-valued, got a complex array")
+        if X.dtype.kind not in "biuf":
+            raise ValueError(f"X must be a real numeric array, got dtype {X.dtype}")
+        if min(X.shape) < 1:
+            raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
         if chunk_rows is not None or len(X.chunks[1]) > 1:
             X = X.rechunk({0: chunk_rows or X.chunks[0][0], 1: -1})
         return X
     if isinstance(X, (str, bytes)) or hasattr(X, "__fspath__"):
-        return open_npy(X, chunk_rows or 1_000_000)
+        return as_dask(npy_blocks(X, chunk_rows or 1_000_000, name="X"))
     X = as_float_array("X", X, ndim=2, min_shape=(1, 1))
     return da.from_array(X, chunks=(chunk_rows or 1_000_000, -1))
 
@@ -144,7 +150,8 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
     one chunk per worker thread whatever N. ``init`` (K, D): initial means (as ``init`` of
     :func:`vi_impl.models.gmm.fit`; then the result equals that fit's to rounding); without it,
     :func:`vi_impl.models.gmm.fit` (seeded by ``seed``) on a uniform subsample of about
-    ``n_sample`` rows gives them. ``client``: None, a ``distributed.Client`` or a scheduler
+    ``n_sample`` rows gives them (``seed``: a non-negative int, None or a
+    ``numpy.random.Generator``). ``client``: None, a ``distributed.Client`` or a scheduler
     address (see :mod:`vi_impl.scale.driver`). ``progress``: Dask's progress bar per sweep.
     ``resume``: the ``state`` of an earlier result or of a :class:`ChunkError`; the fit goes on
     from it (same X, K, sigma2) up to ``max_iter`` sweeps in all.
@@ -163,17 +170,18 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
     tol = check_tol(tol)
     progress = check_bool("progress", progress)
     n_sample = check_int("n_sample", n_sample, minimum=K)
+    # an int seeds the subsample and the start as it is; None or a Generator gives one
+    seed_int = check_int("seed", seed, minimum=0) if isinstance(seed, int) \
+        else int(check_rng("seed", seed).integers(2**31))
     if path is None:
         blocks = blocks_of({"X": X})
     else:                       # each map task reads its own rows (see RowBlock)
-        blocks = [(b.start, {"X": b}) for b in npy_blocks(path, X.chunks[0][0])]
+        blocks = [(b.start, {"X": b}) for b in npy_blocks(path, X.chunks[0][0], name="X")]
 
     if resume is None:
         if init is not None:
             init = as_float_array("init", init, ndim=2)
             check_shape("init", init, (K, D), meaning="(K, D)")
-        seed_int = int(np.random.default_rng(seed).integers(2**31)) if not isinstance(seed, int) \
-            else check_int("seed", seed, minimum=0)
         frac = 0.0 if init is not None else min(1.0, n_sample / N)
         first = map_stats(blocks, _first_pass, {"seed": seed_int, "frac": frac},
                           client, progress)
@@ -186,9 +194,7 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
         resume = SweepState({"m": init, "s2": np.full((K, D), sigma2)}, (),
                             {"c": c, "mc": init - c})
     else:
-        if not isinstance(resume, SweepState) or resume.params["m"].shape != (K, D):
-            raise ValueError("resume must be the SweepState of an earlier fit of the same "
-                             f"(K, D) = ({K}, {D}) mixture, got {type(resume).__name__}")
+        _check_resume(resume, K, D)
 
     def update(stats, state):
         c = state.extra["c"]
@@ -215,6 +221,27 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
                      {"state": state, "n_chunks": len(blocks), "c": extra["c"],
                       "sweep_seconds": np.array([w for w, _ in seconds]),
                       "sweep_cpu_seconds": np.array([c for _, c in seconds])})
+
+
+def _check_resume(resume, K, D):
+    """``resume`` must be the state of an earlier fit of a (K, D) mixture (see :func:`fit`)."""
+    def shape(d, key):
+        return np.shape(d.get(key)) if isinstance(d, dict) else None
+    if not (isinstance(resume, SweepState)
+            and shape(resume.params, "m") == shape(resume.params, "s2") == (K, D)
+            and shape(resume.extra, "mc") == (K, D) and shape(resume.extra, "c") == (D,)):
+        raise ValueError("resume must be the SweepState of an earlier fit of the same "
+                         f"(K, D) = ({K}, {D}) mixture, got {type(resume).__name__}")
+    arrays = [resume.params["m"], resume.params["s2"], resume.extra["mc"], resume.extra["c"]]
+    try:
+        ok = all(np.isfinite(np.asarray(a, dtype=float)).all() for a in arrays) \
+            and (np.asarray(resume.params["s2"], dtype=float) > 0).all() \
+            and np.isfinite(np.asarray(resume.elbo, dtype=float)).all()
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError("resume holds non-finite or non-real parameters (or s2 <= 0); pass "
+                         "the state of an earlier fit unchanged")
 
 
 def _check_rounding(T, mc_prev, mc, b_prev, N, value):
