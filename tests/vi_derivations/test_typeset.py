@@ -504,3 +504,21 @@ def test_log_sigmoid_is_named_and_a_wrong_sign_is_refused():
     model = vd.models.load("logistic_regression")
     tex = latex(vd.elbo(model, constants=True), model=model)
     assert r"\log\sigma\left(\xi_{i}\right)" in tex and r"\exp" not in tex
+
+
+def test_gaussian_log_density_reads_w_minus_m_s_inverse_w_minus_m():
+    from vi_derivations.distributions import MatrixInverse
+    from vi_derivations.typeset import QuadForm
+    model = vd.models.load("logistic_regression")
+    raw = vd.derive(model).chains["log_var"].steps[0].expr
+    ts = typeset(raw)
+    assert ts.proved
+    (quad,) = _nodes(ts.display, QuadForm)
+    u, m, j, l = quad.args
+    assert isinstance(m, MatrixInverse) and isinstance(u, sp.Add) and len(u.args) == 2
+    assert r"\left(w - m\right)^{\top} S^{-1} \left(w - m\right)" in latex(raw, model=model)
+    w_minus_m = u.args
+    for bad in (QuadForm(sum(abs(sp.Mul(*[f for f in sp.Mul.make_args(t) if not f.is_Number])) for t in w_minus_m),
+                         m, j, l),                                           # (w + m) for (w - m)
+                QuadForm(u, m.args[0].xreplace({m.args[1]: j, m.args[2]: l}), j, l)):   # S for S^-1
+        assert not proved_equal(unfold(ts.display.xreplace({quad: bad})), raw)

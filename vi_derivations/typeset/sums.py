@@ -241,9 +241,9 @@ def _quadratic_forms(terms, limits):
         if len(at_j) + len(at_l) + len(mats) + len(sp.Mul.make_args(c)) != len(fs) + (c == 1):
             return None
         sub = {j: l, l: j}
-        if len(mats) == 1 and len(at_j) == len(at_l) == 1 and isinstance(mats[0], Indexed):
+        if len(mats) == 1 and len(at_j) == len(at_l) == 1:     # M_jl or [A^-1]_jl
             m, u, v = mats[0], at_j[0], at_l[0]
-            if m.indices[-2:] != (j, l):        # element (l, j): swap the roles of u and v
+            if _matrix_element(m, j, l) != (j, l):        # element (l, j): swap the roles of u and v
                 u, v = v.xreplace(sub), u.xreplace(sub)
                 m = m.xreplace(sub)
             out.append((c, QuadForm(u, m, j, l) if u.xreplace(sub) == v else Bilinear(u, m, v, j, l)))
