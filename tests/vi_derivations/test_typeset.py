@@ -522,3 +522,17 @@ def test_gaussian_log_density_reads_w_minus_m_s_inverse_w_minus_m():
                          m, j, l),                                           # (w + m) for (w - m)
                 QuadForm(u, m.args[0].xreplace({m.args[1]: j, m.args[2]: l}), j, l)):   # S for S^-1
         assert not proved_equal(unfold(ts.display.xreplace({quad: bad})), raw)
+
+
+def test_terms_sharing_an_inner_product_are_collected():
+    model = vd.models.load("logistic_regression")
+    elbo = vd.elbo(model, constants=True)
+    ts = typeset(elbo)
+    assert ts.proved
+    t = model.variables["t"].symbol
+    shared = [n for n in _nodes(ts.display, sp.Mul) if any(isinstance(f, Inner) for f in n.args)
+              and any(isinstance(f, sp.Add) and f.has(t) for f in n.args)]
+    assert len(shared) == 1                                       # (t_i - 1/2) x_i^T m, one inner product
+    (coef,) = [f for f in shared[0].args if isinstance(f, sp.Add)]
+    assert not proved_equal(unfold(ts.display.xreplace({coef: coef + 1})), elbo)     # (t_i + 1/2)
+    assert r"\left(t_{i} - \frac{1}{2}\right) x_{i}^{\top} m" in latex(elbo, model=model)

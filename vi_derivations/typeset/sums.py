@@ -372,4 +372,18 @@ def _regroup_sum(s):
         rest, inner = parts[0]
         c, core = inner.as_coeff_Mul() if not isinstance(inner, sp.Add) else (sp.S.One, inner)
         return c * _sum_of(sp.Mul(rest, core, evaluate=False) if rest != 1 else core, outer)
-    return _sum_of(sp.Add(*[r * i for r, i in parts]), outer)
+    return _sum_of(_collect_forms(sp.Add(*[r * i for r, i in parts])), outer)
+
+
+def _collect_forms(add):
+    """t x^T m - (1/2) x^T m -> (t - 1/2) x^T m: terms sharing one norm / inner-product factor."""
+    if not isinstance(add, sp.Add):
+        return add
+    groups, plain = defaultdict(list), []
+    for t in add.args:
+        fs = [g for g in sp.Mul.make_args(t) if getattr(g, "is_form", False)]
+        (groups[fs[0]].append(t / fs[0]) if len(fs) == 1 else plain.append(t))
+    if all(len(v) < 2 for v in groups.values()):
+        return add
+    out = plain + [(sp.Add(*v) if len(v) > 1 else v[0]) * f for f, v in groups.items()]
+    return sp.Add(*out)
