@@ -13,10 +13,10 @@
 Nothing here derives a result: these functions format, record, draw, and compute the
 independent routes that the pages check the engine and ``vi_impl`` against.
 """
-from .display import break_latex, chain_mark, show, show_chain, show_equations, show_source, visual_width
+from .display import break_latex, chain_mark, show, show_chain, show_equations, show_source, show_update, visual_width
 from . import mixture_example
 from .figures import legend_below, panels, setup_figures
 from .verify import Checks, verified_box
 
 __all__ = ["Checks", "break_latex", "chain_mark", "legend_below", "mixture_example", "panels", "setup_figures", "show", "show_chain", "show_equations",
-           "show_source", "verified_box", "visual_width"]
+           "show_source", "show_update", "verified_box", "visual_width"]

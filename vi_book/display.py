@@ -155,6 +155,28 @@ def show(lhs, rhs=None, rel: str = "=", budget: int = BUDGET) -> None:
         _display(Math(aligned(lhs, rhs, rel, budget)))
 
 
+def show_update(update, rel: str = r"\leftarrow", budget: int = BUDGET) -> None:
+    """Display every assignment of an engine update (a CAVI update or a bound parameter's), each
+    with the engine's rows; a matrix or statistic another assignment of the same update defines is
+    written by that assignment's symbol (``m = S (...)``), as the engine proves it under that
+    definition (``vi_derivations.latex(..., given=...)``)."""
+    from IPython.display import Math
+    from vi_derivations.render import latex, latex_rows
+    given = tuple(update.assignments)
+    body = []
+    for eq in given:
+        whole = latex(eq, given=given)              # "lhs = rhs", the lhs in the display's own form
+        left, rhs = whole.split(" = ", 1) if " = " in whole else (latex(eq.lhs), whole)
+        try:
+            rows = latex_rows(eq, max(8, budget - visual_width(left) // 2), given=given)
+            rows[0] = rows[0].split(" = ", 1)[1] if rows[0].startswith(left + " = ") else rows[0]
+            rhs_rows = rows if "".join(rows) == rhs else break_latex(rhs, budget)
+        except (TypeError, ValueError, AttributeError):   # a shape the engine does not break
+            rhs_rows = break_latex(rhs, budget)
+        body.append(f"{left} &{rel} {rhs_rows[0]}" + "".join(rf"\\ &\qquad {r}" for r in rhs_rows[1:]))
+    _display(Math(r"\begin{aligned}" + r"\\[2pt] ".join(body) + r"\end{aligned}"))
+
+
 def show_equations(pairs, rel: str = "=", budget: int = BUDGET) -> None:
     """Display several ``(lhs, rhs)`` pairs as one aligned block, each right-hand side broken."""
     from IPython.display import Math

@@ -108,7 +108,7 @@ class Derivation:
         parts.append("**CAVI updates**\n")
         for u in self.updates:
             for a in u.assignments:
-                parts.append(f"$$ {latex(a)} $$")
+                parts.append(f"$$ {latex(a, given=u.assignments)} $$")
         return "\n".join(parts)
 
 

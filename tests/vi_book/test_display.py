@@ -167,3 +167,19 @@ def test_every_relation_of_the_engine_is_shown_and_explained():
     from vi_book.display import _HOW, RELATION
     assert set(_REL) <= set(RELATION) and set(_REL) <= set(_HOW)
     assert all(RELATION[r] == _REL[r] for r in _REL)
+
+
+def test_show_update_writes_a_sibling_definition_by_its_symbol(monkeypatch):
+    import vi_derivations as vd
+    import vi_book.display as display
+    shown = []
+    monkeypatch.setattr(display, "_display", lambda m: shown.append(m.data))
+    update = vd.update(vd.models.load("logistic_regression"), "w")
+    display.show_update(update)
+    (tex,) = shown
+    rows = tex.split(r"\\[2pt]")
+    assert len(rows) == len(update.assignments) == 2
+    mean, cov = rows
+    assert r"\leftarrow S " in mean and r"^{-1}" not in mean      # m = S (...), the inverse named
+    assert r"^{-1}" in cov and tex.count("{") == tex.count("}")
+    assert len(re.findall(r"\\left(?![a-z])", tex)) == len(re.findall(r"\\right(?![a-z])", tex))
