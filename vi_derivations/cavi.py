@@ -158,9 +158,7 @@ def _text(expr):
 
 def _family(dist):
     """Readable repr of a factor's family (a Mixture shows its indicator and component)."""
-    if hasattr(dist, "indicator") and hasattr(dist, "component"):
-        return f"Mixture(indicator={dist.indicator.name}, component={dist.component!r})"
-    return repr(dist)
+    return dist.describe()
 
 
 def _wrap(line, indent="        "):
@@ -325,8 +323,7 @@ class GeneratedCAVI:
         for name, target in fam.params.items():
             if name in u.params:
                 out.append(str(target.base.label) if isinstance(target, Indexed) else str(target))
-        if hasattr(fam, "matrix") and "cov" in u.params:
-            out.append(str(fam.matrix.label))
+        out += [str(base.label) for pname, base in fam.extra_targets().items() if pname in u.params]
         return out
 
     # ------------------------------------------------------------------ the generated module
@@ -465,19 +462,18 @@ class GeneratedCAVI:
                 out[n] = arr if v.plates else float(arr)
         # one-hot q factors: rows of their probabilities must sum to one
         for qf in M.qfactors.values():
-            if qf.dist.name != "Categorical":
-                continue
-            target = qf.dist.params["probs"]
-            if not isinstance(target, Indexed) or str(target.base.label) not in init:
-                continue
-            name = str(target.base.label)
-            ev = qf.dist.event_plates[0].index
-            axis = list(target.indices).index(ev) if ev in target.indices else None
-            if axis is not None:
-                s = out[name].sum(axis=axis)
-                if np.any(np.abs(s - 1) > 1e-8):
-                    raise ValueError(f"init: {name!r} must sum to one over the plate "
-                                     f"{qf.dist.event_plates[0].name}; sums range over [{s.min()}, {s.max()}]")
+            for pname in qf.dist.simplex_params:     # parameters on the simplex over the event plate
+                target = qf.dist.params[pname]
+                if not isinstance(target, Indexed) or str(target.base.label) not in init:
+                    continue
+                name = str(target.base.label)
+                ev = qf.dist.event_plates[0].index
+                axis = list(target.indices).index(ev) if ev in target.indices else None
+                if axis is not None:
+                    s = out[name].sum(axis=axis)
+                    if np.any(np.abs(s - 1) > 1e-8):
+                        raise ValueError(f"init: {name!r} must sum to one over the plate "
+                                         f"{qf.dist.event_plates[0].name}; sums range over [{s.min()}, {s.max()}]")
         from .numeric import plate_sizes
         plate_sizes(M, out)  # consistent plate sizes across all arguments (ValueError names one)
         return ({n: out[n] for n in data}, {n: out[n] for n in init})

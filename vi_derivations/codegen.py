@@ -1311,21 +1311,6 @@ def _param_specs(g):
     return specs
 
 
-def _support_table():
-    """Family name -> the support of its observations (read from the families; kept for callers
-    outside the engine that look a support up by name)."""
-    from . import count_families, wishart   # noqa: F401  (their families register on import)
-    from .distributions import registered_families
-    out = {}
-    for cls in registered_families():
-        if cls.support is not None:
-            out.setdefault(cls.name, cls.support)
-    return out
-
-
-_SUPPORT = _support_table()
-
-
 def _data_specs(g):
     specs = {}
     factor = {f.var.name: f.dist for f in g.M.factors}

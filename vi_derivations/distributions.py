@@ -219,15 +219,6 @@ class Family:
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        # a subclass that takes an existing family's name for its observations (a Bernoulli likelihood
-        # written with a logit) shares that family's support and draws unless it declares its own
-        if "support" not in cls.__dict__:
-            for other in _registry:
-                if other.name == cls.name and other is not cls and "support" in other.__dict__:
-                    cls.support = other.support
-                    if "draw_in_support" not in cls.__dict__:
-                        cls.draw_in_support = other.draw_in_support
-                    break
         _registry.append(cls)
 
     def __init__(self, **params):

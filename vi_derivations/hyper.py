@@ -45,8 +45,8 @@ class HyperUpdate:
 
 def _categorical_probs_of(model, v):
     for f in model.factors:
-        if getattr(f.dist, "name", "") == "Categorical":
-            probs = sp.sympify(f.dist.params["probs"])
+        for pname in f.dist.simplex_params:        # a Categorical's probabilities
+            probs = sp.sympify(f.dist.params[pname])
             if any(isinstance(a, Indexed) and a.base == v.symbol for a in probs.atoms(Indexed)):
                 return f
     return None

@@ -96,11 +96,13 @@ class BernoulliLogit(Family):
     (:meth:`vi_derivations.Model.local_bound`) its log density is the bound
     y eta + log sigma(xi) + (-eta - xi)/2 - lambda(xi)(eta^2 - xi^2)."""
 
-    # the name the rest of the engine reads is the likelihood's support: binary observations
-    # (data checks in the generated code, draws in the chain checker); the class says "logit"
-    name = "Bernoulli"
+    name = "BernoulliLogit"
     supports_q = False
     param_names = ("logit",)
+    support = "binary"     # the data checks of the generated code and the checker's draws read it
+
+    def draw_in_support(self, rng):
+        return float(rng.integers(0, 2))
 
     def __init__(self, logit):
         super().__init__(logit=logit)

@@ -116,8 +116,9 @@ class Update:
                     continue
                 res_name, arr = self._place(target, params[name], outs)
                 res[res_name] = arr
-            if hasattr(fam, "matrix") and "cov" in params:
-                res[str(fam.matrix.label)] = params["cov"]
+            for pname, base in fam.extra_targets().items():   # e.g. a full covariance
+                if pname in params:
+                    res[str(base.label)] = params[pname]
             return res
 
         return f

@@ -254,20 +254,19 @@ def test_generated_elbo_trace_never_decreases_from_random_starts(name):
     sizes = {}
     for p in M.plates:
         sizes[p.size] = int(p.size) if p.size.is_Integer else int(rng.integers(3, 12))
-    # a mixture likelihood generates data from its component family (Bernoulli, Poisson, ...)
-    families = {f.var.name: (f.dist.component.name if f.dist.name == "Mixture" else f.dist.name)
-                for f in M.factors}
+    # data on the support of its likelihood (a mixture's: its component's), read from the family
+    families = {f.var.name: f.dist.observation_family.support for f in M.factors}
     data = {}
     for n in g.data_names:
         v = M.variables[n]
         shape = tuple(sizes[p.size] for p in v.plates)
         label = v.symbol.label if v.plates else v.symbol
         fam = families.get(n)
-        if fam == "Bernoulli":          # data on the support of its likelihood
+        if fam == "binary":
             val = rng.integers(0, 2, size=shape).astype(float)
-        elif fam == "Poisson":
+        elif fam == "count":
             val = rng.poisson(3.0, size=shape).astype(float)
-        elif fam == "Categorical":      # one-hot along the component's event plate (LDA's words)
+        elif fam == "onehot":           # one-hot along the component's event plate (LDA's words)
             axis = v.plates.index(M.factors[[f.var.name for f in M.factors].index(n)].dist.event_plates[0])
             hot = rng.integers(0, shape[axis], size=shape[:axis] + shape[axis + 1:])
             val = np.moveaxis(np.eye(shape[axis])[hot], -1, axis)

@@ -71,15 +71,16 @@ def problem(M, g, rng):
         v = M.variables[n]
         shape = tuple(sizes[p.size] for p in v.plates)
         dist = factor.get(n)
-        fam = dist.component if dist is not None and dist.name == "Mixture" else dist
+        fam = dist.observation_family if dist is not None else None     # a mixture's component
+        support = getattr(fam, "support", None)
         positive = bool((v.symbol.label if v.plates else v.symbol).is_positive)
-        if fam is not None and fam.name == "Categorical":
+        if support == "onehot":
             ax = list(v.plates).index(fam.event_plates[0])
             rest = shape[:ax] + shape[ax + 1:]
             val = np.moveaxis(np.eye(shape[ax])[rng.integers(0, shape[ax], size=rest)], -1, ax)
-        elif fam is not None and fam.name == "Bernoulli":
+        elif support == "binary":
             val = rng.integers(0, 2, size=shape).astype(float)
-        elif fam is not None and fam.name == "Poisson":
+        elif support == "count":
             val = rng.poisson(3.0, size=shape).astype(float)
         elif positive:
             val = rng.uniform(0.5, 3, size=shape)

@@ -18,7 +18,6 @@ import cloudpickle
 import dask.array as da
 import numpy as np
 
-from vi_derivations.codegen import _SUPPORT
 from vi_derivations.mapreduce import map_reduce
 from vi_impl.result import DEFAULT_TOL, FitResult
 from vi_impl.scale.driver import ChunkError, SweepState, blocks_of, check_chunk, sweeps
@@ -64,9 +63,8 @@ def _supports(model, names):
     specs = {}
     for n in names:
         dist = factor.get(n)
-        if getattr(dist, "name", "") == "Mixture":
-            dist = dist.component
-        support = _SUPPORT.get(getattr(dist, "name", ""))
+        dist = dist.observation_family if dist is not None else None   # a mixture's component
+        support = getattr(dist, "support", None)
         spec = {"support": support}
         v = model.variables[n]
         if support is None and (v.symbol.label if v.plates else v.symbol).is_positive:
