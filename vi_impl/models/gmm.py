@@ -1,4 +1,4 @@
-r"""Mean-field CAVI for the coursework's Bayesian Gaussian mixture, hand-coded in NumPy.
+r"""Mean-field CAVI for the D-dimensional Bayesian Gaussian mixture, hand-coded in NumPy.
 
 Model (known unit observation variance, fixed uniform weights), k = 1..K, i = 1..N, d = 1..D::
 
@@ -11,7 +11,7 @@ Mean-field family::
     q(mu_kd) = N(m_kd, s2_kd),        q(c_i) = Cat(pi_i)
 
 Arrays: ``X`` (N, D), ``m`` (K, D), ``s2`` (K, D) *variances*, ``pi`` (N, K) with rows on
-the simplex, ``sigma2 > 0``. (``pi`` is the coursework's name for the responsibilities.)
+the simplex, ``sigma2 > 0``. (``pi`` is this module's name for the responsibilities, phi in the book.)
 
 The full expectations (``constants=True``), with ``N_k = sum_i pi_ik``::
 
@@ -113,9 +113,9 @@ def _check_pi(pi, N: int | None, K: int | None) -> np.ndarray:
 # Each public function validates its input and calls a private function that holds the math
 # (the fit loop's reference path calls the private ones directly).
 def log_joint(X, m, s2, pi, sigma2, constants: bool = False) -> float:
-    """E_q[log p(X, mu, c)] for the coursework mixture.
+    """E_q[log p(X, mu, c)] for the mixture.
 
-    ``constants=False`` (the coursework's convention, shared with the engine) drops every term
+    ``constants=False`` (the convention shared with the engine) drops every term
     without a variational parameter after using sum_k pi_ik = 1: the value is
     ``-sum(m**2 + s2)/(2 sigma2) + sum_ik pi_ik sum_d (x_id m_kd - (m_kd^2 + s2_kd)/2)``.
     ``constants=True`` returns the full expectation (see the module docstring); it is computed
@@ -187,7 +187,7 @@ def elbo(X, m, s2, pi, sigma2, constants: bool = False) -> float:
 def update_pi(X, m, s2) -> np.ndarray:
     """Optimal q(c_i) given q(mu): pi_ik = softmax_k(-1/2 sum_d ((x_id - m_kd)^2 + s2_kd)).
 
-    This equals the coursework form exp(sum_d x_id m_kd - (m_kd^2 + s2_kd)/2), normalised,
+    This equals the expanded form exp(sum_d x_id m_kd - (m_kd^2 + s2_kd)/2), normalised,
     because the two logits differ by -1/2 ||x_i||^2, a constant in k. The normalisation is the
     log-sum-exp trick (shift each row by its largest logit), so nothing overflows or
     underflows. Returns an (N, K) array.
@@ -252,7 +252,7 @@ def _update_s2(X, pi, sigma2):
 # --------------------------------------------------------------------------- fitting
 class GMMResult(FitResult):
     """Result of :func:`fit` (the restart with the highest final ELBO): the shared
-    :class:`vi_impl.result.FitResult` under the coursework's name.
+    :class:`vi_impl.result.FitResult` under this module's name.
 
     params m, s2 : (K, D) parameters of q(mu) after the last iteration.
     params pi    : (N, K) responsibilities of the last iteration (computed from the q(mu) that
