@@ -42,6 +42,9 @@ for _name, _value in {
 BOOK_GROUP = "book"
 # Test files that need the built book; they run in this order, in one worker.
 BOOK_TEST_FILES = ("tests/book/test_book_build.py", "tests/book/test_browser.py")
+# Test files whose tests share one costly module-scoped fixture: one worker runs the whole file,
+# so the fixture is built once (every display of every model, about 15 s).
+SHARED_FIXTURE_FILES = ("tests/vi_derivations/test_typeset.py",)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,7 +61,7 @@ def xdist_scope(nodeid: str) -> str:
         return rest[rest.rfind("@") + 1 :]  # an explicit xdist_group, if xdist ever sets it again
     if path in BOOK_TEST_FILES:
         return BOOK_GROUP
-    if path.endswith(".ipynb"):
+    if path.endswith(".ipynb") or path in SHARED_FIXTURE_FILES:
         return path
     return nodeid
 
