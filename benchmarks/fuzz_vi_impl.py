@@ -198,8 +198,8 @@ SPECS = {
         "cavi_sweep": dict(X=X2, m=M2, s2=np.ones(K), alpha=0.0, sigma2=10.0, lambda2=1.0),
         "fit": dict(X=X2, K=2, alpha=0.0, sigma2=10.0, lambda2=1.0, max_iter=50, tol=1e-8,
                     n_init=2, seed=0, init=None),
-        "as_coursework": dict(m=M2, s2=np.ones(K), phi=PI),
-        "coursework_elbo": dict(X=X2, m=M2, s2=np.ones(K), phi=PI, sigma2=10.0, constants=True),
+        "as_gmm_params": dict(m=M2, s2=np.ones(K), phi=PI),
+        "gmm_elbo": dict(X=X2, m=M2, s2=np.ones(K), phi=PI, sigma2=10.0, constants=True),
     },
     "vi_impl.models.linear_gaussian": {
         "posterior_precision": dict(theta=np.array([0.9, -1.6]), n=3),

@@ -22,14 +22,14 @@ The full ELBO (``constants=True``) is a true lower bound on log p(X)::
     E[log q(mu)]    = -p/2 sum_k (log(2 pi s2_k) + 1)
     E[log q(c)]     = sum_ik phi_ik log phi_ik          (0 log 0 = 0)
 
-Convention on dropped constants (``constants=False``), the coursework's: ``log_joint`` drops
+Convention on dropped constants (``constants=False``), that of :mod:`vi_impl.models.gmm`: ``log_joint`` drops
 every additive term that does not depend on a variational parameter (after using
 sum_k phi_ik = 1), that is -pK/2 log(2 pi sigma2), -K |alpha|^2 / (2 sigma2), -N log K,
 -Np/2 log(2 pi lambda2) and -sum_i |x_i|^2 / (2 lambda2); ``log_var`` drops the terms that
 depend on neither model nor variational parameters, -pK/2 (log 2 pi + 1).
 
-With alpha = 0 and lambda2 = 1 the model is the coursework's mixture; an isotropic q is
-the coursework's diagonal q with every coordinate of s2_k equal (see ``as_coursework``).
+With alpha = 0 and lambda2 = 1 the model is the mixture of :mod:`vi_impl.models.gmm`; an isotropic q is
+its diagonal q with every coordinate of s2_k equal (see ``as_gmm_params``).
 """
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ from vi_impl.validation import (
 
 __all__ = [
     "log_joint", "log_var", "elbo", "update_phi", "update_m", "update_s2",
-    "cavi_sweep", "fit", "FitResult", "as_coursework", "coursework_elbo",
+    "cavi_sweep", "fit", "FitResult", "as_gmm_params", "gmm_elbo",
 ]
 
 
@@ -237,10 +237,10 @@ def fit(X, K, alpha=0.0, sigma2=1.0, lambda2=1.0, *, max_iter=200, tol=DEFAULT_T
 
 
 # ----------------------------------------------------------------------------- reduction
-def as_coursework(m, s2, phi):
-    """Map isotropic parameters to the coursework's diagonal ones: (m, s2 (K, p), pi = phi).
+def as_gmm_params(m, s2, phi):
+    """Map isotropic parameters to the diagonal ones of :mod:`vi_impl.models.gmm`: (m, s2 (K, p), pi = phi).
 
-    The coursework model is this model with alpha = 0 and lambda2 = 1, and its q(mu_k) is
+    That model is this model with alpha = 0 and lambda2 = 1, and its q(mu_k) is
     N(m_k, diag(s2_k)); an isotropic q has every coordinate of s2_k equal to s2_k.
     """
     m = as_float_array("m", m, ndim=2, min_shape=(1, 1))
@@ -250,6 +250,6 @@ def as_coursework(m, s2, phi):
     return m, np.repeat(s2[:, None], m.shape[1], axis=1), phi
 
 
-def coursework_elbo(X, m, s2, phi, sigma2, constants=False):
-    """This model's ELBO at alpha = 0, lambda2 = 1: the coursework ELBO at isotropic s2."""
+def gmm_elbo(X, m, s2, phi, sigma2, constants=False):
+    """This model's ELBO at alpha = 0, lambda2 = 1: the ELBO of :mod:`vi_impl.models.gmm` at isotropic s2."""
     return elbo(X, m, s2, phi, 0.0, sigma2, 1.0, constants)

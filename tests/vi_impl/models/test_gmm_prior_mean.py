@@ -177,9 +177,9 @@ def test_reduction_to_coursework_model():
     the coursework ELBO with a diagonal q whose coordinates are equal, and against
     vi_impl.models.gmm when that module is present."""
     X, m, s2, phi, _, sigma2, _ = _problem(6, N=7, K=3)
-    _, s2_diag, pi = gpm.as_coursework(m, s2, phi)
+    _, s2_diag, pi = gpm.as_gmm_params(m, s2, phi)
     assert s2_diag.shape == m.shape and np.all(s2_diag == s2[:, None])
-    val = gpm.coursework_elbo(X, m, s2, phi, sigma2, constants=True)
+    val = gpm.gmm_elbo(X, m, s2, phi, sigma2, constants=True)
     assert val == gpm.elbo(X, m, s2, phi, np.zeros(2), sigma2, 1.0, True)
     est, se = _mc_elbo(X, m, s2, phi, np.zeros(2), sigma2, 1.0, seed=3)
     assert abs(val - est) < 4 * se
@@ -200,12 +200,12 @@ def test_reduction_to_coursework_model():
         pp = gmm.update_pi(X, mm, ss)
         mm, ss = gmm.update_m(X, pp, sigma2), gmm.update_s2(X, pp, sigma2)
     np.testing.assert_allclose(ours.m, mm, rtol=1e-8, atol=1e-10)
-    np.testing.assert_allclose(gpm.as_coursework(ours.m, ours.s2, ours.phi)[1], ss, rtol=1e-10)
+    np.testing.assert_allclose(gpm.as_gmm_params(ours.m, ours.s2, ours.phi)[1], ss, rtol=1e-10)
     # CAVI updates coincide too (an isotropic s2 stays isotropic under the coursework update)
     np.testing.assert_allclose(gmm.update_pi(X, m, s2_diag), gpm.update_phi(X, m, s2, 1.0), rtol=1e-10)
     np.testing.assert_allclose(gmm.update_m(X, pi, sigma2), gpm.update_m(X, pi, 0.0, sigma2, 1.0), rtol=1e-10)
     np.testing.assert_allclose(gmm.update_s2(X, pi, sigma2),
-                               gpm.as_coursework(m, gpm.update_s2(pi, sigma2, 1.0), pi)[1], rtol=1e-10)
+                               gpm.as_gmm_params(m, gpm.update_s2(pi, sigma2, 1.0), pi)[1], rtol=1e-10)
 
 
 @pytest.mark.parametrize("kwargs, name", [
