@@ -444,6 +444,7 @@ class GeneratedCAVI:
                 raise ValueError(f"init: missing {n!r}; with the order {self.order} the first sweep "
                                  f"reads {', '.join(self.required_init)} before updating them")
         out = {}
+        likelihood = {f.var.name: f.dist.observation_family for f in M.factors if f.var.kind == "observed"}
         for where, arrays in (("data", data), ("init", init)):
             for n, val in arrays.items():
                 v = M.variables[n]
@@ -459,6 +460,13 @@ class GeneratedCAVI:
                 label = v.symbol.label if v.plates else v.symbol
                 if label.is_positive and np.any(arr <= 0):
                     raise ValueError(f"{where}: {n!r} must be positive, got minimum {arr.min()}")
+                fam = likelihood.get(n)
+                if where == "data" and fam is not None:      # observations on their likelihood's support
+                    ev = fam.event_plates[0] if fam.event_plates else None
+                    axis = v.plates.index(ev) if ev in v.plates else None
+                    off = fam.off_support(arr, axis)
+                    if off is not None:
+                        raise ValueError(f"data: {n!r} must be {off}")
                 out[n] = arr if v.plates else float(arr)
         # one-hot q factors: rows of their probabilities must sum to one
         for qf in M.qfactors.values():

@@ -297,6 +297,24 @@ class Family:
         return repr(self)
 
     # ---------------------------------------------------------------- the chain checker's draws
+    def off_support(self, a, axis=None):
+        """None if every element of the observed array ``a`` lies in the support, else the words
+        for the support (``axis``: the event axis of a one-hot or simplex observation)."""
+        a = np.asarray(a, dtype=float)
+        ok = {
+            None: lambda: True,
+            "binary": lambda: np.all((a == 0) | (a == 1)),
+            "count": lambda: np.all((a >= 0) & (a == np.round(a))),
+            "unit": lambda: np.all((a > 0) & (a < 1)),
+            "positive": lambda: np.all(a > 0),
+            "simplex": lambda: np.all(a >= 0) and np.all(np.abs(a.sum(axis=axis) - 1) <= 1e-8),
+            "onehot": lambda: np.all((a == 0) | (a == 1)) and np.all(a.sum(axis=axis) == 1),
+        }[self.support]
+        words = {"binary": "0 or 1", "count": "non-negative integers", "unit": "in (0, 1)",
+                 "positive": "positive", "simplex": "non-negative, summing to one over its event axis",
+                 "onehot": "one-hot over its event axis"}
+        return None if ok() else f"{words[self.support]} ({self.name} observations)"
+
     def draw_in_support(self, rng):
         """One observed element inside the support (default: any real value)."""
         return float(rng.normal(0, 1.5))

@@ -76,11 +76,11 @@ def test_non_finite_elbo_names_the_factor_and_parameter():
         G.elbo(dict(X=X, y=np.zeros(3)), params)
 
 
-def test_an_improper_update_names_the_factor():
+def test_impossible_counts_are_refused_before_an_improper_update():
     M = vd.models.load("gamma_poisson")
     G = cavi(M)
     data = {n: 1.0 for n in G.data_names}
     obs = [v for v in M.variables.values() if v.kind == "observed"][0]
-    data[obs.name] = -50.0 * np.ones(4)  # not counts: the optimal shape becomes negative
-    with pytest.raises(ValueError, match=r"the update of q\(lam\): Gamma update: non-positive"):
-        G.run(data, {}, max_iter=2)
+    data[obs.name] = -50.0 * np.ones(4)  # not counts: the optimal shape would become negative
+    with pytest.raises(ValueError, match=rf"data: '{obs.name}' must be non-negative integers"):
+        G.run(data, {}, max_iter=2)         # refused on the likelihood's support, before any update
