@@ -269,96 +269,108 @@ class GMMResult(FitResult):
 
 # Columns per block of the fused pass: the (K, block) work arrays then stay in the CPU cache.
 _BLOCK_BYTES = 1 << 17
-# Below this row sum of exp(logits) a block switches to the max-shifted log-sum-exp.
-_TINY = 1e-100
 
 
 def _block_columns(N: int, K: int) -> int:
     return max(1024, min(N, _BLOCK_BYTES // (8 * K) * 8))
 
 
-def _augmented_data(X: np.ndarray):
-    """The layout the fit loop works on: ``Z`` (D+1, N) and the data mean ``c``.
+def _augmented_data(X: np.ndarray, K: int):
+    """The layout the fit loop works on: ``Z`` (D+2, N) or (D+1, N), and the data mean ``c``.
 
-    Column i of Z is [x_i - c, -||x_i - c||^2 / 2]. With W_k = [m_k - c, 1] and
-    b_k = -(||m_k - c||^2 + sum_d s2_kd)/2, the product W_k . Z_i + b_k equals
-    -1/2 (||x_i - m_k||^2 + sum_d s2_kd): the responsibility logit shifted by a constant per
-    data point so that it is <= 0 (no exp overflow). Centring on c keeps the rounding at the
-    scale of the data's spread, not of its distance from the origin.
+    Column i of Z is [x_i - c, -||x_i - c||^2 / 2, 1]. With A_k = [m_k - c, 1, b_k] and
+    b_k = -(||m_k - c||^2 + sum_d s2_kd)/2 (:func:`_logit_weights`), the product A_k . Z_i
+    equals -1/2 (||x_i - m_k||^2 + sum_d s2_kd): the responsibility logit up to a constant per
+    data point. Centring on c keeps the rounding at the scale of the data's spread, not of its
+    distance from the origin.
+    The row of ones is stored only where the statistics product weights exp(L) (2K <= D+2,
+    :func:`_responsibility_stats`) and D >= 2, so that Z never exceeds twice X: it then folds
+    b into the logits' product and N_k into the statistics' product (two passes fewer over
+    each block). Otherwise the pass adds it per block.
     """
     N, D = X.shape
     c = X.mean(axis=0)
-    Z = np.empty((D + 1, N))
+    Z = np.empty((D + 2 if _stores_ones(K, D) else D + 1, N))
     np.subtract(X.T, c[:, None], out=Z[:D])
     np.einsum("dn,dn->n", Z[:D], Z[:D], out=Z[D])
     Z[D] *= -0.5
+    if Z.shape[0] == D + 2:
+        Z[D + 1] = 1.0
     return Z, c
 
 
+def _weights_scaled(K: int, D: int) -> bool:
+    """Whether the statistics product weights the K rows of exp(L) by 1/row sum (else the
+    D+2 rows of Z): whichever is fewer, counting the N_k row sums weighting exp(L) needs."""
+    return 2 * K <= D + 2
+
+
+def _stores_ones(K: int, D: int) -> bool:
+    return _weights_scaled(K, D) and D >= 2
+
+
 def _logit_weights(mc: np.ndarray, s2: np.ndarray):
-    """(W, b) of :func:`_augmented_data` for centred means mc = m - c and variances s2."""
-    W = np.empty((mc.shape[0], mc.shape[1] + 1))
-    W[:, :-1] = mc
-    W[:, -1] = 1.0
-    b = -0.5 * ((mc**2).sum(axis=1) + s2.sum(axis=1))
-    return W, b
+    """A (K, D+2) = [mc_k, 1, b_k] of :func:`_augmented_data` for centred means mc = m - c
+    and variances s2."""
+    K, D = mc.shape
+    A = np.empty((K, D + 2))
+    A[:, :D] = mc
+    A[:, D] = 1.0
+    A[:, D + 1] = -0.5 * ((mc**2).sum(axis=1) + s2.sum(axis=1))
+    return A
 
 
-def _responsibility_stats(Z, W, b, out=None):
+def _responsibility_stats(Z, A, out=None):
     """One fused, blocked pass over the data: responsibilities -> sufficient statistics.
 
-    With logits L_kj = W_k . Z_j + b_k, the responsibilities are pi_jk = exp(L_kj - lse_j).
-    Returns ``(T, lse_sum)``: T = pi^T [Z; 1]^T, shape (K, D+2), whose columns are
-    S_k - N_k c = sum_j pi_jk (x_j - c) (the first D), R_k = sum_j pi_jk Z_Dj, and N_k (the
-    last); and lse_sum = sum_j lse_j. Because sum_k pi_jk = 1,
-        sum_jk pi_jk log pi_jk = sum_jk pi_jk L_kj - sum_j lse_j
-                               = sum(W * T[:, :-1]) + N . b - lse_sum,
+    With logits L_kj = A_k . Z_j (Z's row of ones implied if absent), the responsibilities are
+    pi_jk = exp(L_kj - lse_j). Returns ``(T, lse_sum)``: T = pi^T Z^T, shape (K, D+2), whose
+    columns are S_k - N_k c = sum_j pi_jk (x_j - c) (the first D), R_k = sum_j pi_jk Z_Dj,
+    and N_k (the last); and lse_sum = sum_j lse_j. Because sum_k pi_jk = 1,
+        sum_jk pi_jk log pi_jk = sum_jk pi_jk L_kj - sum_j lse_j = sum(A * T) - lse_sum,
     so the fit loop gets the entropy of q(c) without another pass. The responsibilities are
     stored only when ``out`` (N, K) is given.
-    Each block costs two matrix products with N_block * K * (D+1) multiply-adds each (one for
+    Each block costs two matrix products with N_block * K * (D+2) multiply-adds each (one for
     the logits, one for all statistics at once) and a few passes over the (K, block) work array
     while it is in cache; no array of size N*K*D and nothing of size N*K is allocated.
-    The logits are <= 0, so exp needs no max-shift; a block whose row sums underflow (a point
-    far from every component) or overflow (rounding) is redone with the max-shift.
+    Each column is shifted by its largest logit before exp (the log-sum-exp trick), so every
+    row sum is at least 1: nothing underflows for a point far from every component.
     """
-    J, N = Z.shape
-    K = W.shape[0]
+    N = Z.shape[1]
+    K, J = A.shape
+    D = J - 2
+    ones_stored = Z.shape[0] == J
+    W, b = (A, None) if ones_stored else (A[:, :-1], A[:, -1:])
     cols = _block_columns(N, K)
-    # The second product weights either the K rows of exp(L) or the J rows of Z by 1/row sum:
-    # whichever is fewer (counting the N_k row sums that weighting exp(L) needs as K more).
-    scale_exp = 2 * K <= J + 1
-    T = np.zeros((K, J + 1))
+    scale_exp = _weights_scaled(K, D)
+    T = np.zeros((K, J))
     lse_sum = 0.0
-    e_buf, s_buf, log_buf = np.empty((K, cols)), np.empty(cols), np.empty(cols)
-    z_buf = None if scale_exp else np.empty((J + 1, cols))
+    e_buf, s_buf, shift_buf = np.empty((K, cols)), np.empty(cols), np.empty(cols)
+    z_buf = None if scale_exp else np.empty((J, cols))
     for start in range(0, N, cols):
         z = Z[:, start:start + cols]
         n = z.shape[1]
-        e, s, log_s = e_buf[:, :n], s_buf[:n], log_buf[:n]
+        e, s, shift = e_buf[:, :n], s_buf[:n], shift_buf[:n]
         np.matmul(W, z, out=e)
-        e += b[:, None]
+        if b is not None:
+            e += b
+        np.max(e, axis=0, out=shift)
+        e -= shift
         _exp_clamped(e)
         np.sum(e, axis=0, out=s)
-        block_lse = np.log(s, out=log_s).sum() if s.min() > _TINY else np.inf
-        if np.isfinite(block_lse):
-            lse_sum += block_lse
-        else:                                   # rare: redo this block with log-sum-exp
-            np.matmul(W, z, out=e)
-            e += b[:, None]
-            shift = e.max(axis=0)
-            e -= shift
-            _exp_clamped(e)
-            np.sum(e, axis=0, out=s)
-            lse_sum += shift.sum() + np.log(s, out=log_s).sum()
+        lse_sum += shift.sum() + np.log(s, out=shift).sum()
         np.divide(1.0, s, out=s)                # s = 1 / row sum from here on
         if scale_exp:
             e *= s                              # pi^T for this block
-            T[:, :J] += e @ z.T
-            T[:, J] += e.sum(axis=1)
+            if ones_stored:
+                T += e @ z.T
+            else:
+                T[:, :-1] += e @ z.T
+                T[:, -1] += e.sum(axis=1)
         else:
             zw = z_buf[:, :n]                   # zw = [Z; 1] / row sum for this block
-            zw[J] = s
-            np.multiply(z, s, out=zw[:J])
+            zw[-1] = s
+            np.multiply(z[:J - 1], s, out=zw[:-1])
             T += e @ zw.T
             if out is not None:
                 e *= s                          # pi^T for this block
@@ -369,8 +381,8 @@ def _responsibility_stats(Z, W, b, out=None):
 
 # exp(x) for x below about -708 is subnormal or zero, and numpy's exp (about 20x) and the matrix
 # products take a slow path on such numbers. Logits below _EXP_FLOOR are raised to it:
-# exp(-700) ~ 1e-304 against a row sum of at least _TINY = 1e-100 (or 1 after the max-shift)
-# moves a responsibility by at most K * 1e-204 and the statistics by that times |Z|.
+# exp(-700) ~ 1e-304 against a row sum of at least 1 (after the max-shift) moves a
+# responsibility by at most K * 1e-304 and the statistics by that times |Z|.
 _EXP_FLOOR = -700.0
 
 
@@ -380,9 +392,9 @@ def _exp_clamped(e):
     np.exp(e, out=e)
 
 
-def _weighted_logit_sum(W, b, T) -> float:
-    """sum_jk pi_jk (W_k . Z_j + b_k) from the statistics T of :func:`_responsibility_stats`."""
-    return float((W * T[:, :-1]).sum() + T[:, -1] @ b)
+def _weighted_logit_sum(A, T) -> float:
+    """sum_jk pi_jk L_kj (L = A Z) from the statistics T of :func:`_responsibility_stats`."""
+    return float((A * T).sum())
 
 
 _U64 = np.uint64
@@ -413,8 +425,9 @@ def _row_uniforms(hashes: np.ndarray, key: np.uint64) -> np.ndarray:
     return ((_splitmix64(hashes ^ key) >> _U64(11)).astype(np.float64) + 0.5) * 2.0**-53
 
 
-def _seed_means(Z, hashes, K, rng):
-    """k-means++ seeding on the centred data Z[:D]; returns K data points (centred).
+def _seed_means(Z, D, hashes, K, rng):
+    """k-means++ seeding on the centred data Z[:D] (Z[D] = -||x - c||^2 / 2); returns K data
+    points (centred).
 
     The first centre is a uniformly random data point, each next one a data point drawn with
     probability proportional to its squared distance d2_i to the nearest centre chosen so far.
@@ -423,7 +436,6 @@ def _seed_means(Z, hashes, K, rng):
     values and a key drawn from ``rng``, so the chosen points depend on the data set and the
     seed, not on the order of the rows.
     """
-    D = Z.shape[0] - 1
     chosen = [int(np.argmin(_row_uniforms(hashes, rng.integers(2**63, dtype=np.uint64))))]
     nearest = np.full(Z.shape[1], np.inf)
     for _ in range(1, K):
@@ -443,20 +455,20 @@ def _seed_means(Z, hashes, K, rng):
     return Z[:D, np.array(chosen)].T.copy()
 
 
-def _elbo_from_stats(T, lse_sum, W_prev, b_prev, mc, s2, c, sigma2, N) -> float:
+def _elbo_from_stats(T, lse_sum, A_prev, mc, s2, c, sigma2, N) -> float:
     """Full ELBO at (pi, m, s2) from the statistics T of the pass that produced pi.
 
-    pi came from (W_prev, b_prev); (mc + c, s2) are the means/variances updated from pi.
+    pi came from the logit weights A_prev; (mc + c, s2) are the means/variances updated
+    from pi.
     E[log p(X | c, mu)] = -ND/2 log 2 pi + sum_jk pi_jk L_kj with L the logits of (mc, s2).
     """
     K, D = mc.shape
     m = mc + c
-    W, b = _logit_weights(mc, s2)
     prior = -0.5 * K * D * math.log(2.0 * math.pi * sigma2) - (m**2 + s2).sum() / (2.0 * sigma2)
     assignments = -N * math.log(K)
-    likelihood = -0.5 * N * D * _LOG_2PI + _weighted_logit_sum(W, b, T)
+    likelihood = -0.5 * N * D * _LOG_2PI + _weighted_logit_sum(_logit_weights(mc, s2), T)
     entropy_mu = 0.5 * (np.log(s2).sum() + K * D * (1.0 + _LOG_2PI))
-    neg_entropy_c = _weighted_logit_sum(W_prev, b_prev, T) - lse_sum
+    neg_entropy_c = _weighted_logit_sum(A_prev, T) - lse_sum
     return float(prior + assignments + likelihood + entropy_mu - neg_entropy_c)
 
 
@@ -472,8 +484,8 @@ def _cavi(Z, c, mc0, sigma2, max_iter, tol):
     """Fused CAVI from centred means mc0: each iteration updates pi, then m and s2, then the
     ELBO. Returns None if the fused ELBO cannot be trusted to _PRECISION (see above) or is
     not finite."""
-    D, N = Z.shape[0] - 1, Z.shape[1]
-    K = mc0.shape[0]
+    K, D = mc0.shape
+    N = Z.shape[1]
     eps = np.finfo(float).eps
     spread = -2.0 * Z[D].sum()                # sum_i ||x_i - c||^2
     mc = mc0
@@ -481,17 +493,17 @@ def _cavi(Z, c, mc0, sigma2, max_iter, tol):
     trace = []
     converged = False
     for _ in range(max_iter):
-        W_prev, b_prev = _logit_weights(mc, s2)
+        A_prev = _logit_weights(mc, s2)
         # Shifting every logit by the same constant changes neither pi nor the entropy
-        # identity. Removing the smallest -sum_d s2_kd / 2 keeps the logits <= 0 and stops a
-        # large common variance (e.g. the initial s2 = sigma2) from cancelling in the entropy.
-        b_prev += 0.5 * s2.sum(axis=1).min()
-        T, lse_sum = _responsibility_stats(Z, W_prev, b_prev)
+        # identity. Removing the smallest -sum_d s2_kd / 2 stops a large common variance
+        # (e.g. the initial s2 = sigma2) from cancelling in the entropy.
+        A_prev[:, -1] += 0.5 * s2.sum(axis=1).min()
+        T, lse_sum = _responsibility_stats(Z, A_prev)
         precision = 1.0 / sigma2 + T[:, -1]                     # 1/sigma2 + N_k
         mc_next = (T[:, :D] - c / sigma2) / precision[:, None]  # m - c, with m = S / precision
         s2 = np.repeat((1.0 / precision)[:, None], D, axis=1)
-        trace.append(_elbo_from_stats(T, lse_sum, W_prev, b_prev, mc_next, s2, c, sigma2, N))
-        far = max((mc**2).sum(axis=1).max(), (mc_next**2).sum(axis=1).max(), -b_prev.min())
+        trace.append(_elbo_from_stats(T, lse_sum, A_prev, mc_next, s2, c, sigma2, N))
+        far = max((mc**2).sum(axis=1).max(), (mc_next**2).sum(axis=1).max(), -A_prev[:, -1].min())
         if not (_ROUNDING * eps * (spread + N * far) <= _PRECISION * abs(trace[-1])):
             return None
         mc = mc_next
@@ -499,7 +511,7 @@ def _cavi(Z, c, mc0, sigma2, max_iter, tol):
             converged = True
             break
     return dict(m=mc + c, s2=s2, trace=np.array(trace), converged=converged,
-                weights=(W_prev, b_prev), route="fused")
+                weights=A_prev, route="fused")
 
 
 def _cavi_reference(X, m0, sigma2, max_iter, tol):
@@ -538,8 +550,8 @@ def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = DEFAULT_TOL, n_init: 
     change the first pi.
 
     The iteration runs through a fused, blocked pass (:func:`_responsibility_stats`) over a
-    centred, transposed copy of X with one extra row (memory (D+1)/D times X, plus the (N, K)
-    pi returned); it computes the same quantities as
+    centred, transposed copy of X with one or two extra rows (memory at most twice X, plus the
+    (N, K) pi returned); it computes the same quantities as
     :func:`update_pi`, :func:`update_m`, :func:`update_s2` and :func:`elbo`. For data so
     widely spread, relative to its clusters, that the fused ELBO's rounding could exceed 1e-12
     of its value, a restart runs instead through those per-step functions themselves (slower;
@@ -559,12 +571,12 @@ def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = DEFAULT_TOL, n_init: 
         m_init = as_float_array(init_name, m_init, ndim=2)
         check_shape(init_name, m_init, (K, D), meaning="(K, D)")
 
-    Z, c = _augmented_data(X)
+    Z, c = _augmented_data(X, K)
     hashes = _row_hashes(X) if m_init is None else None
     best = None
     final_elbos = []
     for _ in range(n_init):
-        mc0 = (m_init - c) if m_init is not None else _seed_means(Z, hashes, K, rng)
+        mc0 = (m_init - c) if m_init is not None else _seed_means(Z, D, hashes, K, rng)
         run = _cavi(Z, c, mc0, sigma2, max_iter, tol)
         if run is None:
             run = _cavi_reference(X, mc0 + c, sigma2, max_iter, tol)
@@ -576,7 +588,7 @@ def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = DEFAULT_TOL, n_init: 
     pi = best.get("pi")
     if pi is None:
         pi = np.empty((N, K))
-        _responsibility_stats(Z, *best["weights"], out=pi)
+        _responsibility_stats(Z, best["weights"], out=pi)
     return GMMResult(dict(m=best["m"], s2=best["s2"], pi=pi), best["trace"],
                      len(best["trace"]), best["converged"],
                      dict(final_elbos=np.array(final_elbos), route=best["route"]))

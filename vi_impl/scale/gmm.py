@@ -72,18 +72,19 @@ def _pieces(x, rows):
             yield a, x[a:a + rows]
 
 
-def _chunk_pass(x, W, b, c, out=None):
+def _chunk_pass(x, A, c, out=None):
     """The fused pass of the in-memory fit over one chunk x (n, D) (an array, or a RowBlock
     read piece by piece), a cache-sized piece of rows at a time: each piece is centred on c
-    and laid out as Z = [x_i - c, -||x_i - c||^2/2] (columns), then
+    and laid out as Z = [x_i - c, -||x_i - c||^2/2, 1] (columns), then
     :func:`vi_impl.models.gmm._responsibility_stats` turns it into T and lse (and the
     responsibilities, into ``out``, if given). Also returns the smallest -||x_i - c||^2 / 2
     (NaN or -inf flag bad data)."""
     n, D = len(x), len(c)
-    K = W.shape[0]
+    K = A.shape[0]
     rows = _block_columns(n, K)
     T, lse, low = np.zeros((K, D + 2)), 0.0, np.inf
-    Z = np.empty((D + 1, min(n, rows)))
+    Z = np.empty((D + 2, min(n, rows)))
+    Z[D + 1] = 1.0
     for a, xb in _pieces(x, rows):
         z = Z[:, :len(xb)]
         np.subtract(xb.T, c[:, None], out=z[:D])
@@ -92,7 +93,7 @@ def _chunk_pass(x, W, b, c, out=None):
         block_low = z[D].min()
         if block_low < low or np.isnan(block_low):           # a NaN stays
             low = block_low
-        t, l_sum = _stats_pass(z, W, b, out=None if out is None else out[a:a + rows])
+        t, l_sum = _stats_pass(z, A, out=None if out is None else out[a:a + rows])
         T += t
         lse += l_sum
     return T, lse, low
@@ -113,20 +114,21 @@ def _first_pass(j, start, X, seed, frac):
 
 
 def _weights(mc, s2):
-    """(W, b) of the logits from centred means mc = m - c and variances s2, with the in-memory
-    fit's common shift of every logit (it changes neither pi nor the ELBO; logits stay <= 0)."""
-    W, b = _logit_weights(mc, s2)
-    return W, b + 0.5 * s2.sum(axis=1).min()
+    """The logit weights A = [mc, 1, b] from centred means mc = m - c and variances s2, with
+    the in-memory fit's common shift of every logit (it changes neither pi nor the ELBO)."""
+    A = _logit_weights(mc, s2)
+    A[:, -1] += 0.5 * s2.sum(axis=1).min()
+    return A
 
 
 def _sweep_task(j, start, X, s2, c, mc, **_):
     """The map task of one sweep on chunk j, from the global state."""
-    return _sweep_stats(j, start, X, *_weights(mc, s2), c)
+    return _sweep_stats(j, start, X, _weights(mc, s2), c)
 
 
-def _sweep_stats(j, start, X, W, b, c):
+def _sweep_stats(j, start, X, A, c):
     """The map of one sweep: T and lse of chunk j (see the module docstring)."""
-    T, lse, low = _chunk_pass(X, W, b, c)
+    T, lse, low = _chunk_pass(X, A, c)
     if not low >= -0.5 * len(c) * _FAR**2:            # NaN, inf, or a point absurdly far away
         check_chunk("X", j, start, _rows(X))
         raise ChunkError(f"X chunk {j} (rows {start}:{start + len(X)}) holds a point farther "
@@ -134,9 +136,9 @@ def _sweep_stats(j, start, X, W, b, c):
     return {"T": T, "lse": lse}
 
 
-def _chunk_pi(x, W, b, c):
-    out = np.empty((len(x), W.shape[0]))
-    _chunk_pass(x, W, b, c, out=out)
+def _chunk_pi(x, A, c):
+    out = np.empty((len(x), A.shape[0]))
+    _chunk_pass(x, A, c, out=out)
     return out
 
 
@@ -198,21 +200,21 @@ def fit(X, K, sigma2, *, init=None, chunk_rows: int | None = None, client=None,
 
     def update(stats, state):
         c = state.extra["c"]
-        W_prev, b_prev = _weights(state.extra["mc"], state.params["s2"])
+        A_prev = _weights(state.extra["mc"], state.params["s2"])
         T, lse = stats["T"], stats["lse"]
         precision = 1.0 / sigma2 + T[:, -1]
         mc = (T[:, :D] - c / sigma2) / precision[:, None]
         s2 = np.repeat((1.0 / precision)[:, None], D, axis=1)
-        value = _elbo_from_stats(T, lse, W_prev, b_prev, mc, s2, c, sigma2, N)
-        _check_rounding(T, state.extra["mc"], mc, b_prev, N, value)
-        extra = {"c": c, "mc": mc, "W": W_prev, "b": b_prev}
+        value = _elbo_from_stats(T, lse, A_prev, mc, s2, c, sigma2, N)
+        _check_rounding(T, state.extra["mc"], mc, A_prev[:, -1], N, value)
+        extra = {"c": c, "mc": mc, "A": A_prev}
         return {"m": mc + c, "s2": s2}, extra, value
 
     state, converged, seconds = sweeps(blocks, _sweep_task, update, resume, max_iter=max_iter,
                                        tol=tol, client=client, progress=progress)
     extra = state.extra
-    if "W" in extra:
-        pi = X.map_blocks(_chunk_pi, extra["W"], extra["b"], extra["c"], dtype=float,
+    if "A" in extra:
+        pi = X.map_blocks(_chunk_pi, extra["A"], extra["c"], dtype=float,
                           chunks=(X.chunks[0], (K,)))
     else:
         pi = None

@@ -252,6 +252,28 @@ def test_fit_runs_the_step_functions_iteration_when_most_logits_underflow(N, K, 
     np.testing.assert_allclose(result.elbo, trace, rtol=1e-12)
 
 
+@pytest.mark.parametrize("K,D", [(1, 1), (3, 1), (4, 6), (6, 4), (2, 2)])
+def test_every_layout_of_the_fused_pass_runs_the_step_functions_iteration(K, D, monkeypatch):
+    # The fused pass stores Z's row of ones or adds it per block, and weights exp(L) or Z by
+    # 1/row sum; these (K, D) cover the three combinations that occur (next test).
+    rng = np.random.default_rng(10 * K + D)
+    monkeypatch.setattr(gmm, "_BLOCK_BYTES", 1024)          # blocks of 1024 columns
+    X, _, _, _ = _problem(rng, 3000, K, D, spread=5.0)      # three blocks, the last ragged
+    m0 = X[rng.choice(len(X), size=K, replace=False)]
+    result = gmm.fit(X, K, 20.0, max_iter=5, tol=0, init=m0)
+    assert result.route == "fused" and gmm._block_columns(len(X), K) < len(X)
+    pi, m, s2, trace = _step_functions_iteration(X, m0, 20.0, 5)
+    np.testing.assert_allclose(result.pi, pi, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(result.m, m, rtol=1e-12, atol=1e-12 * np.abs(m).max())
+    np.testing.assert_allclose(result.elbo, trace, rtol=1e-12)
+
+
+def test_the_layout_cases_cover_every_combination():
+    seen = {(gmm._stores_ones(K, D), gmm._weights_scaled(K, D))
+            for K, D in [(1, 1), (3, 1), (4, 6), (6, 4), (2, 2)]}
+    assert seen == {(False, True), (False, False), (True, True)}   # stored => weights scaled
+
+
 def test_fit_converges_restarts_keep_the_best_and_seed_reproduces():
     rng = np.random.default_rng(4)
     X, *_ = _problem(rng, 400, 5, 2, spread=4.0)
