@@ -161,7 +161,8 @@ SPECS = {
         "update_pi": dict(X=X2, m=M2, s2=S2),
         "update_m": dict(X=X2, pi=PI, sigma2=10.0),
         "update_s2": dict(X=X2, pi=PI, sigma2=10.0),
-        "fit": dict(X=X2, K=2, sigma2=10.0, max_iter=50, tol=1e-8, n_init=2, seed=0, init=None),
+        "fit": dict(X=X2, K=2, sigma2=10.0, max_iter=50, tol=1e-8, n_init=2, seed=0, init=None,
+                    n_threads=None),
     },
     "vi_impl.models.gmm_1d": {
         "expectations": dict(mu_tilde=M2[:, 0], s2_tilde=np.ones(K), phi=PI),

@@ -51,7 +51,11 @@ make the fused ELBO's rounding visible, fit falls back to the per-step functions
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.special import xlogy
@@ -379,6 +383,47 @@ def _responsibility_stats(Z, A, out=None):
     return T, lse_sum
 
 
+@contextlib.contextmanager
+def _stats_runner(N: int, K: int, n_threads: int):
+    """Yields the pass ``stats(Z, A, out=None) -> (T, lse_sum)`` a fit uses: the single-thread
+    :func:`_responsibility_stats`, or, when ``n_threads`` > 1 and there are at least two
+    blocks, the same pass over contiguous ranges of whole blocks, one per thread, with BLAS
+    held to one thread meanwhile (the products are too thin to gain from more) and the
+    ranges' statistics added in range order (so a given thread count always gives the same
+    numbers; different counts differ by rounding)."""
+    cols = _block_columns(N, K)
+    n_blocks = -(-N // cols)
+    threads = min(n_threads, n_blocks)
+    if threads <= 1:
+        yield _responsibility_stats
+        return
+    from threadpoolctl import threadpool_limits
+
+    edges = [cols * (n_blocks * t // threads) for t in range(threads)] + [N]
+    ranges = list(zip(edges[:-1], edges[1:]))
+    with ThreadPoolExecutor(threads) as pool, threadpool_limits(1, user_api="blas"):
+        yield functools.partial(_threaded_stats, pool, ranges)
+
+
+def _threaded_stats(pool, ranges, Z, A, out=None):
+    def part(bounds):
+        a, b = bounds
+        return _responsibility_stats(Z[:, a:b], A, None if out is None else out[a:b])
+    parts = list(pool.map(part, ranges))
+    return sum(T for T, _ in parts), sum(lse for _, lse in parts)
+
+
+def _default_threads() -> int:
+    """The BLAS thread limit in force (threadpoolctl), else 1: ``fit`` runs its pass on that
+    many threads, so a limit set for BLAS (``threadpool_limits``, OMP_NUM_THREADS) holds."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:                                  # pragma: no cover
+        return 1
+    counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+    return max(1, min(max(counts, default=1), os.cpu_count() or 1))
+
+
 # exp(x) for x below about -708 is subnormal or zero, and numpy's exp (about 20x) and the matrix
 # products take a slow path on such numbers. Logits below _EXP_FLOOR are raised to it:
 # exp(-700) ~ 1e-304 against a row sum of at least 1 (after the max-shift) moves a
@@ -480,9 +525,9 @@ _ROUNDING = 16.0
 _PRECISION = 1e-12
 
 
-def _cavi(Z, c, mc0, sigma2, max_iter, tol):
-    """Fused CAVI from centred means mc0: each iteration updates pi, then m and s2, then the
-    ELBO. Returns None if the fused ELBO cannot be trusted to _PRECISION (see above) or is
+def _cavi(Z, c, mc0, sigma2, max_iter, tol, stats):
+    """Fused CAVI from centred means mc0, with the pass ``stats`` (:func:`_stats_runner`):
+    each iteration updates pi, then m and s2, then the ELBO. Returns None if the fused ELBO cannot be trusted to _PRECISION (see above) or is
     not finite."""
     K, D = mc0.shape
     N = Z.shape[1]
@@ -498,7 +543,7 @@ def _cavi(Z, c, mc0, sigma2, max_iter, tol):
         # identity. Removing the smallest -sum_d s2_kd / 2 stops a large common variance
         # (e.g. the initial s2 = sigma2) from cancelling in the entropy.
         A_prev[:, -1] += 0.5 * s2.sum(axis=1).min()
-        T, lse_sum = _responsibility_stats(Z, A_prev)
+        T, lse_sum = stats(Z, A_prev)
         precision = 1.0 / sigma2 + T[:, -1]                     # 1/sigma2 + N_k
         mc_next = (T[:, :D] - c / sigma2) / precision[:, None]  # m - c, with m = S / precision
         s2 = np.repeat((1.0 / precision)[:, None], D, axis=1)
@@ -532,7 +577,7 @@ def _cavi_reference(X, m0, sigma2, max_iter, tol):
 
 
 def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = DEFAULT_TOL, n_init: int = 1,
-        seed=0, init=None, m_init=None) -> GMMResult:
+        seed=0, init=None, m_init=None, n_threads: int | None = None) -> GMMResult:
     """Fit q(mu, c) by CAVI; return the restart with the highest final (full) ELBO.
 
     Each iteration updates pi (given q(mu)), then s2 and m (given pi), then records the full
@@ -556,6 +601,10 @@ def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = DEFAULT_TOL, n_init: 
     widely spread, relative to its clusters, that the fused ELBO's rounding could exceed 1e-12
     of its value, a restart runs instead through those per-step functions themselves (slower;
     exact squared distances); ``result.route`` says which route produced the result.
+
+    ``n_threads``: threads for the fused pass (each takes a contiguous range of blocks; the
+    result differs between thread counts only by rounding). None: the BLAS thread limit in
+    force (threadpoolctl), so ``threadpool_limits(1)`` or OMP_NUM_THREADS=1 keeps it serial.
     """
     X = _check_X(X)
     N, D = X.shape
@@ -571,24 +620,28 @@ def fit(X, K, sigma2, *, max_iter: int = 500, tol: float = DEFAULT_TOL, n_init: 
         m_init = as_float_array(init_name, m_init, ndim=2)
         check_shape(init_name, m_init, (K, D), meaning="(K, D)")
 
+    n_threads = _default_threads() if n_threads is None \
+        else check_int("n_threads", n_threads, minimum=1)
+
     Z, c = _augmented_data(X, K)
     hashes = _row_hashes(X) if m_init is None else None
     best = None
     final_elbos = []
-    for _ in range(n_init):
-        mc0 = (m_init - c) if m_init is not None else _seed_means(Z, D, hashes, K, rng)
-        run = _cavi(Z, c, mc0, sigma2, max_iter, tol)
-        if run is None:
-            run = _cavi_reference(X, mc0 + c, sigma2, max_iter, tol)
-        final_elbos.append(run["trace"][-1])
-        if best is None or run["trace"][-1] > best["trace"][-1]:
-            best = run
-    del hashes
+    with _stats_runner(N, K, n_threads) as stats:
+        for _ in range(n_init):
+            mc0 = (m_init - c) if m_init is not None else _seed_means(Z, D, hashes, K, rng)
+            run = _cavi(Z, c, mc0, sigma2, max_iter, tol, stats)
+            if run is None:
+                run = _cavi_reference(X, mc0 + c, sigma2, max_iter, tol)
+            final_elbos.append(run["trace"][-1])
+            if best is None or run["trace"][-1] > best["trace"][-1]:
+                best = run
+        del hashes
 
-    pi = best.get("pi")
-    if pi is None:
-        pi = np.empty((N, K))
-        _responsibility_stats(Z, best["weights"], out=pi)
+        pi = best.get("pi")
+        if pi is None:
+            pi = np.empty((N, K))
+            stats(Z, best["weights"], out=pi)
     return GMMResult(dict(m=best["m"], s2=best["s2"], pi=pi), best["trace"],
                      len(best["trace"]), best["converged"],
                      dict(final_elbos=np.array(final_elbos), route=best["route"]))

@@ -14,8 +14,10 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import os
 
 import numpy as np
 import pytest
@@ -272,6 +274,33 @@ def test_the_layout_cases_cover_every_combination():
     seen = {(gmm._stores_ones(K, D), gmm._weights_scaled(K, D))
             for K, D in [(1, 1), (3, 1), (4, 6), (6, 4), (2, 2)]}
     assert seen == {(False, True), (False, False), (True, True)}   # stored => weights scaled
+
+
+@pytest.mark.parametrize("n_threads", [2, 3, 64])
+def test_threaded_pass_gives_the_serial_fit_to_rounding(n_threads, monkeypatch):
+    # Each thread takes a contiguous range of whole blocks (here 1024 columns; 5000 rows:
+    # five blocks, the last ragged); more threads than blocks use one per block.
+    monkeypatch.setattr(gmm, "_BLOCK_BYTES", 1024)
+    rng = np.random.default_rng(n_threads)
+    X, _, _, _ = _problem(rng, 5000, 4, 3, spread=4.0)
+    serial = gmm.fit(X, 4, 10.0, max_iter=8, tol=0, seed=3, n_threads=1)
+    threaded = gmm.fit(X, 4, 10.0, max_iter=8, tol=0, seed=3, n_threads=n_threads)
+    again = gmm.fit(X, 4, 10.0, max_iter=8, tol=0, seed=3, n_threads=n_threads)
+    np.testing.assert_allclose(threaded.m, serial.m, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(threaded.pi, serial.pi, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(threaded.elbo, serial.elbo, rtol=1e-13)
+    assert np.array_equal(threaded.elbo, again.elbo)       # same thread count, same numbers
+    with gmm._stats_runner(5000, 4, n_threads) as run:     # the threaded pass really ran
+        assert isinstance(run, functools.partial) and run.func is gmm._threaded_stats
+        assert len(run.args[1]) == min(n_threads, 5)
+
+
+def test_default_thread_count_follows_the_blas_limit():
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1, user_api="blas"):
+        assert gmm._default_threads() == 1
+    with threadpool_limits(2, user_api="blas"):
+        assert gmm._default_threads() == min(2, os.cpu_count())
 
 
 def test_fit_converges_restarts_keep_the_best_and_seed_reproduces():
