@@ -11,6 +11,14 @@ means), a CAVI sweep that updates the local factors first is
 * **reduce**: the statistics of all chunks are added (every one is a sum over i, so the total
   is exact), then the global factors are updated and the ELBO is evaluated from the totals.
 
+A *local bound* (:mod:`vi_derivations.local_bound`, e.g. the Jaakkola-Jordan bound of a
+logistic likelihood) carries a variational parameter per data point (xi_i) that is not a q
+factor. It is local state like a local factor: the map updates it on its chunk by the engine's
+derived bound update (:func:`vi_derivations.local_bound.derive_bound_update`) after the local
+factors, from the current global factors, and the statistics the reduce needs are sums over
+the chunk's points of what it appears in (for logistic regression lambda(xi_i) x_i x_i^T and
+(t_i - 1/2) x_i, and the bound-ELBO's per-point terms).
+
 :func:`split` finds the split (a public function: natural-gradient SVI needs the same one).
 :func:`map_reduce` builds the plan: it rewrites every derived global update and the full ELBO
 (``constants=True``) so that each sum over the data plate becomes a statistic, pulling the
@@ -33,6 +41,7 @@ from sympy import Idx, Indexed, Sum
 
 from .elbo import elbo as _elbo_expr
 from .errors import UnsupportedModelError
+from .local_bound import derive_bound_update
 from .model import Model
 from .numeric import compile_expr
 from .updates import derive_update
@@ -47,7 +56,9 @@ class Split:
     ``data_plate``: the plate of the data points; ``data``: observed (and covariate) variables
     on it; ``local``/``global_``: latent variables with / without the data plate;
     ``local_params``/``global_params``: variational parameters with / without it; ``fixed``:
-    hyper-parameters (and covariates off the data plate), read by every step.
+    hyper-parameters (and covariates off the data plate), read by every step;
+    ``local_bounds``: the parameters of local bounds (each on the data plate, also in
+    ``local_params``), updated in the map after the local factors.
     """
 
     data_plate: object
@@ -57,6 +68,7 @@ class Split:
     local_params: tuple
     global_params: tuple
     fixed: tuple
+    local_bounds: tuple = ()
 
 
 def split(model, data_plate=None) -> Split:
@@ -67,7 +79,9 @@ def split(model, data_plate=None) -> Split:
     Raises :class:`UnsupportedModelError` when some observed variable does not run over the
     data plate, when no latent variable is global, or when a local factor's CAVI update
     sums over the data plate (the local factors would then not be independent given the
-    global ones, and a chunk could not update its own).
+    global ones, and a chunk could not update its own). A local bound's parameter is local
+    state of the map; one that does not run over the data plate, or whose derived update sums
+    over it, raises :class:`UnsupportedModelError` naming it.
     """
     model.validate()
     observed = [v for v in model.variables.values() if v.kind == "observed"]
@@ -107,13 +121,22 @@ def split(model, data_plate=None) -> Split:
         local_params=tuple(v.name for v in variational if on(v)),
         global_params=tuple(v.name for v in variational if not on(v)),
         fixed=tuple(v.name for v in model.variables.values()
-                    if v.kind in ("hyper", "covariate") and not on(v)))
-    for name in local:
-        for expr in derive_update(model, name).natural.values():
+                    if v.kind in ("hyper", "covariate") and not on(v)),
+        local_bounds=tuple(getattr(model, "bounds", {})))
+    for name in result.local_bounds:
+        if not on(model.variables[name]):
+            raise UnsupportedModelError(
+                f"model {model.name!r}: the parameter {name} of the {model.bounds[name].name} does "
+                f"not run over the data plate {plate.name}; it is not local state of a chunk")
+    updates = [(f"q({n})", derive_update(model, n).natural.values()) for n in local]
+    updates += [(n, [derive_bound_update(model, n).assignments[0].rhs])
+                for n in result.local_bounds]
+    for what, exprs in updates:
+        for expr in exprs:
             if any(plate_of_index(model, ix) == plate for s in sp.sympify(expr).atoms(Sum)
                    for ix in (lim[0] for lim in s.limits)):
                 raise UnsupportedModelError(
-                    f"model {model.name!r}: the update of q({name}) sums over the data plate "
+                    f"model {model.name!r}: the update of {what} sums over the data plate "
                     f"{plate.name}; its elements are coupled, so chunks cannot update them alone")
     return result
 
@@ -124,8 +147,18 @@ def plate_of_index(model, ix):
         return None
     hits = [p for p in model.plates
             if sp.simplify(ix.upper - (p.size - 1)) == 0 and ix.lower == 0
-            and str(ix.label).split("_")[0] == p.index_name]
+            and str(ix.label).split("_")[0].rstrip("'") == p.index_name]
     return hits[0] if len(hits) == 1 else None
+
+
+def stat_axes(plates):
+    """The canonical free indices of a statistic over ``plates``: each plate's own index, primed
+    for each further axis on the same plate (d, d', d'' as the engine writes a matrix)."""
+    seen, out = {}, []
+    for p in plates:
+        n = seen[p] = seen.get(p, -1) + 1
+        out.append(p.index if n == 0 else p.make_index(p.index_name + "'" * n))
+    return tuple(out)
 
 
 class _Rewriter:
@@ -240,14 +273,14 @@ class _Rewriter:
         free = sorted({s for s in local.free_symbols if isinstance(s, Idx) and s not in bound},
                       key=str)
         plates = [plate_of_index(self.model, ix) for ix in free]
-        if any(p is None for p in plates) or len(set(plates)) < len(plates):
+        if any(p is None for p in plates):
             raise UnsupportedModelError(
                 f"model {self.model.name!r}: cannot name the axes of the statistic sum over "
                 f"{self.plate.name} of {local}")
         order = sorted(range(len(free)), key=lambda n: self.model.plates.index(plates[n]))
         free, plates = [free[n] for n in order], [plates[n] for n in order]
-        canon = self._canonical_dummies(
-            local.xreplace({ix: p.index for ix, p in zip(free, plates)}))
+        axes = stat_axes(plates)          # a plate met twice (x_id x_id'): d, then d'
+        canon = self._canonical_dummies(local.xreplace(dict(zip(free, axes))))
         key = Sum(canon, *limits)
         if key not in self.stats:
             self.stats[key] = (f"{self.prefix}{len(self.stats) + 1}", tuple(plates))
@@ -260,7 +293,10 @@ class _Rewriter:
 class MapReduce:
     """The map-reduce form of CAVI for ``model`` (see the module docstring).
 
-    ``split``: the :class:`Split`; ``stats``: statistic name (T1, T2, ...) -> its definition,
+    ``split``: the :class:`Split`; ``local_order`` / ``bound_order`` / ``global_order``: the
+    local factors, the local bounds' parameters and the global factors in the order a sweep
+    updates them, and ``order`` all three (the ``order`` of :func:`vi_derivations.cavi` that
+    the map-reduce equals); ``stats``: statistic name (T1, T2, ...) -> its definition,
     a SymPy sum over the data plate (free indices = the statistic's axes); ``stat_symbols``:
     name -> the statistic as it appears in the rewritten expressions (e.g. ``T1[k, d]``);
     ``global_natural``: global factor -> natural parameters written in the statistics;
@@ -270,7 +306,8 @@ class MapReduce:
 
     The three numerical steps, arrays passed by the model's names:
 
-    * :meth:`local_step` (one chunk): local parameters and the chunk's statistics (one
+    * :meth:`local_step` (one chunk): local parameters (the local factors', then the local
+      bounds') and the chunk's statistics (one
       :meth:`local_sweep`, then :meth:`statistics`);
     * :meth:`global_step` (summed statistics): updated global parameters;
     * :meth:`elbo` (summed statistics, new global parameters): the full ELBO.
@@ -286,9 +323,12 @@ class MapReduce:
         sp_ = self.split
         order = [n for n in model.qfactors]
         self.local_order = tuple(n for n in order if n in sp_.local)
+        self.bound_order = sp_.local_bounds
         self.global_order = tuple(n for n in order if n in sp_.global_)
         rw = _Rewriter(model, sp_)
         self._local_fns = {n: derive_update(model, n).numeric() for n in self.local_order}
+        self._local_fns.update({n: derive_bound_update(model, n).numeric()
+                                for n in self.bound_order})
         self.global_natural = {}
         updates = {}
         for n in self.global_order:
@@ -316,16 +356,21 @@ class MapReduce:
         self._stat_fns = {}
         self._floor = {}
         for key, (name, plates) in rw.stats.items():
-            self._stat_fns[name] = compile_expr(key, model, tuple(p.index for p in plates))
+            self._stat_fns[name] = compile_expr(key, model, stat_axes(plates))
             logged = set()
             for lg in key.atoms(sp.log):
                 logged |= rw._names(lg.args[0])
             self._floor[name] = tuple(n for n in logged if n in sp_.local_params)
         self.stat_plates = {name: plates for _, (name, plates) in rw.stats.items()}
         self.stat_symbols = {
-            name: (shadow.variables[name].symbol[tuple(p.index for p in plates)] if plates
+            name: (shadow.variables[name].symbol[stat_axes(plates)] if plates
                    else shadow.variables[name].symbol)
             for _, (name, plates) in rw.stats.items()}
+
+    @property
+    def order(self):
+        """Every update of one sweep in its order: local factors, local bounds, global factors."""
+        return self.local_order + self.bound_order + self.global_order
 
     # --------------------------------------------------------------- numerical steps
     def local_step(self, chunk, params, fixed):
@@ -339,11 +384,12 @@ class MapReduce:
         return local, self.statistics({**chunk, **local}, params, fixed)
 
     def local_sweep(self, chunk, params, fixed):
-        """One pass of the local updates (in q order) on one chunk; ``params`` may hold the
-        current local parameters (a local update may read another local factor's)."""
+        """One pass of the local updates (local factors in q order, then the local bounds'
+        parameters) on one chunk; ``params`` may hold the current local parameters (a local
+        update may read another local factor's)."""
         args = {**fixed, **params, **chunk}
         local = {}
-        for n in self.local_order:
+        for n in self.local_order + self.bound_order:
             local.update(self._local_fns[n](**args))
             args.update(local)
         return local

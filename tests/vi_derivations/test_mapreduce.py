@@ -40,8 +40,33 @@ def _dirichlet(rng):
              "s2": np.ones((2, 2))})
 
 
+def _logistic_data(rng, N=101):
+    X = np.column_stack([np.ones(N), rng.normal(size=(N, 2))])
+    t = (rng.random(N) < 1 / (1 + np.exp(-X @ np.array([0.5, -1.5, 2.0])))).astype(float)
+    return {"X": X, "t": t}
+
+
+def _logistic(rng):
+    return (_logistic_data(rng), {"m0": np.array([0.0, 0.5, 0.0]), "v0": np.array([4.0, 2.0, 3.0])},
+            {"m": np.array([0.1, -0.2, 0.3]), "S": np.eye(3)})
+
+
+def _logistic_alpha(rng):
+    return (_logistic_data(rng), {"a0": 1.0, "b0": 2.0},
+            {"m": np.array([0.1, -0.2, 0.3]), "S": np.eye(3), "a": 2.5, "b": 1.5})
+
+
 MODELS = {"poisson_mixture": _poisson, "bernoulli_mixture": _bernoulli, "gmm_1d": _gmm_1d,
           "gmm": _gmm, "dirichlet_mixture": _dirichlet}
+# local state is the parameter xi_i of a Jaakkola-Jordan bound, not a q factor
+BOUND_MODELS = {"logistic_regression": _logistic, "logistic_regression_alpha": _logistic_alpha}
+UNEVEN = [0, 7, 40, 41, 90]           # chunk starts: 7, 33, 1, 49 and 11 rows
+
+
+def uneven_chunks(data, starts=UNEVEN):
+    n = len(next(iter(data.values())))
+    cuts = list(starts) + [n]
+    return [{k: v[a:b] for k, v in data.items()} for a, b in zip(cuts, cuts[1:])]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -163,3 +188,106 @@ def test_lda_documents_are_the_data_plate_and_word_positions_fold_into_statistic
         trace.append(value)
     np.testing.assert_allclose(params["lam"], ref.params["lam"], rtol=1e-10)
     np.testing.assert_allclose(trace, ref.elbo, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", sorted(BOUND_MODELS))
+def test_local_bound_models_map_reduce_equals_in_memory_generated_cavi(name):
+    """Each chunk updates its xi_i from the current q(w) (the engine's derived bound update) and
+    returns its statistics; on uneven chunks the sweeps equal the in-memory CAVI in the same
+    order (xi, then the global factors) from the same start."""
+    model = vd.models.load(name)
+    plan = map_reduce(model)
+    assert plan.local_order == () and plan.bound_order == ("xi",)
+    assert plan.order == ("xi",) + plan.global_order
+    data, fixed, init = BOUND_MODELS[name](np.random.default_rng(4))
+    sweeps = 8
+    ref = vd.cavi(model, order=plan.order).run({**data, **fixed}, init, max_iter=sweeps, tol=0)
+    params, trace = dict(init), []
+    for _ in range(sweeps):
+        params, value, locals_ = plan.sweep(uneven_chunks(data), params, fixed)
+        trace.append(value)
+    for p in plan.split.global_params:
+        np.testing.assert_allclose(params[p], ref.params[p], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(trace, ref.elbo, rtol=1e-10)
+    np.testing.assert_allclose(np.concatenate([lc["xi"] for lc in locals_]), ref.params["xi"],
+                               rtol=1e-10)
+    assert np.all(np.diff(trace) >= -1e-10 * np.abs(trace[1:]))
+
+
+@pytest.mark.parametrize("name", sorted(BOUND_MODELS))
+def test_each_chunks_statistics_give_the_hand_written_updates_on_that_chunk(name):
+    """The statistics of one chunk, alone, are those of a data set made of its rows: the global
+    step and the ELBO read from them equal :mod:`vi_impl.models.logistic_regression` on that
+    chunk with its xi, and xi is that module's update from the previous q(w) (a wrong or
+    misplaced statistic of any chunk, even of one row, fails)."""
+    from vi_impl.models import logistic_regression as lr
+    plan = map_reduce(vd.models.load(name))
+    data, fixed, init = BOUND_MODELS[name](np.random.default_rng(7))
+    alpha = "a0" in fixed
+    for chunk in uneven_chunks(data):
+        local, stats = plan.local_step(chunk, init, fixed)
+        X, t = chunk["X"], chunk["t"]
+        np.testing.assert_allclose(local["xi"], lr.update_xi(X, init["m"], init["S"]), rtol=1e-12)
+        new = plan.global_step(stats, init, fixed)
+        if alpha:
+            m, S = lr.update_w(X, t, local["xi"], e_alpha=init["a"] / init["b"])
+            b = fixed["b0"] + (m @ m + np.trace(S)) / 2
+            np.testing.assert_allclose([new["a"], new["b"]], [fixed["a0"] + 1.5, b], rtol=1e-10)
+            hand = lr.elbo(X, t, m, S, local["xi"], a=new["a"], b=new["b"], a0=fixed["a0"],
+                           b0=fixed["b0"])
+        else:
+            m, S = lr.update_w(X, t, local["xi"], m0=fixed["m0"], S0=np.diag(fixed["v0"]))
+            hand = lr.elbo(X, t, m, S, local["xi"], m0=fixed["m0"], S0=np.diag(fixed["v0"]))
+        np.testing.assert_allclose(new["m"], m, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(new["S"], S, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(plan.elbo(stats, new, fixed), hand, rtol=1e-10)
+
+
+def test_logistic_split_and_statistics():
+    model = vd.models.load("logistic_regression_alpha")
+    s = split(model)
+    assert (s.data, s.local, s.local_bounds, s.global_) == (("X", "t"), (), ("xi",), ("alpha", "w"))
+    assert s.local_params == ("xi",) and s.global_params == ("m", "S", "a", "b")
+    plan = map_reduce(model)
+    chunk_names = set(s.data) | set(s.local_params)
+    for expr in [plan.elbo_expr] + [e for nat in plan.global_natural.values() for e in nat.values()]:
+        assert not {str(a.base.label) for a in expr.atoms(sp.Indexed)} & chunk_names, expr
+    # sum_i lambda(xi_i) x_i x_i^T: one statistic over (D, D), its axes the plate's index, primed
+    (two,) = [n for n, plates in plan.stat_plates.items() if len(plates) == 2]
+    assert [p.name for p in plan.stat_plates[two]] == ["D", "D"]
+    d = plan.stat_symbols[two].indices
+    assert str(d[0]) == "d" and str(d[1]) == "d'"
+    assert {str(a.base.label) for a in plan.stats[two].atoms(sp.Indexed)} == {"X", "xi"}
+
+
+def _bounded(name, build_likelihood):
+    from vi_derivations.local_bound import BernoulliLogit, JaakkolaJordan
+    N = Plate("N", "i")
+    M = Model(name)
+    w = M.latent("w")
+    M.factor(w, Normal(0, var=1))
+    target = build_likelihood(M, N, w.symbol, BernoulliLogit)
+    M.local_bound(target, JaakkolaJordan(M.variational("xi", target.plates, positive=True)))
+    M.q(w, Normal(M.variational("mw"), var=M.variational("sw", positive=True)))
+    return M
+
+
+def test_local_bounds_that_cannot_be_split_are_refused_by_name():
+    def pooled(M, N, w, logit):        # the logit of t_i reads every x_j: xi_i sums over N
+        x, t, j = M.covariate("x", (N,)), M.observed("t", (N,)), N.fresh()
+        M.factor(t, logit(w * (x[N.index] + sp.Sum(x[j], (j, 0, N.size - 1)))))
+        return t
+
+    def latent(M, N, w, logit):        # the bounded variable is global: so is its xi
+        z = M.latent("z")
+        M.factor(z, logit(w))
+        M.q(z, vd.Bernoulli(M.variational("pz", positive=True)))
+        x = M.observed("x", (N,))
+        M.factor(x, Normal(z.symbol, var=1))
+        return z
+
+    with pytest.raises(UnsupportedModelError, match=r"update of xi sums over the data plate N"):
+        split(_bounded("pooled_logit", pooled))
+    with pytest.raises(UnsupportedModelError, match=r"parameter xi of the Jaakkola-Jordan bound "
+                                                    r"does not run over the data plate N"):
+        split(_bounded("latent_logit", latent))

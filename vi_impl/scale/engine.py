@@ -1,7 +1,8 @@
 """Any engine model with a data plate, fitted by CAVI as a map-reduce on Dask.
 
 The plan comes from the derivation (:func:`vi_derivations.mapreduce.map_reduce`): each chunk
-updates its local factors and returns the statistics the plan names; the statistics are added
+updates its local factors (and the parameters of a local bound, e.g. the xi_i of logistic
+regression) and returns the statistics the plan names; the statistics are added
 and the global factors and the full ELBO are computed from the totals. Nothing here is specific
 to a model: the same few lines scale a model a reader defines in the engine.
 
@@ -153,6 +154,10 @@ def fit_model(model, data, fixed, init, *, chunk_rows: int | None = None, client
     if missing or set(data) - set(sp_.data):
         raise ValueError(f"data must hold exactly the data-plate arrays {list(sp_.data)} of "
                          f"model {model.name!r}, got {sorted(data)}")
+    rows = {n: (np.shape(a)[0] if np.ndim(a) else None) for n, a in data.items()}
+    if len(set(rows.values())) > 1:
+        raise ValueError(f"data: every array must hold the same rows of the data plate "
+                         f"{sp_.data_plate.name} on axis 0, got {rows}")
     arrays = {}
     for n, a in data.items():
         if not isinstance(a, da.Array):
