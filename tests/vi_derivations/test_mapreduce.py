@@ -190,13 +190,19 @@ def test_lda_documents_are_the_data_plate_and_word_positions_fold_into_statistic
     np.testing.assert_allclose(trace, ref.elbo, rtol=1e-10)
 
 
+@pytest.fixture(scope="module")
+def bound_plans():
+    """One plan per local-bound model, built once for the tests of this module."""
+    return {name: map_reduce(vd.models.load(name)) for name in BOUND_MODELS}
+
+
 @pytest.mark.parametrize("name", sorted(BOUND_MODELS))
-def test_local_bound_models_map_reduce_equals_in_memory_generated_cavi(name):
+def test_local_bound_models_map_reduce_equals_in_memory_generated_cavi(name, bound_plans):
     """Each chunk updates its xi_i from the current q(w) (the engine's derived bound update) and
     returns its statistics; on uneven chunks the sweeps equal the in-memory CAVI in the same
     order (xi, then the global factors) from the same start."""
-    model = vd.models.load(name)
-    plan = map_reduce(model)
+    plan = bound_plans[name]
+    model = plan.model
     assert plan.local_order == () and plan.bound_order == ("xi",)
     assert plan.order == ("xi",) + plan.global_order
     data, fixed, init = BOUND_MODELS[name](np.random.default_rng(4))
@@ -215,13 +221,13 @@ def test_local_bound_models_map_reduce_equals_in_memory_generated_cavi(name):
 
 
 @pytest.mark.parametrize("name", sorted(BOUND_MODELS))
-def test_each_chunks_statistics_give_the_hand_written_updates_on_that_chunk(name):
+def test_each_chunks_statistics_give_the_hand_written_updates_on_that_chunk(name, bound_plans):
     """The statistics of one chunk, alone, are those of a data set made of its rows: the global
     step and the ELBO read from them equal :mod:`vi_impl.models.logistic_regression` on that
     chunk with its xi, and xi is that module's update from the previous q(w) (a wrong or
     misplaced statistic of any chunk, even of one row, fails)."""
     from vi_impl.models import logistic_regression as lr
-    plan = map_reduce(vd.models.load(name))
+    plan = bound_plans[name]
     data, fixed, init = BOUND_MODELS[name](np.random.default_rng(7))
     alpha = "a0" in fixed
     for chunk in uneven_chunks(data):
@@ -243,12 +249,11 @@ def test_each_chunks_statistics_give_the_hand_written_updates_on_that_chunk(name
         np.testing.assert_allclose(plan.elbo(stats, new, fixed), hand, rtol=1e-10)
 
 
-def test_logistic_split_and_statistics():
-    model = vd.models.load("logistic_regression_alpha")
-    s = split(model)
+def test_logistic_split_and_statistics(bound_plans):
+    plan = bound_plans["logistic_regression_alpha"]
+    s = split(plan.model)
     assert (s.data, s.local, s.local_bounds, s.global_) == (("X", "t"), (), ("xi",), ("alpha", "w"))
     assert s.local_params == ("xi",) and s.global_params == ("m", "S", "a", "b")
-    plan = map_reduce(model)
     chunk_names = set(s.data) | set(s.local_params)
     for expr in [plan.elbo_expr] + [e for nat in plan.global_natural.values() for e in nat.values()]:
         assert not {str(a.base.label) for a in expr.atoms(sp.Indexed)} & chunk_names, expr
