@@ -460,6 +460,8 @@ class GeneratedCAVI:
                 label = v.symbol.label if v.plates else v.symbol
                 if label.is_positive and np.any(arr <= 0):
                     raise ValueError(f"{where}: {n!r} must be positive, got minimum {arr.min()}")
+                if getattr(v.symbol, "symmetric", False) and not np.allclose(arr, np.swapaxes(arr, -1, -2)):
+                    raise ValueError(f"{where}: {n!r} is declared symmetric; got a non-symmetric matrix")
                 fam = likelihood.get(n)
                 if where == "data" and fam is not None:      # observations on their likelihood's support
                     ev = fam.event_plates[0] if fam.event_plates else None

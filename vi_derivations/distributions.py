@@ -1031,6 +1031,10 @@ class MvNormal(Family):
     def all_exprs(self):
         return [self.params["mean"]]
 
+    def symmetric_matrices(self):
+        """The parameters this family keeps symmetric: the covariance (or precision) matrix."""
+        return (self.matrix,)
+
     def check_value(self, var):
         super().check_value(var)
         shape = self.matrix.shape

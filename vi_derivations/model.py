@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 from sympy import Idx, Indexed, IndexedBase
 
-__all__ = ["Plate", "Variable", "Factor", "Model", "fresh_index", "plate_of"]
+__all__ = ["Plate", "Variable", "Factor", "Model", "fresh_index", "plate_of", "SymmetricBase", "is_symmetric"]
 
 _IDX_PLATE: dict = {}
 _COUNTER = itertools.count(1)
@@ -103,6 +103,20 @@ class Plate:
 
     def __repr__(self):
         return f"Plate({self.name!r}, index={self.index_name!r}, size={self.size})"
+
+
+class SymmetricBase(IndexedBase):
+    """The symbol of a matrix quantity declared symmetric in its last two indices
+    (X[..., a, b] = X[..., b, a]; ``symmetric=True`` in :meth:`Model.hyper`, :meth:`Model.variational`,
+    :meth:`Model.latent`).  The engine's expressions are unchanged; the typeset layer writes X^T as X
+    and proves its displays with symmetric values for these symbols only."""
+
+    symmetric = True
+
+
+def is_symmetric(base) -> bool:
+    """True for the symbol (IndexedBase) of a quantity declared symmetric."""
+    return isinstance(base, SymmetricBase)
 
 
 def plate_of(idx) -> Plate:
@@ -202,7 +216,7 @@ class Model:
         self._cache: dict = {}
 
     # ------------------------------------------------------------------ declarations
-    def _declare(self, name, plates, kind, latex, positive=False):
+    def _declare(self, name, plates, kind, latex, positive=False, symmetric=False):
         _check_name(name, f"{kind} variable")
         if name in self.variables:
             raise ValueError(f"variable {name!r} is declared twice")
@@ -223,9 +237,13 @@ class Model:
                 if other != p and (other.index_name == p.index_name or other.name == p.name):
                     raise ValueError(
                         f"plates {other.name} and {p.name} share a name or index symbol")
+        if symmetric and (len(plates) < 2 or plates[-1].size != plates[-2].size):
+            raise ValueError(f"{kind} variable {name!r}: symmetric=True needs a square matrix, its last two "
+                             f"plates of one size (got {[p.name for p in plates]})")
         assumptions = {"positive": True} if positive else {"real": True}
         if plates:
-            symbol = IndexedBase(sp.Symbol(name, **assumptions), shape=tuple(p.size for p in plates))
+            base = SymmetricBase if symmetric else IndexedBase
+            symbol = base(sp.Symbol(name, **assumptions), shape=tuple(p.size for p in plates))
         else:
             symbol = sp.Symbol(name, **assumptions)
         latex = latex or default_latex(name)
@@ -236,25 +254,30 @@ class Model:
         self._touch()
         return v
 
-    def latent(self, name, plates=(), latex=None) -> Variable:
-        """A latent random variable (needs a prior factor and a q factor)."""
-        return self._declare(name, plates, "latent", latex)
+    def latent(self, name, plates=(), latex=None, symmetric=False) -> Variable:
+        """A latent random variable (needs a prior factor and a q factor).  ``symmetric``: a random
+        matrix that its prior's family draws symmetric (a Wishart precision)."""
+        return self._declare(name, plates, "latent", latex, symmetric=symmetric)
 
     def observed(self, name, plates=(), latex=None) -> Variable:
         """An observed variable (data; needs a likelihood factor)."""
         return self._declare(name, plates, "observed", latex)
 
-    def hyper(self, name, plates=(), latex=None, positive=True):
-        """A fixed model parameter (hyper-parameter). Returns its Symbol (no plates) or IndexedBase."""
-        return self._declare(name, plates, "hyper", latex, positive=positive).symbol
+    def hyper(self, name, plates=(), latex=None, positive=True, symmetric=False):
+        """A fixed model parameter (hyper-parameter). Returns its Symbol (no plates) or IndexedBase.
+        ``symmetric``: a square matrix over its last two plates that is symmetric (a scale matrix
+        W0; the generated CAVI refuses a non-symmetric value)."""
+        return self._declare(name, plates, "hyper", latex, positive=positive, symmetric=symmetric).symbol
 
     def covariate(self, name, plates=(), latex=None):
         """Known, fixed data that is not modelled (e.g. the inputs X of a regression)."""
         return self._declare(name, plates, "covariate", latex).symbol
 
-    def variational(self, name, plates=(), latex=None, positive=False):
-        """A variational parameter. Returns its Symbol (no plates) or IndexedBase."""
-        return self._declare(name, plates, "variational", latex, positive=positive).symbol
+    def variational(self, name, plates=(), latex=None, positive=False, symmetric=False):
+        """A variational parameter. Returns its Symbol (no plates) or IndexedBase.  ``symmetric``: a
+        matrix its q factor's family keeps symmetric (a Wishart scale, a covariance; :meth:`q`
+        refuses any other)."""
+        return self._declare(name, plates, "variational", latex, positive=positive, symmetric=symmetric).symbol
 
     def _touch(self):
         self.version += 1
@@ -294,6 +317,7 @@ class Model:
         if any(f.var is var for f in self.factors):
             raise ValueError(f"variable {var.name!r} already has a factor")
         dist.check_value(var)
+        self._check_symmetric(var, dist, f"factor p({var.name} | ...)")
         self._check_expr_vars(dist.all_exprs(), var, f"factor p({var.name} | ...)", dist)
         parents = sorted({self.var_of(s).name for e in dist.all_exprs() for s in self._symbols(e)
                           if self.var_of(s) is not None and self.var_of(s).kind in ("latent", "observed")
@@ -320,6 +344,7 @@ class Model:
         if not getattr(dist, "supports_q", False):
             raise ValueError(f"q factor for {var.name!r}: family {type(dist).__name__} is not supported as a variational factor")
         dist.check_value(var)
+        self._check_symmetric(var, dist, f"q({var.name})")
         self._check_expr_vars(dist.all_exprs(), var, f"q({var.name})", dist, q=True)
         used = {getattr(a, "base", a) for e in dist.all_exprs() for a in sp.sympify(e).atoms(Indexed, sp.Symbol)}
         used.add(getattr(dist, "matrix", None))
@@ -363,6 +388,23 @@ class Model:
         self._touch()
         return bound
 
+    def _check_symmetric(self, var, dist, where):
+        """A symmetric declaration must be one the family guarantees: a latent matrix drawn symmetric
+        (``dist.symmetric_support``), a variational matrix among ``dist.symmetric_matrices()``."""
+        if is_symmetric(var.symbol) and not getattr(dist, "symmetric_support", False):
+            raise ValueError(f"{where}: {var.name} is declared symmetric but {type(dist).__name__} does not "
+                             f"draw symmetric matrices")
+        if not where.startswith("q("):
+            return
+        keep = set(getattr(dist, "symmetric_matrices", lambda: ())())
+        used = {getattr(a, "base", a) for e in dist.all_exprs() for a in sp.sympify(e).atoms(Indexed)}
+        used.add(getattr(dist, "matrix", None))
+        for base in used:
+            v = self.var_of(base) if base is not None else None
+            if v is not None and v.kind == "variational" and is_symmetric(base) and base not in keep:
+                raise ValueError(f"{where}: {v.name} is declared symmetric but {type(dist).__name__} does not "
+                                 f"keep it symmetric (only {', '.join(sorted(str(b.label) for b in keep)) or 'none'})")
+
     def _own(self, var, what):
         if not isinstance(var, Variable) or self.variables.get(var.name) is not var:
             raise ValueError(f"{what}: {var!r} is not a variable declared in model {self.name!r}")
@@ -390,8 +432,9 @@ class Model:
         else:
             return None
         v = self.variables.get(name)
-        if v is not None and v.symbol == sym:
-            return v
+        if v is not None and (v.symbol == sym or (isinstance(sym, IndexedBase) and isinstance(v.symbol, IndexedBase)
+                                                  and v.symbol.args == sym.args)):
+            return v      # a symmetric declaration's symbol read by a model that redeclares it (SVI's shadow)
         return None
 
     def _check_expr_vars(self, exprs, var, where, dist, q=False):

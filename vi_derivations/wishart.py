@@ -161,6 +161,7 @@ class Wishart(Family):
     stat_codes = {"log|L|": "logdet_{z}", "L_de": "mat_{z}"}
     numpy_matrix_axes = 2
     numpy_full_natural = True
+    symmetric_support = True
 
     def __init__(self, scale, dof, event):
         _check_square(event, "Wishart")
@@ -170,6 +171,10 @@ class Wishart(Family):
         nu = self.params["dof"]
         if nu.is_number and not nu > event[0].size - 1:
             raise ValueError(f"Wishart: dof must exceed D - 1, got {nu}")
+
+    def symmetric_matrices(self):
+        """The parameters this family keeps symmetric: the scale matrix."""
+        return (self.scale_base,)
 
     def check_value(self, var):
         super().check_value(var)
@@ -388,6 +393,9 @@ class _Member(Family):
     def all_exprs(self):
         return list(self.params.values())
 
+    def symmetric_matrices(self):
+        return self.joint.symmetric_matrices()
+
     def _batch_map(self, batch):
         return {p.index: b for p, b in zip(self.joint.batch_plates, batch)}
 
@@ -427,6 +435,8 @@ class _NormalPart(_Member):
 
 
 class _WishartPart(_Member):
+    symmetric_support = True
+
     def check_value(self, var):
         self.event_plates = tuple(self.joint.matrix_event)
         super().check_value(var)
@@ -466,6 +476,10 @@ class NormalWishart(Family):
         self.event_plates = tuple(event)
         self.mu = self.lam = None
         self.normal, self.wishart = _NormalPart(self), _WishartPart(self)
+
+    def symmetric_matrices(self):
+        """The parameters this family keeps symmetric: the scale matrix."""
+        return (self.scale_base,)
 
     def log_density(self, value):
         """log N(mu | m, (beta Lambda)^-1) + log W(Lambda | W, nu) of one batch element, ``value``

@@ -5,6 +5,9 @@ collected constants, grouped plate sums; see :mod:`.rewrite` and :mod:`.forms`) 
 :mod:`.proof` shows it equal to the engine's expression at random points on concrete plate
 sizes, else the engine's own (tidied) expression.  Results are cached per expression.
 
+Elements of matrices declared symmetric are put in one index order first (:mod:`.symmetry`:
+``W0^-1/2 + W0^-T/2`` is ``W0^-1``); the proof draws symmetric values for those matrices only.
+
 ``given``: sibling assignments of the same update; an inverse one of them defines is displayed
 with its symbol (``m = S (...)`` beside ``S = (...)^-1``) and proved under that definition
 (:mod:`.definitions`).
@@ -20,6 +23,7 @@ from .forms import Inner, QuadForm, SqNorm, unfold
 from .proof import evaluate_at, free_indices, proved_equal
 from .rewrite import rewrite
 from .symbols import RESERVED, display_name, symbol_table
+from .symmetry import canonical
 
 __all__ = ["Typeset", "typeset", "unfold", "SqNorm", "Inner", "QuadForm", "proved_equal", "evaluate_at",
            "symbol_table", "display_name", "RESERVED", "cache_clear"]
@@ -85,7 +89,7 @@ def _typeset_rhs(expr, taken, defs):
     from ..render import rename_indices
     t = rename_indices(use_definitions(expr, defs), taken)
     try:
-        d = _REWRITE["fn"](t)
+        d = _REWRITE["fn"](canonical(t))
         rewritten = d != rename_indices(expr, taken)
         ok = rewritten and _proved(d, expr, defs)
     except Exception:   # noqa: BLE001 - whatever goes wrong, the raw form is shown, never a guess

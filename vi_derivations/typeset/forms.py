@@ -157,6 +157,15 @@ def matrix_latex(printer, m, j=None, l=None):
     """The matrix an element stands for: M[k, d, e] -> M_k; an inverse element -> (...)^{-1};
     with its indices (j, l) also a sum of such matrices and outer products, (S + m m^T)."""
     from ..distributions import MatrixInverse
+    if type(m).__name__ == "Expect" and len(m.args) == 1:     # E_q[Lambda_k], E_q[mu_k mu_k^T]
+        inner, fs = m.args[0], sp.Mul.make_args(m.args[0])
+        if isinstance(inner, (Indexed, MatrixInverse)):
+            tex = matrix_latex(printer, inner)
+        else:
+            (u, v) = fs
+            tex = (printer._print(vector_view(u, u.indices[-1])) + " "
+                   + printer._print(vector_view(v, v.indices[-1])) + r"^{\top}")
+        return r"\mathbb{E}_{q}\left[" + tex + r"\right]"
     if j is not None and not isinstance(m, (MatrixInverse, Indexed)):
         from .matrix import MatrixOf
         named = lambda t: not isinstance(t.as_coeff_Mul()[1], (Indexed, MatrixInverse))   # S + m m^T

@@ -15,6 +15,7 @@ from sympy import Indexed, KroneckerDelta, Sum
 from ..distributions import MatrixInverse
 from ..model import plate_of
 from .forms import _Form, vector_view
+from .symmetry import symmetric_element
 
 __all__ = ["Diag", "Gram", "WGram", "XtVec", "DiagVec", "MatVec", "MatrixOf", "InverseElement", "Solve", "matrix_forms", "matrix_of"]
 
@@ -165,10 +166,15 @@ def _vector_entries(u, a):
 
 def matrix_of(elem, a, b):
     """``MatrixOf(elem, a, b)`` if the element is one of its shapes, else None."""
+    if isinstance(elem, Indexed) and tuple(elem.indices[-2:]) == (b, a) and symmetric_element(elem) \
+            and not ({a, b} & set(elem.indices[:-2])):    # X^T = X: element (a, b) read as X_ab (proved so)
+        elem = elem.base[tuple(elem.indices[:-2]) + (a, b)]
     if isinstance(elem, Indexed) and tuple(elem.indices[-2:]) == (a, b) and not ({a, b} & set(elem.indices[:-2])):
         return MatrixOf(elem, a, b)
     if isinstance(elem, MatrixInverse) and set(elem.args[3:]) == {a, b} and isinstance(elem.args[0], Indexed) \
             and tuple(elem.args[0].indices[-2:]) == tuple(elem.args[1:3]):
+        if tuple(elem.args[3:]) == (b, a) and symmetric_element(elem):     # A^-T = A^-1 for a symmetric A
+            elem = MatrixInverse(*elem.args[:3], a, b)
         return MatrixOf(elem, a, b)
     if isinstance(elem, Sum) and not ({a, b} & {l[0] for l in elem.limits}):
         return MatrixOf(elem, a, b) if matrix_of(elem.function, a, b) is not None else None

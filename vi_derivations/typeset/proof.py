@@ -2,7 +2,8 @@
 
 Both expressions are evaluated with plain floats on concrete plate sizes (each size symbol
 drawn in 2..3): every plated quantity gets a pseudo-random value per element (positive symbols in
-[0.3, 1.7], real ones in [-1.5, 1.5]), free plate indices a random position, sums are
+[0.3, 1.7], real ones in [-1.5, 1.5]; one value for X[.., a, b] and X[.., b, a] only when X is
+declared symmetric, :class:`vi_derivations.model.SymmetricBase`), free plate indices a random position, sums are
 iterated, ``MatrixInverse`` is inverted with NumPy and any other unevaluated function
 (``Expect``, ``LogDet``) is an opaque random value of its evaluated arguments (``Expect``
 goes through a fixed nonlinear map, so moving a term across an expectation is caught).
@@ -105,6 +106,8 @@ class _Eval:
             return self.p.value(("array", str(e.label)), True)
         if isinstance(e, Indexed):
             pos = tuple(int(round(self.num(i, env))) for i in e.indices)
+            if getattr(e.base, "symmetric", False):   # declared symmetric: X[..., a, b] = X[..., b, a]
+                pos = pos[:-2] + tuple(sorted(pos[-2:]))
             return self.p.value((str(e.base.label), pos), bool(e.base.label.is_positive))
         if isinstance(e, sp.Add):
             return math.fsum(self.num(a, env) for a in e.args)

@@ -16,6 +16,7 @@ from sympy import Idx, Indexed, Sum
 from ..model import plate_of
 from .algebra import _collect_functions, _common_factor, _expand, _grouped, _name, over_common_denominator
 from .forms import Bilinear, Inner, QuadForm, SqNorm, Trace, is_vector_entry
+from .symmetry import symmetric_element
 
 __all__ = ["regroup_sum", "merge_plate_sums", "cancel_plate_sums", "merge_matrix_sums"]
 
@@ -183,10 +184,34 @@ def _same_range(p, q):
     return p is q or getattr(q, "rows", None) == p or getattr(p, "rows", None) == q
 
 
+def _is_expect(g):
+    return type(g).__name__ == "Expect" and len(g.args) == 1
+
+
+def _vec_entry(g):
+    """The Indexed of a vector entry: x_id itself or inside E_q[mu_kd]; else None."""
+    if isinstance(g, Indexed):
+        return g
+    if _is_expect(g) and isinstance(g.args[0], Indexed):
+        return g.args[0]
+    return None
+
+
 def _matrix_element(g, j, l):
     """g as an element of a matrix over (j, l) in some order: an Indexed whose last two indices
-    are j, l, or the inverse element [A^-1]_{jl} / [A^-1]_{lj} of a plain matrix A; else None."""
+    are j, l, or the inverse element [A^-1]_{jl} / [A^-1]_{lj} of a plain matrix A, or the
+    expectation of one of them or of an outer product (E_q[mu_kj mu_kl]); else None."""
     from ..distributions import MatrixInverse
+    if _is_expect(g):
+        inner = g.args[0]
+        fs = sp.Mul.make_args(inner)
+        if len(fs) == 2 and all(_vec_entry(f) is f for f in fs):
+            last = tuple(f.indices[-1] for f in fs)      # E_q[u u^T] only (printed without an order)
+            if set(last) == {j, l} and not any({j, l} & set(f.indices[:-1]) for f in fs) \
+                    and fs[0].xreplace({j: l, l: j}) == fs[1]:
+                return last
+            return None
+        return _matrix_element(inner, j, l) if isinstance(inner, (Indexed, MatrixInverse)) else None
     if isinstance(g, Indexed) and set(g.indices[-2:]) == {j, l} and not ({j, l} & set(g.indices[:-2])):
         return tuple(g.indices[-2:])
     if isinstance(g, MatrixInverse) and set(g.args[3:]) == {j, l} and isinstance(g.args[0], Indexed) \
@@ -218,6 +243,29 @@ def _complete_squares(out, j, l):
     return keep + extra
 
 
+def _symmetric(m, j, l):
+    """m, an element (j, l), is an element of a symmetric matrix: declared symmetric, or unchanged
+    when j and l swap (E_q[mu_kj mu_kl])."""
+    return symmetric_element(m) or m.xreplace({j: l, l: j}) == m
+
+
+def _merge_bilinears(out, j, l):
+    """c u^T M v + c v^T M u -> 2c u^T M v for a symmetric M."""
+    seen, keep = {}, []
+    for c, f in out:
+        if isinstance(f, Bilinear) and _symmetric(f.args[1], j, l):
+            u, m, v = f.args[:3]
+            key = (u, m, v)
+            back = (v.xreplace({l: j}), m, u.xreplace({j: l}))
+            if back in seen and sp.expand(seen[back][0] - c) == 0:
+                n = seen.pop(back)[1]
+                keep[n] = (2 * c, keep[n][1])
+                continue
+            seen[key] = (c, len(keep))
+        keep.append((c, f))
+    return [kf for kf in keep]
+
+
 def _quadratic_forms(terms, limits):
     """sum_j sum_j' u_j M_jj' u_j' -> u^T M u (u^T M v, completed squares (u - v)^T M (u - v)),
     sum_j sum_j' A_jj' B_j'j -> tr(A B) and sum_j sum_j' u_j a_j u_j' a_j' -> (u^T a)^2, for two
@@ -233,10 +281,10 @@ def _quadratic_forms(terms, limits):
     for t in terms:
         fs = sp.Mul.make_args(t)
         c = sp.Mul(*[g for g in fs if not ({j, l} & g.free_symbols)])
-        at_j = [g for g in fs if isinstance(g, Indexed) and g.indices[-1] == j and l not in g.free_symbols
-                and j not in g.indices[:-1]]
-        at_l = [g for g in fs if isinstance(g, Indexed) and g.indices[-1] == l and j not in g.free_symbols
-                and l not in g.indices[:-1]]
+        at_j = [g for g in fs if _vec_entry(g) is not None and _vec_entry(g).indices[-1] == j
+                and l not in g.free_symbols and j not in _vec_entry(g).indices[:-1]]
+        at_l = [g for g in fs if _vec_entry(g) is not None and _vec_entry(g).indices[-1] == l
+                and j not in g.free_symbols and l not in _vec_entry(g).indices[:-1]]
         mats = [g for g in fs if _matrix_element(g, j, l) is not None]
         if len(at_j) + len(at_l) + len(mats) + len(sp.Mul.make_args(c)) != len(fs) + (c == 1):
             return None
@@ -250,9 +298,17 @@ def _quadratic_forms(terms, limits):
         elif len(mats) == 2 and not at_j and not at_l:
             a, b = mats
             oa, ob = _matrix_element(a, j, l), _matrix_element(b, j, l)
-            if oa == ob:
-                return None                     # sum_jl A_jl B_jl: no transpose-free trace
-            if oa != (j, l):
+            if oa == ob:      # sum_jl A_jl B_jl = tr(A B) when B (or A) is symmetric: B_jl read as B_lj
+                swap = {j: l, l: j}
+                if _symmetric(b, j, l):
+                    b = b.xreplace(swap)
+                elif _symmetric(a, j, l):
+                    a, b = b, a.xreplace(swap)
+                else:
+                    return None
+                if oa != (j, l):
+                    a, b = a.xreplace(swap), b.xreplace(swap)
+            elif oa != (j, l):
                 a, b = b, a
             out.append((c, Trace(a, b, j, l)))
         elif not mats and len(at_j) == len(at_l) == 2 and {g.xreplace(sub) for g in at_j} == set(at_l):
@@ -260,39 +316,59 @@ def _quadratic_forms(terms, limits):
             out.append((c, Inner(u, v, j) ** 2))
         else:
             return None
-    out = _complete_squares(out, j, l)
+    out = _merge_bilinears(_complete_squares(out, j, l), j, l)
     sign = -1 if all(c.could_extract_minus_sign() for c, _ in out) else 1   # -(a + b), not (-a - b)
     body = sp.Add(*[sign * c * f for c, f in out])
     res = _sum_of(_common_factor(body), outer) if outer else body
     return -res if sign == -1 else res
 
 
+def _matrix_pair(lims):
+    """The two limits of a sum over the (row, column) plates of a matrix (a plate and its column
+    plate, or one plate twice) when the other limits are over distinct other plates; else None."""
+    pairs = [(a, b) for n, a in enumerate(lims) for b in lims[n + 1:]
+             if _same_range(plate_of(a[0]), plate_of(b[0]))]
+    if len(pairs) != 1:
+        return None
+    outer = [plate_of(l[0]) for l in lims if l not in pairs[0]]
+    if len(set(outer)) != len(outer):
+        return None
+    return pairs[0]
+
+
 def merge_matrix_sums(add):
-    """Sums over the (row, column) plates of a random matrix (a plate and its column plate) merged
-    into one, so that their terms can form one quadratic form: sum x^T W x - sum x^T W m - ... ->
-    (x - m)^T W (x - m).  Other sums are left alone."""
+    """Sums over the (row, column) plates of a matrix (a plate and its column plate), with the same
+    other plates, merged into one, so that their terms can form one quadratic form: sum x^T W x -
+    sum x^T W m - ... -> (x - m)^T W (x - m).  Other sums are left alone."""
     if not isinstance(add, sp.Add):
         return add
-    parts, keep = [], []
+    groups, keep = defaultdict(list), []
     for t in add.args:
         c, rest = t.as_independent(Sum, as_Add=False)
         lims = rest.limits if isinstance(rest, Sum) else ()
-        if len(lims) == 2 and all(_full_plate(l) for l in lims) and not (c.free_symbols & {l[0] for l in lims}) \
-                and plate_of(lims[0][0]) is not plate_of(lims[1][0]) \
-                and _same_range(plate_of(lims[0][0]), plate_of(lims[1][0])):
-            parts.append((c, rest))
+        pair = _matrix_pair(lims) if lims and all(_full_plate(l) for l in lims) else None
+        if pair is not None and not (c.free_symbols & {l[0] for l in lims}):
+            outer = tuple(sorted(plate_of(l[0]).name for l in lims if l not in pair))
+            groups[(outer, plate_of(pair[0][0]) if plate_of(pair[0][0]).__dict__.get("rows") is None
+                    else plate_of(pair[0][0]).rows)].append((c, rest, t, pair))
         else:
             keep.append(t)
-    if len(parts) < 2:
-        return add
-    (j, _, _), (l, _, _) = parts[0][1].limits
-    pj, pl = plate_of(j), plate_of(l)
-    body = []
-    for c, s in parts:
-        (a, _, _), (b, _, _) = s.limits
-        ren = {a: j, b: l} if plate_of(a) is pj else {a: l, b: j}
-        body.append(c * s.function.xreplace(ren))
-    return sp.Add(*keep, Sum(sp.Add(*body), (j, j.lower, j.upper), (l, l.lower, l.upper)))
+    changed = False
+    for parts in groups.values():
+        if len(parts) < 2:
+            keep += [t for _, _, t, _ in parts]
+            continue
+        _, first, _, ((j, _, _), (l, _, _)) = parts[0]
+        by_plate = {plate_of(x[0]): x[0] for x in first.limits if x[0] not in (j, l)}
+        pj, pl = plate_of(j), plate_of(l)
+        body = []
+        for c, s_, _, ((a, _, _), (b, _, _)) in parts:
+            ren = {x[0]: by_plate[plate_of(x[0])] for x in s_.limits if x[0] not in (a, b)}
+            ren.update({a: j, b: l} if plate_of(a) is pj or pj is pl else {a: l, b: j})
+            body.append(c * s_.function.xreplace(ren))
+        keep.append(Sum(sp.Add(*body), *first.limits))
+        changed = True
+    return sp.Add(*keep) if changed else add
 
 
 _REGROUPED: dict = {}
