@@ -4,11 +4,17 @@ Builds ``--models`` random models (seeds 0..n-1) with ``tests/vi_derivations/ran
 and checks each with ``tests/vi_derivations/soundness.py`` (ELBO against Monte Carlo from
 scipy.stats densities, CAVI never decreasing, stationary fixed point, exact evidence where the
 model is conjugate, refusals named).  Writes the counts accepted / right / refused / wrong, the
-derivation times and every wrong model's reasons to ``--json``.
+derivation times and every wrong model's reasons to ``--json``.  Then ``--extended`` models of
+``tests/vi_derivations/random_models_extended.py`` (Wishart / Normal–Wishart, MvNormalPrecision,
+the Jaakkola–Jordan bound, LDA-style documents, their non-conjugate variants; also checked: the
+bound-ELBO below the exact evidence and the generated NumPy module against the engine), written
+to the section ``extended`` of the same file with the counts per kind.  ``--models 0`` or
+``--extended 0`` skips a profile and keeps its section of an existing file.
 
 Run:  nice .venv/bin/python benchmarks/bench_soundness.py [--models 2000] [--start 0]
-      [--json benchmarks/results/soundness.json]
-The default test run checks the first 200 seeds (tests/vi_derivations/test_random_models.py).
+      [--extended 300] [--json benchmarks/results/soundness.json]
+The default test run checks the first 200 seeds (tests/vi_derivations/test_random_models.py) and
+12 extended ones (tests/vi_derivations/test_soundness_extended.py).
 """
 from __future__ import annotations
 
@@ -27,29 +33,44 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tests.vi_derivations.random_models import random_model  # noqa: E402
+from tests.vi_derivations.random_models_extended import random_extended_model  # noqa: E402
 from tests.vi_derivations.soundness import check_case  # noqa: E402
+
+PROFILES = {"base": random_model, "extended": random_extended_model}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=int, default=2000)
     ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--extended", type=int, default=300)
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "soundness.json"))
     args = ap.parse_args(argv)
-    if args.models < 1:
-        raise SystemExit("--models must be a positive integer")
-    counts = collections.Counter()
+    if args.models < 0 or args.extended < 0 or args.models + args.extended < 1:
+        raise SystemExit("--models and --extended must be integers >= 0, not both 0")
+    bad = 0
+    for profile, n in (("base", args.models), ("extended", args.extended)):
+        if n:
+            bad += _run(args, profile, n)
+    return 1 if bad else 0
+
+
+def _run(args, profile, n_models):
+    """Check ``n_models`` models of ``profile``; returns the number of wrong or crashed ones."""
+    make = PROFILES[profile]
+    counts, kinds = collections.Counter(), collections.defaultdict(collections.Counter)
     times, wrong, blocks = [], [], collections.Counter()
     t0, c0 = time.perf_counter(), time.process_time()
-    for seed in range(args.start, args.start + args.models):
+    for seed in range(args.start, args.start + n_models):
         try:
-            case = random_model(seed)
+            case = make(seed)
             v = check_case(case)
         except Exception as e:  # noqa: BLE001 - a crash of the generator or checker is counted, not hidden
             counts["checker_error"] += 1
             wrong.append({"seed": seed, "blocks": [], "reasons": [f"{type(e).__name__}: {e}"]})
             continue
         blocks.update(v.blocks)
+        kinds[v.blocks[0] if profile == "extended" else "all"][v.status] += 1
         counts[v.status] += 1
         counts["accepted"] += v.accepted
         counts["exact_checked"] += v.exact_checked
@@ -61,16 +82,17 @@ def main(argv=None):
             print(f"WRONG seed {seed} {v.blocks}: {v.reasons}", flush=True)
         done = seed - args.start + 1
         if done % 100 == 0:
-            print(f"{done} models: {dict(counts)}", flush=True)
-            _write(args, counts, times, wrong, blocks, done, t0, c0)
-    c = _write(args, counts, times, wrong, blocks, args.models, t0, c0)["counts"]
-    print(f"{args.models} models: accepted {c['accepted']}, right {c['right']}, refused {c['refused']}, "
+            print(f"{profile}: {done} models: {dict(counts)}", flush=True)
+            _write(args, profile, counts, kinds, times, wrong, blocks, done, t0, c0)
+    c = _write(args, profile, counts, kinds, times, wrong, blocks, n_models, t0, c0)["counts"]
+    print(f"{profile}: {n_models} models: accepted {c['accepted']}, right {c['right']}, refused {c['refused']}, "
           f"wrong {c['wrong']} (checker errors {c['checker_error']})")
-    return 0 if c["wrong"] == 0 and c["checker_error"] == 0 else 1
+    return c["wrong"] + c["checker_error"]
 
 
-def _write(args, counts, times, wrong, blocks, done, t0, c0):
-    """Write the results so far (every 100 models, so an interrupted run keeps its counts)."""
+def _write(args, profile, counts, kinds, times, wrong, blocks, done, t0, c0):
+    """Write the results so far (every 100 models, so an interrupted run keeps its counts); the
+    other profile's section of an existing file is kept."""
     times = sorted(times)
     out = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -87,8 +109,16 @@ def _write(args, counts, times, wrong, blocks, done, t0, c0):
         "blocks": dict(sorted(blocks.items())),
         "wrong": wrong,
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    if profile == "extended":
+        out["kinds"] = {k: {s: c[s] for s in ("right", "refused", "wrong")} for k, c in sorted(kinds.items())}
+    path = Path(args.json)
+    old = json.loads(path.read_text()) if path.exists() else {}
+    if profile == "base":
+        doc = dict(out, extended=old["extended"]) if "extended" in old else out
+    else:
+        doc = dict(old, extended=out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
     return out
 
 

@@ -556,7 +556,9 @@ class _Generator:
         for v in model.variables.values():
             if v.plates:
                 pos = range(len(v.plates))
-                if len(set(v.plates)) < len(v.plates):   # a matrix (..., J, J): its axes stay as declared
+                if len(set(v.plates)) < len(v.plates) or any(hasattr(p, "rows") for p in v.plates):
+                    # a matrix (..., J, J) or over a column plate (..., D, E): its axes stay as
+                    # declared, so that its (row, column) axes stay last for det / inv / slogdet
                     self.layout[v.name] = tuple(pos)
                     continue
                 self.layout[v.name] = tuple([t for t in pos if v.plates[t] not in self.P.data]
@@ -753,7 +755,8 @@ class _Generator:
             lab = fam.natural_axes(key, L)
             lifted = self.lift(expr)
             deps[key] = _free_idx(expr)
-            if fam.numpy_full_natural and deps[key] != set(lab):
+            if fam.numpy_full_natural and (deps[key] != set(lab) or not lab):
+                # (a factor with no batch plate too: its map indexes arrays, never Python floats)
                 code = f"np.broadcast_to({pr.at(lifted, lab)}, {self.shape_code(lab, pr)})"
                 deps[key] = set(lab)
                 lines.append(f"{nm} = {code}")
