@@ -37,6 +37,7 @@ from .cavi import _is_positive, _var_names
 from .mapreduce import map_reduce
 from .model import _IDX_PLATE, LATEX_NAMES, Model, Plate
 from .numeric import plate_sizes
+from .distributions import MatrixInverse
 from .updates import derive_update
 
 __all__ = ["SVI", "SVIResult", "generate_svi", "names_in", "natural_of", "step_size"]
@@ -192,14 +193,18 @@ class SVI:
             self._step_fns[n] = stepped.numeric()
             self.natural[n] = cur
             self.intermediate[n] = {k: self._on_minibatch(e) for k, e in hat.items()}
+            # each parameter the factor declares (a full covariance too), not every map output
+            targets = u.targets()
             self.intermediate_params[n] = [
-                sp.Eq(_hatted(display, fam.params[p]), e, evaluate=False)
-                for p, e in fam.natural_to_params(self.intermediate[n], u.event_reps).items()]
-            hats = {names_in(t).pop(): _hatted(display, t) for t in fam.params.values()}
+                sp.Eq(_hatted(display, targets[p]), e, evaluate=False)
+                for p, e in fam.natural_to_params(self.intermediate[n], u.event_reps).items()
+                if p in targets]
+            hats = {names_in(t).pop(): _hatted(display, t) for t in targets.values()}
             mixed = {k: (1 - RHO) * cur.get(k, 0)
                      + RHO * _rename(sp.sympify(cur.get(k, 0)), hats) for k in keys}
-            self.update[n] = [sp.Eq(fam.params[p], _readable(e), evaluate=False)
-                              for p, e in fam.natural_to_params(mixed, u.event_reps).items()]
+            self.update[n] = [sp.Eq(targets[p], _readable(e), evaluate=False)
+                              for p, e in fam.natural_to_params(mixed, u.event_reps).items()
+                              if p in targets]
 
     # ------------------------------------------------------------------ formulas
     def _on_minibatch(self, expr):
@@ -392,8 +397,11 @@ def _renamed_copy(dist, renamed):
 
 
 def _readable(expr):
-    """An update written as old + rho_t (...) when it is polynomial in rho_t, else simplified."""
-    expr = sp.simplify(expr)
+    """An update written as old + rho_t (...) when it is polynomial in rho_t, else simplified
+    (except a sum over the entries of a matrix inverse, e.g. a full covariance times a vector:
+    SymPy's simplify does not terminate on it, so it is left as the family wrote it)."""
+    if not (expr.has(MatrixInverse) and expr.has(Sum)):
+        expr = sp.simplify(expr)
     if expr.is_polynomial(RHO):
         return sp.collect(sp.expand(expr), RHO)
     return sp.factor_terms(expr)

@@ -62,6 +62,15 @@ class Update:
         fam = self.family
         return tuple(fam.batch_of(fam.canonical_index())) + tuple(self.event_reps)
 
+    def targets(self):
+        """Family parameter name -> the variational parameter it sets: the family's declared
+        parameters, and the element (j, l) of a full covariance matrix (``cov``)."""
+        fam = self.family
+        out = dict(fam.params)
+        if hasattr(fam, "matrix") and "cov" in self.params:
+            out["cov"] = fam._mat(fam.batch_of(fam.canonical_index()), *self.event_reps)
+        return out
+
     def _assign(self):
         fam = self.family
         out = []
@@ -90,7 +99,7 @@ class Update:
                     f"q({self.var}): the covariance {fam.matrix} has no batch plates, but q({self.var}) "
                     f"has one full-covariance Gaussian per element of "
                     f"{', '.join(p.name for p in self.qf.batch_plates)}; declare {fam.matrix} with those plates")
-            out.append(sp.Eq(fam._mat(batch, j, l), self.params["cov"], evaluate=False))
+            out.append(sp.Eq(self.targets()["cov"], self.params["cov"], evaluate=False))
         return out
 
     def numeric(self):

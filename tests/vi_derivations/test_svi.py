@@ -8,7 +8,7 @@ import scipy.stats as st
 import sympy as sp
 
 import vi_derivations as vd
-from tests.vi_derivations.test_mapreduce import MODELS
+from tests.vi_derivations.test_mapreduce import BOUND_MODELS, MODELS
 from vi_derivations.svi import SVI, natural_of, step_size
 from vi_impl.models import lda as lda_impl
 from vi_impl.svi import svi as svi_impl
@@ -222,3 +222,37 @@ def test_step_sizes_and_bad_arguments_are_refused_by_name():
                          ({"rho": 0.5, "scale": float("inf")}, "scale")]:
         with pytest.raises(ValueError, match=f"^{name}"):
             engine.step(data, init, fixed, **kwargs)
+
+
+def _ard(rng):
+    X = rng.normal(size=(101, 3))
+    data = {"X": X, "y": X @ np.array([1.0, 0.0, -2.0]) + rng.normal(scale=0.5, size=101)}
+    return data, {"a0": 1.0, "b0": 1.0, "sigma2": 0.25}, {"a": np.full(3, 2.0), "b": np.ones(3)}
+
+
+@pytest.mark.parametrize("name", ["linear_regression_ard", *BOUND_MODELS])
+def test_full_covariance_factors_step_in_natural_coordinates(name):
+    # q(w) = N(m, S) with a full covariance: rho = 1 full-batch steps are CAVI sweeps (the
+    # local bound's xi, if any, is updated in the local step), and a half step averages the
+    # precision S^-1 and the precision-times-mean S^-1 m of the start and the full step.
+    model = vd.models.load(name)
+    engine = SVI(model)
+    data, fixed, init = (_ard if name == "linear_regression_ard" else BOUND_MODELS[name])(
+        np.random.default_rng(5))
+    targets = [str(eq.lhs.base.label) for eq in engine.update["w"]]
+    mean, cov = targets
+    D = data["X"].shape[1]
+    start = {**init, mean: np.full(D, 0.1), cov: np.eye(D) * 2.0}
+    ref = vd.cavi(model, order=engine.plan.order).run({**data, **fixed}, start, max_iter=3, tol=0)
+    params = dict(start)
+    for _ in range(3):
+        params, _ = engine.step(data, params, fixed, rho=1.0, scale=1.0)
+    for p in engine.split.global_params:
+        np.testing.assert_allclose(params[p], ref.params[p], rtol=1e-10, atol=1e-13)
+    half, _ = engine.step(data, start, fixed, rho=0.5, scale=1.0)
+    one, _ = engine.step(data, start, fixed, rho=1.0, scale=1.0)
+    prec = lambda q: np.linalg.inv(q[cov])                                   # noqa: E731
+    np.testing.assert_allclose(prec(half), (prec(start) + prec(one)) / 2, rtol=1e-10)
+    np.testing.assert_allclose(prec(half) @ half[mean],
+                               (prec(start) @ start[mean] + prec(one) @ one[mean]) / 2,
+                               rtol=1e-10)
