@@ -1,9 +1,10 @@
 """Random models of the constructs added after :mod:`tests.vi_derivations.random_models`: Wishart
 and Normal–Wishart factors (known or latent mean, batch plates, Gaussian mixtures with Wishart
-components), a Gaussian with a known precision matrix (MvNormalPrecision), the Jaakkola–Jordan
-local bound for logistic likelihoods (diagonal, Gamma-precision and batched priors; full or
-factorised q(w)), LDA-style documents (topic weights per document, words over a vocabulary), and
-deliberately non-conjugate uses of each that must be refused by name.
+components), a Gaussian with a known precision matrix (MvNormalPrecision), a multivariate t as a
+Gamma scale mixture of a Wishart precision, the Jaakkola–Jordan local bound for logistic
+likelihoods (diagonal, Gamma-precision and batched priors, an offset, Gaussian observations of the
+same weights; full or factorised q(w)), LDA-style documents (topic weights per document, words over
+a vocabulary), and deliberately non-conjugate uses of each that must be refused by name.
 
 ``random_extended_model(seed)`` returns a :class:`~tests.vi_derivations.random_models.Case` built
 with the same :class:`~tests.vi_derivations.random_models.Builder`; a model is one or two *kinds*
@@ -418,6 +419,42 @@ def kind_known_precision(b):
     b.case.evidence_terms.append(evidence)
 
 
+def kind_scaled_precision(b):
+    """A multivariate t by its scale mixture: Lambda ~ W(W0, nu0), tau_t ~ Gamma(a0, b0) (or one
+    tau), x_t ~ N(mu0, (tau_t Lambda)^-1) with a known mean; q(Lambda) Wishart, q(tau) Gamma."""
+    r, M, P = b.rng, b.M, b.P
+    Dn, Tn = b.sizes["D"], b.sizes["T"]
+    d, e, t = P["D"].index, P["E"].index, P["T"].index
+    per_point = r.random() < 0.6
+    W0v, nu0v = spd(r, Dn), float(Dn - 1 + r.uniform(0.5, 3))
+    a0, b0 = float(r.uniform(1, 4)), float(r.uniform(0.5, 2))
+    mu0v = r.normal(size=Dn)
+    W0 = b.hyper("W0", W0v, ("D", "E"), positive=False)
+    lam = M.latent(b.name("Lam"), (P["D"], P["E"]))
+    M.factor(lam, Wishart(W0[d, e], b.hyper("nu0", nu0v), event=(P["D"], P["E"])))
+    tau = M.latent(b.name("tau"), (P["T"],) if per_point else ())
+    M.factor(tau, vd.Gamma(b.hyper("ta", a0), b.hyper("tb", b0)))
+    Lt = wishart_draws(r, nu0v, W0v, 1)[0]
+    tv = r.gamma(a0, 1 / b0, Tn)
+    x = b.observed("x", ("T", "D"), np.stack([r.multivariate_normal(mu0v, np.linalg.inv(tv[j] * Lt)) for j in range(Tn)]))
+    mu0 = b.hyper("mu0", mu0v, ("D",), positive=False)
+    M.factor(x, MvNormalPrecision(mu0[d], lam[d, e], event=(P["D"], P["E"]),
+                                  scale=tau[t] if per_point else tau.symbol))
+    b.q_wishart(lam, ())
+    b.q(tau, "Gamma", ("T",) if per_point else (), a=True, b=True)
+    b.case.exact = False
+    b.case.evidence_ok = False
+    ln, tn, xn = lam.name, tau.name, x.name
+
+    def logp(L, Dt):
+        Ls, ts = L[ln], L[tn]
+        S = len(Ls)
+        tt = ts if per_point else np.broadcast_to(ts[:, None], (S, Tn))
+        out = wishart_logpdf(Ls, nu0v, W0v) + st.gamma.logpdf(ts, a0, scale=1 / b0).reshape(S, -1).sum(1)
+        return out + mvn_prec_logpdf(Dt[xn][None], mu0v, tt[:, :, None, None] * Ls[:, None]).sum(1)
+    b.case.logp_terms.append(logp)
+
+
 # ----------------------------------------------------------------------------- the local bound
 def kind_logistic(b):
     """t_(g)i ~ Bernoulli(sigma(sum_d X_(g)id w_(g)d [+ o_i])) with its Jaakkola–Jordan bound
@@ -452,6 +489,7 @@ def kind_logistic(b):
             M.factor(w, vd.Normal(m0[d], var=v0[d]))
     Xv = r.normal(size=b.shape(*G, "N", "D"))
     ov = r.normal(size=Nn) if offset else np.zeros(Nn)
+    wt = r.normal(size=b.shape(*G, "D"))
     if scalar:
         u = b.covariate("X", Xv[:, 0], ("N",))
         logit = w.symbol * u[i]
@@ -461,10 +499,17 @@ def kind_logistic(b):
         logit = Sum(X[gi + (i, l)] * w[gi + (l,)], _lim(l))
     if offset:
         logit = logit + b.hyper("o", ov, ("N",), positive=False)[i]
-    wt = r.normal(size=b.shape(*G, "D"))
     eta_true = np.einsum("...nd,...d->...n", Xv, wt) + ov
     t = b.observed("t", G + ("N",), (r.uniform(size=eta_true.shape) < expit(eta_true)).astype(float))
     M.factor(t, BernoulliLogit(logit))
+    gauss = (not scalar) and r.random() < 0.3      # w also seen through y_(g)j ~ N(sum_d Z_jd w_d, s2)
+    if gauss:
+        Zv, s2 = r.normal(size=b.shape(*G, "T", "D")), float(r.uniform(0.5, 2))
+        Z = b.covariate("Z", Zv, G + ("T", "D"))
+        y = b.observed("y", G + ("T",), np.einsum("...td,...d->...t", Zv, wt) + np.sqrt(s2) * r.normal(size=b.shape(*G, "T")))
+        l2 = P["D"].fresh()
+        M.factor(y, vd.Normal(Sum(Z[gi + (P["T"].index, l2)] * w[gi + (l2,)], _lim(l2)), var=b.hyper("ys", s2)))
+        yn = y.name
     xi = b.variational(f"xi_{t.name}", G + ("N",), positive=True)
     M.local_bound(t, JaakkolaJordan(xi))
     xin = _name(xi)
@@ -489,7 +534,10 @@ def kind_logistic(b):
         lam = (expit(xi_) - 0.5) / (2 * xi_)
         s = -eta
         bound = log_expit(xi_) + (s - xi_) / 2 - lam * (s ** 2 - xi_ ** 2)
-        return out + (Dt[tn][None] * eta + bound).reshape(S, -1).sum(1)
+        out = out + (Dt[tn][None] * eta + bound).reshape(S, -1).sum(1)
+        if gauss:
+            out = out + st.norm.logpdf(Dt[yn][None], np.einsum("...td,s...d->s...t", Zv, W), np.sqrt(s2)).reshape(S, -1).sum(1)
+        return out
     b.case.logp_terms.append(logp)
 
     def evidence(Dt):  # exact log p(t): Gauss-Hermite over w (per group), adaptive over alpha
@@ -504,7 +552,11 @@ def kind_logistic(b):
 
         def loglik(Wg, j):  # (Q, D) -> (Q,)
             eta = Wg @ Xs[j].T + ov
-            return (Tt[j] * log_expit(eta) + (1 - Tt[j]) * log_expit(-eta)).sum(1)
+            out = (Tt[j] * log_expit(eta) + (1 - Tt[j]) * log_expit(-eta)).sum(1)
+            if gauss:
+                Y, Zs = Dt[yn].reshape((-1, b.sizes["T"])), Zv.reshape((-1, b.sizes["T"], Dn))
+                out = out + st.norm.logpdf(Y[j], Wg @ Zs[j].T, np.sqrt(s2)).sum(1)
+            return out
 
         def log_mean(vals):
             c = vals.max()
@@ -657,10 +709,39 @@ def refuse_bound_nonlinear_logit(b):
     b.q(w, "Normal", (), m=False, s=True)
 
 
+def refuse_wishart_as_variance(b):
+    """An entry of a Wishart matrix used as the variance of a scalar Normal."""
+    M, P = b.M, b.P
+    d, e = P["D"].index, P["E"].index
+    _expect(b, (vd.NonConjugateError, vd.UnsupportedModelError), b.name("Lam"))
+    lam = M.latent(b.name("Lam"), (P["D"], P["E"]))
+    M.factor(lam, Wishart(b.hyper("W0", np.eye(b.sizes["D"]), ("D", "E"), positive=False)[d, e],
+                          b.hyper("nu0", b.sizes["D"] + 1.0), event=(P["D"], P["E"])))
+    x = b.observed("x", ("T",), b.rng.normal(size=b.sizes["T"]))
+    M.factor(x, vd.Normal(0, var=lam[0, 0]))
+    b.q_wishart(lam, ())
+
+
+def refuse_multinomial_topic_mixture(b):
+    """Bag-of-words counts with probabilities sum_k theta_gk beta_kv (a mixture inside the
+    Multinomial: not conjugate to either Dirichlet)."""
+    M, P = b.M, b.P
+    g, k, v = P["G"].index, P["K"].index, P["V"].index
+    _expect(b, (vd.NonConjugateError, vd.UnsupportedModelError), f"p({b.name('w')}")
+    th = M.latent(b.name("th"), (P["G"], P["K"]))
+    M.factor(th, vd.Dirichlet(1, event=P["K"]))
+    be = b.hyper("be", np.full(b.shape("K", "V"), 1 / b.sizes["V"]), ("K", "V"))
+    w = b.observed("w", ("G", "V"), np.ones(b.shape("G", "V")))
+    l = P["K"].fresh()
+    M.factor(w, vd.Multinomial(Sum(th[g, l] * be[l, v], _lim(l)), event=P["V"]))
+    b.q(th, "Dirichlet", ("G", "K"), event="K", c=True)
+
+
 KINDS = [kind_wishart, kind_normal_wishart, kind_wishart_mixture, kind_known_precision, kind_logistic,
-         kind_lda]
+         kind_lda, kind_scaled_precision]
 REFUSALS = [refuse_wishart_normal_q, refuse_wishart_latent_dof, refuse_precision_nonlinear_mean,
-            refuse_logistic_unbounded, refuse_bound_gamma_logit, refuse_bound_nonlinear_logit]
+            refuse_logistic_unbounded, refuse_bound_gamma_logit, refuse_bound_nonlinear_logit,
+            refuse_wishart_as_variance, refuse_multinomial_topic_mixture]
 # older blocks that may join a new kind (their evidence is exact when the case stays exact)
 OLD = [rm.block_normal_mean, rm.block_beta_bernoulli, rm.block_count_families, rm.block_regression,
        rm.block_mixture]
