@@ -17,7 +17,7 @@ from collections import defaultdict
 import sympy as sp
 from sympy import Indexed
 
-__all__ = ["complete_squares", "over_common_denominator", "merge_logs", "positive_denominators"]
+__all__ = ["complete_squares", "over_common_denominator", "merge_logs", "positive_denominators", "group_signed"]
 
 
 def _name(e):
@@ -100,17 +100,54 @@ def over_common_denominator(add, require_square=False):
 
 
 def _collect_functions(add):
-    """a psi(g) - b psi(g) -> (a - b) psi(g): terms sharing their psi / log Gamma / log factors."""
+    """a psi(g) - b psi(g) -> (a - b) psi(g): terms sharing their psi / log Gamma / log / E_q factors."""
     if not isinstance(add, sp.Add):
         return add
     groups, plain = defaultdict(list), []
     for t in add.args:
-        fs = [g for g in sp.Mul.make_args(t) if isinstance(g, (sp.polygamma, sp.loggamma, sp.log))]
+        fs = [g for g in sp.Mul.make_args(t) if isinstance(g, _function_types())]
         (groups[sp.Mul(*fs)].append(t / sp.Mul(*fs)) if fs else plain.append(t))
     if all(len(v) < 2 for v in groups.values()):
         return add
     out = plain + [(sp.factor_terms(sp.Add(*v)) if len(v) > 1 else v[0]) * f for f, v in groups.items()]
     return sp.Add(*out)
+
+
+def _function_types():
+    """Factors whose coefficients are collected: psi, log Gamma, log, their multivariate forms, E_q[.]."""
+    from ..expectation import Expect
+    from ..wishart import MvDigamma, MvLogGamma
+    return (sp.polygamma, sp.loggamma, sp.log, MvDigamma, MvLogGamma, Expect)
+
+
+def group_signed(add):
+    """Terms whose symbolic coefficients are equal up to sign written once:
+    (a - b) psi(u) + (b - a) psi(v) -> (a - b)(psi(u) - psi(v)); and terms sharing a numeric
+    coefficient up to sign (not 1) inside one bracket: c/2 + d/2 - e/2 -> (1/2)(c + d - e)."""
+    if not isinstance(add, sp.Add):
+        return add
+    fn = _function_types()
+    by_c, rest = defaultdict(list), []
+    for t in add.args:
+        fs = [g for g in sp.Mul.make_args(t) if isinstance(g, fn)]
+        c = sp.Mul(*[g for g in sp.Mul.make_args(t) if not isinstance(g, fn)])
+        if fs and isinstance(c, sp.Add):
+            sign = -1 if c.could_extract_minus_sign() else 1
+            by_c[sign * c].append(sign * sp.Mul(*fs))
+        else:
+            rest.append(t)
+    out = []
+    for c, fs in by_c.items():
+        (out.append(sp.Mul(c, sp.Add(*fs), evaluate=False)) if len(fs) > 1 else out.append(c * fs[0]))
+    by_n, plain = defaultdict(list), []
+    for t in rest:
+        n, f = t.as_coeff_Mul()
+        (by_n[abs(n)].append(sp.sign(n) * f) if n.is_Rational and abs(n) != 1 else plain.append(t))
+    for n, fs in by_n.items():
+        (out.append(sp.Mul(n, sp.Add(*fs), evaluate=False)) if len(fs) > 2 else plain.extend(n * f for f in fs))
+    if len(out) + len(plain) == len(add.args):
+        return add
+    return sp.Add(*plain, *out)
 
 
 def _common_factor(add):

@@ -14,7 +14,7 @@ from .algebra import _group_args, _log_of_inverse, merge_logs, over_common_denom
 from .forms import merge_quadratic_forms
 from .functions import name_functions
 from .matrix import matrix_forms
-from .sums import cancel_plate_sums, merge_matrix_sums, merge_plate_sums, regroup_sum
+from .sums import cancel_plate_sums, join_plate_sums, merge_matrix_sums, merge_plate_sums, regroup_sum
 
 __all__ = ["rewrite", "regroup_sum", "merge_logs", "positive_denominators"]
 
@@ -27,6 +27,7 @@ def rewrite(expr):
     e = e.replace(lambda x: isinstance(x, sp.Add), merge_matrix_sums)
     e = e.replace(lambda x: isinstance(x, Sum), regroup_sum)
     e = e.replace(lambda x: isinstance(x, sp.Add), merge_quadratic_forms)
+    e = e.replace(lambda x: isinstance(x, sp.Add), join_plate_sums)
     e = e.replace(lambda x: isinstance(x, sp.Add), merge_logs)
     e = e.replace(lambda x: isinstance(x, sp.log), _log_of_inverse)
     e = e.replace(lambda x: isinstance(x, sp.exp), _group_args)

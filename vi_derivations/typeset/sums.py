@@ -14,11 +14,11 @@ import sympy as sp
 from sympy import Idx, Indexed, Sum
 
 from ..model import plate_of
-from .algebra import _collect_functions, _common_factor, _expand, _grouped, _name, over_common_denominator
+from .algebra import _collect_functions, _common_factor, _expand, _grouped, _name, group_signed, over_common_denominator
 from .forms import Bilinear, Inner, QuadForm, SqNorm, Trace, is_vector_entry
 from .symmetry import symmetric_element
 
-__all__ = ["regroup_sum", "merge_plate_sums", "cancel_plate_sums", "merge_matrix_sums"]
+__all__ = ["regroup_sum", "merge_plate_sums", "cancel_plate_sums", "merge_matrix_sums", "join_plate_sums"]
 
 
 def _full_plate(limit):
@@ -145,6 +145,7 @@ def _scalar_body(body):
     prim = over_common_denominator(prim)
     if any(abs(t.as_coeff_Mul()[0]) != 1 for t in sp.Add.make_args(prim)):   # keep 1/2 inside: no 2 (...)
         c, prim = sp.S.One, over_common_denominator(body)
+    prim = group_signed(prim)
     return sp.Mul(c, prim, evaluate=False) if c != 1 else prim
 
 
@@ -367,6 +368,64 @@ def merge_matrix_sums(add):
             ren.update({a: j, b: l} if plate_of(a) is pj or pj is pl else {a: l, b: j})
             body.append(c * s_.function.xreplace(ren))
         keep.append(Sum(sp.Add(*body), *first.limits))
+        changed = True
+    return sp.Add(*keep) if changed else add
+
+
+def _plain_sum(t):
+    """(c, Sum) for a term c * sum over distinct whole plates with c free of its indices, else None."""
+    c, rest = t.as_independent(Sum, as_Add=False)
+    if not isinstance(rest, Sum) or not all(_full_plate(l) for l in rest.limits):
+        return None
+    plates = [plate_of(l[0]) for l in rest.limits]
+    if len(set(plates)) != len(plates) or c.free_symbols & {l[0] for l in rest.limits}:
+        return None
+    return c, rest
+
+
+def _printed(e):
+    """Length of the LaTeX ``e`` prints as (the book's printer, no typesetting)."""
+    from ..render import _doprint
+    try:
+        return len(_doprint(e))
+    except Exception:   # noqa: BLE001 - not printable as it stands: never preferred
+        return 10 ** 9
+
+
+def join_plate_sums(add):
+    """Displayed sums over the same plates joined into one, their common factor in front:
+    sum_ik phi_ik a_ik + sum_ik phi_ik b_ik - sum_ik phi_ik log phi_ik -> sum_ik phi_ik (a + b - log phi)
+    (when the joined body has a factor common to every part, or else prints shorter)."""
+    if not isinstance(add, sp.Add):
+        return add
+    groups, keep = defaultdict(list), []
+    for t in add.args:
+        cs = _plain_sum(t)
+        if cs is None:
+            keep.append(t)
+        else:
+            groups[_plates_key(cs[1])].append((cs[0], cs[1], t))
+    changed = False
+    for parts in groups.values():
+        if len(parts) < 2:
+            keep += [t for _, _, t in parts]
+            continue
+        lims = parts[0][1].limits
+        by_plate = {plate_of(l[0]): l[0] for l in lims}
+        bodies = [c * s_.function.xreplace({l[0]: by_plate[plate_of(l[0])] for l in s_.limits})
+                  for c, s_, _ in parts]
+        common = None
+        for b in bodies:
+            fs = {g for g in _factors(b) if g.free_symbols & set(by_plate.values()) and not g.is_Number}
+            common = fs if common is None else common & fs
+        c = sp.Mul(*(common or ()))
+        inner = sp.Add(*[sp.Mul(*[g for g in _factors(b) if g not in (common or ())]) for b in bodies])
+        joined = _sum_of(sp.Mul(c, group_signed(_common_factor(inner)), evaluate=False) if common
+                         else group_signed(_common_factor(inner)), list(lims))
+        if not common and _printed(joined) >= _printed(sp.Add(*[t for _, _, t in parts])):
+            keep += [t for _, _, t in parts]      # nothing in common and no shorter: left apart
+            continue
+        keep.append(joined)
         changed = True
     return sp.Add(*keep) if changed else add
 
