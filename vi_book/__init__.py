@@ -8,7 +8,9 @@
 * :mod:`vi_book.figures` -- the figure style (resolution, font sizes, mathtext) shared by every page;
 * :mod:`vi_book.plotting` -- drawing helpers (data scatter, Gaussian ellipses, ELBO traces);
 * :mod:`vi_book.mixture_example` -- the data set and the independent checks (Monte Carlo draws
-  from q, exact evidence by enumeration) shared by the pages of the Gaussian-mixture example.
+  from q, exact evidence by enumeration) shared by the pages of the Gaussian-mixture example;
+* :mod:`vi_book.poisson_groups_example` -- the model and data shared by the three pages that
+  derive a reader's own model (grouped Poisson counts).
 
 Nothing here derives a result: these functions format, record, draw, and compute the
 independent routes that the pages check the engine and ``vi_impl`` against.
