@@ -114,10 +114,12 @@ def _collect_functions(add):
 
 
 def _function_types():
-    """Factors whose coefficients are collected: psi, log Gamma, log, their multivariate forms, E_q[.]."""
+    """Factors whose coefficients are collected: psi, log Gamma, log, their multivariate forms, E_q[.],
+    log-determinants."""
+    from ..distributions import LogDet
     from ..expectation import Expect
     from ..wishart import MvDigamma, MvLogGamma
-    return (sp.polygamma, sp.loggamma, sp.log, MvDigamma, MvLogGamma, Expect)
+    return (sp.polygamma, sp.loggamma, sp.log, MvDigamma, MvLogGamma, Expect, LogDet)
 
 
 def group_signed(add):
@@ -138,14 +140,17 @@ def group_signed(add):
             rest.append(t)
     out = []
     for c, fs in by_c.items():
-        (out.append(sp.Mul(c, sp.Add(*fs), evaluate=False)) if len(fs) > 1 else out.append(c * fs[0]))
+        (out.append(sp.Mul(c, sp.Add(*fs), evaluate=False)) if len(fs) > 1 else rest.append(c * fs[0]))
     by_n, plain = defaultdict(list), []
     for t in rest:
-        n, f = t.as_coeff_Mul()
-        (by_n[abs(n)].append(sp.sign(n) * f) if n.is_Rational and abs(n) != 1 else plain.append(t))
+        n, f = sp.factor_terms(t).as_coeff_Mul()     # (nu0/2 - nu_k/2) psi_D -> 1/2 (nu0 - nu_k) psi_D
+        (by_n[abs(n)].append((sp.sign(n) * f, t)) if n.is_Rational and abs(n) != 1 else plain.append(t))
     for n, fs in by_n.items():
-        (out.append(sp.Mul(n, sp.Add(*fs), evaluate=False)) if len(fs) > 2 else plain.extend(n * f for f in fs))
-    if len(out) + len(plain) == len(add.args):
+        if len(fs) > 2:
+            out.append(sp.Mul(n, sp.Add(*[f for f, _ in fs]), evaluate=False))
+        else:
+            plain.extend(t for _, t in fs)           # too few to bracket: the terms as they were
+    if not out:
         return add
     return sp.Add(*plain, *out)
 
