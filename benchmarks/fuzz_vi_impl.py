@@ -150,6 +150,13 @@ def _bayesian_gmm_specs():
     }
 
 
+def _scale_bayesian_gmm_specs():
+    from vi_impl.models import bayesian_gmm as bg
+    return {"fit": dict(X=X2, K=2, prior=bg.make_prior(2, 2, m0=X2.mean(0)), init=PI,
+                        chunk_rows=5, client=None, max_iter=5, tol=1e-8, seed=0, n_sample=100,
+                        progress=False, resume=None)}
+
+
 tb = (yr > 0).astype(float)
 
 
@@ -368,6 +375,7 @@ SPECS = {
         "write_npy": dict(path=os.path.join(_TMP, "out.npy"), n_rows=6, n_cols=2,
                           make_rows=ones_rows, chunk_rows=4),
     },
+    "vi_impl.scale.bayesian_gmm": _scale_bayesian_gmm_specs,
 }
 
 #: Modules fuzzed and reported but owned by other work and not (yet) held to zero problems by

@@ -397,6 +397,12 @@ def _default_prior(X, K) -> Prior:
     the mean variance on the diagonal; the identity for data with no spread), nu0 = D."""
     N, D = X.shape
     cov = np.atleast_2d(np.cov(X.T)) if N > 1 else np.zeros((D, D))
+    return _moment_prior(X.mean(axis=0), cov, K)
+
+
+def _moment_prior(mean, cov, K) -> Prior:
+    """:func:`_default_prior` from the data mean (D,) and covariance (D, D) (for chunked data)."""
+    D = len(mean)
     scale = np.trace(cov) / D
     if scale == 0.0:
         cov = np.eye(D)
@@ -404,11 +410,16 @@ def _default_prior(X, K) -> Prior:
         raise ValueError(f"X has a variance of order {scale:.1e}: rescale X or pass a prior")
     else:
         cov = cov + 1e-6 * scale * np.eye(D)
-    return make_prior(K, D, m0=X.mean(axis=0), W0=np.linalg.inv(cov) / D)
+    return make_prior(K, D, m0=mean, W0=np.linalg.inv(cov) / D)
 
 
 def _seed_r(Xc, K, rng):
     """k-means++ centres, then hard assignment to the nearest one, as initial responsibilities."""
+    return _nearest(Xc, _seed_centres(Xc, K, rng))
+
+
+def _seed_centres(Xc, K, rng):
+    """K centres (K, D) drawn from the rows of Xc by k-means++."""
     N = Xc.shape[0]
     centres = [Xc[rng.integers(N)]]
     d2 = ((Xc - centres[0]) ** 2).sum(axis=1)
@@ -416,7 +427,12 @@ def _seed_r(Xc, K, rng):
         p = d2 / d2.sum() if d2.sum() > 0 else np.full(N, 1.0 / N)
         centres.append(Xc[rng.choice(N, p=p)])
         d2 = np.minimum(d2, ((Xc - centres[-1]) ** 2).sum(axis=1))
-    C = np.array(centres)
+    return np.array(centres)
+
+
+def _nearest(Xc, C):
+    """Hard responsibilities (N, K): each row of Xc assigned to its nearest centre in C."""
+    N, K = Xc.shape[0], C.shape[0]
     dist = (Xc ** 2).sum(1)[:, None] - 2.0 * Xc @ C.T + (C ** 2).sum(1)
     r = np.zeros((N, K))
     r[np.arange(N), dist.argmin(axis=1)] = 1.0
@@ -454,6 +470,20 @@ def _unpack_stats(G, iu, D):
     return G[:, -1].copy(), G[:, n_pairs:-1].copy(), Sxx
 
 
+def _local_pass(coef, Zt):
+    """The local update on the points of Z^T (P, n): log rho^T (K, n) = coef @ Z^T,
+    normalised in place (column max, exp, column sum) to r^T; returns (r^T, the statistics
+    G = r^T Z (K, P), sum_n logsumexp_n log rho_n). Sums over points: a chunked fit adds
+    G and the last term over its chunks."""
+    A = coef @ Zt                                                # (K, n) log rho
+    amax = A.max(axis=0)
+    A -= amax
+    np.exp(A, out=A)
+    s = A.sum(axis=0)
+    A /= s                                                       # r^T
+    return A, A @ Zt.T, float(amax.sum() + np.log(s).sum())
+
+
 def _cavi(Xc, prior, r0, max_iter, tol):
     """From responsibilities r0: global update, then (local, global, ELBO) per iteration.
 
@@ -467,14 +497,8 @@ def _cavi(Xc, prior, r0, max_iter, tol):
     converged = False
     for _ in range(max_iter):
         coef = _coef(post, iu)
-        A = coef @ Zt                                            # (K, N) log rho
-        amax = A.max(axis=0)
-        A -= amax
-        np.exp(A, out=A)
-        s = A.sum(axis=0)
-        A /= s                                                   # r^T
-        G = A @ Zt.T                                             # (K, P)
-        r_log_r = float((G * coef).sum() - amax.sum() - np.log(s).sum())
+        A, G, lse = _local_pass(coef, Zt)
+        r_log_r = float((G * coef).sum() - lse)
         Nk, Sx, Sxx = _unpack_stats(G, iu, D)
         post = _update(prior, Nk, Sx, Sxx)
         trace.append(_total(_elbo_parts(prior, post, Nk, Sx, Sxx, r_log_r)))
