@@ -46,8 +46,7 @@ def _chunk_pass(x, coef, c, j, start, out=None):
     P = D * (D + 1) // 2 + D + 1
     G, lse = np.zeros((coef.shape[0], P)), 0.0
     for a, xb in _pieces(x, _PIECE_ROWS):
-        if not (-MAX_ABS <= xb.min() and xb.max() <= MAX_ABS):      # NaN fails both
-            check_chunk("X", j, start, _rows(x))
+        _check_piece(x, xb, j, start)
         Zt, _ = _bg._design(xb - c)
         A, g, s = _bg._local_pass(coef, Zt)
         G += g
@@ -57,15 +56,22 @@ def _chunk_pass(x, coef, c, j, start, out=None):
     return G, lse
 
 
+def _check_piece(x, xb, j, start):
+    """Two reductions over a piece xb of chunk x; if it holds NaN, inf or |x| > MAX_ABS, the
+    ChunkError of :func:`vi_impl.scale.driver.check_chunk` for the whole chunk."""
+    if not (-MAX_ABS <= xb.min() and xb.max() <= MAX_ABS):          # NaN fails both
+        check_chunk("X", j, start, _rows(x))
+
+
 def _first_pass(j, start, X, seed, frac, moments):
     """Chunk j checked; its row sum and count, (rows, mean, scatter) if ``moments``, and a
     uniform subsample of its rows with probability ``frac``."""
     X = _rows(X)
     check_chunk("X", j, start, X)
     out = {"sum": X.sum(axis=0), "n": len(X)}
-    if moments:
-        mean = X.mean(axis=0)
-        out["moments"] = [(len(X), mean, (X - mean).T @ (X - mean))]    # a list: concatenated
+    if moments:                                            # a list: concatenated
+        mean = X.mean(axis=0) if len(X) else np.zeros(X.shape[1])
+        out["moments"] = [(len(X), mean, (X - mean).T @ (X - mean))]
     if frac:
         out["sample"] = [X[np.random.default_rng([seed, j]).random(len(X)) < frac]]
     return out
@@ -73,19 +79,22 @@ def _first_pass(j, start, X, seed, frac, moments):
 
 def _start_pass(j, start, X, c, K, centres=None, init=None):
     """G = r0^T Z of chunk j for the initial responsibilities r0: the chunk of ``init``
-    (checked: a ChunkError naming init), or each row assigned to its nearest centre."""
-    X = _rows(X)
-    check_chunk("X", j, start, X)
-    Zt, _ = _bg._design(X - c)
-    if init is None:
-        r0 = _bg._nearest(X - c, centres)
-    else:
+    (checked: a ChunkError naming init), or each row assigned to its nearest centre; a piece
+    of rows at a time, as a sweep."""
+    if init is not None:
         try:
-            r0 = _bg._check_r(init, len(X), K, name="init")
+            init = _bg._check_r(init, len(X), K, name="init")
         except (ValueError, TypeError) as exc:
             raise ChunkError(f"init chunk {j} (rows {start}:{start + len(X)}): {exc} (rows "
                              f"counted from the chunk's first, row {start})", j, "init") from None
-    return {"G": r0.T @ Zt.T}
+    G = np.zeros((K, len(c) * (len(c) + 1) // 2 + len(c) + 1))
+    for a, xb in _pieces(X, _PIECE_ROWS):
+        _check_piece(X, xb, j, start)
+        xc = xb - c
+        Zt, _ = _bg._design(xc)
+        r0 = _bg._nearest(xc, centres) if init is None else init[a:a + len(xb)]
+        G += r0.T @ Zt.T
+    return {"G": G}
 
 
 def _sweep_task(j, start, X, coef, c, **_):

@@ -196,3 +196,19 @@ def test_the_fuzz_has_a_valid_call_of_the_new_fit():
     from tests.vi_impl.test_robustness import FUZZ, HELD
     assert "vi_impl.scale.bayesian_gmm" in HELD
     assert set(FUZZ._specs("vi_impl.scale.bayesian_gmm")) == set(bayesian_gmm.__all__) == {"fit"}
+
+
+def test_committed_benchmark_has_the_fields_a_chapter_reads():
+    """benchmarks/bench_dask_bayesian_gmm.py wrote benchmarks/results/dask_bayesian_gmm.json
+    (timings are not tested)."""
+    import json
+    from pathlib import Path
+    doc = json.loads((Path(__file__).resolve().parents[3] / "benchmarks" / "results"
+                      / "dask_bayesian_gmm.json").read_text(encoding="utf-8"))
+    assert doc["K"] == 5 and doc["D"] == 2 and doc["in_memory"]["N"] == 10**6
+    assert doc["in_memory"]["sec_per_iter"] > 0 and doc["in_memory"]["cpu_per_iter"] > 0
+    assert [r["N"] for r in doc["rows"]][:2] == [10**5, 10**6]
+    for row in doc["rows"]:
+        for key in ("n_chunks", "sec_per_sweep", "cpu_per_sweep", "ratio_wall", "ratio_cpu",
+                    "peak_rss_bytes", "first_passes_sec"):
+            assert row[key] > 0, (row["N"], key)
