@@ -1,11 +1,10 @@
-"""Joined plate sums and coefficients written once (vi_derivations.typeset.sums / algebra): shapes on
+"""Joined plate sums (vi_derivations.typeset.sums): shapes on
 the SymPy structure of the display, each display proved, and a wrong join is refused by the proof."""
 import sympy as sp
 from sympy import Sum
 
 import vi_derivations as vd
 from vi_derivations.typeset import proved_equal, typeset, unfold
-from vi_derivations.typeset.algebra import group_signed
 from vi_derivations.typeset.sums import join_plate_sums
 
 
@@ -40,13 +39,3 @@ def test_sums_over_the_same_plates_join_with_their_common_factor():
     assert isinstance(out, Sum) and proved_equal(out, e, trials=3)
     assert not proved_equal(join_plate_sums(Sum(phi[k] * a[k], (k, 0, K.size - 1))
                                             + Sum(phi[j] * sp.log(b[j]), (j, 0, K.size - 1))), e)
-
-
-def test_coefficients_equal_up_to_sign_are_written_once():
-    a, b, u, v = sp.symbols("a b u v", positive=True)
-    e = (a - b) * sp.polygamma(0, u) + (b - a) * sp.polygamma(0, v)
-    out = group_signed(e)
-    assert isinstance(out, sp.Mul) and sp.expand(out - e) == 0
-    halves = sp.Rational(1, 2) * (sp.log(a) + b - u)
-    assert sp.expand(group_signed(sp.expand(halves)) - halves) == 0
-    assert group_signed(sp.log(a) + b) == sp.log(a) + b          # nothing shared: unchanged

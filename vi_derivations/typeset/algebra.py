@@ -17,7 +17,8 @@ from collections import defaultdict
 import sympy as sp
 from sympy import Indexed
 
-__all__ = ["complete_squares", "over_common_denominator", "merge_logs", "positive_denominators", "group_signed"]
+__all__ = ["complete_squares", "over_common_denominator", "merge_logs", "positive_denominators", "group_signed",
+           "collect_constants"]
 
 
 def _name(e):
@@ -233,3 +234,36 @@ def _log_of_inverse(f):
     if isinstance(a, sp.Pow) and a.exp == -1 and a.base.is_positive:
         return -sp.log(a.base)
     return f
+
+
+def collect_constants(add):
+    """Constant terms (no plated quantity) sharing a symbol factor written once, when that prints
+    shorter: -(DK/2) nu0 log 2 - (nu0 K/2) log|W0| - K log Gamma_D(nu0/2) -> K (...)."""
+    for _ in range(3):                       # greedy: the shortest collection, then again on the result
+        out = _collect_constants_once(add)
+        if out is add:
+            return add
+        add = out
+    return add
+
+
+def _collect_constants_once(add):
+    from .sums import _printed
+    if not isinstance(add, sp.Add):
+        return add
+    consts = [t for t in add.args if not t.atoms(Indexed, sp.Sum)]
+    counts = defaultdict(list)
+    for t in consts:
+        for g in sp.Mul.make_args(t):
+            base = g.base if isinstance(g, sp.Pow) and g.exp.is_Integer and g.exp > 0 else g
+            if isinstance(base, sp.Symbol) and t not in counts[base]:
+                counts[base].append(t)
+    best = add
+    for sym, ts in sorted(counts.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))):
+        if len(ts) < 3:
+            continue
+        inner = group_signed(sp.Add(*[sp.expand(t / sym, log=False, power_exp=False) for t in ts]))
+        cand = sp.Add(*[t for t in add.args if t not in ts], sp.Mul(sym, inner, evaluate=False))
+        if _printed(cand) < _printed(best):
+            best = cand
+    return best

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sympy as sp
 from sympy import Sum
 
-from .algebra import _group_args, _log_of_inverse, merge_logs, over_common_denominator, positive_denominators
+from .algebra import (_group_args, _log_of_inverse, collect_constants, merge_logs, over_common_denominator,
+                      positive_denominators)
 from .forms import merge_quadratic_forms
 from .functions import name_functions
 from .matrix import matrix_forms
@@ -32,4 +33,6 @@ def rewrite(expr):
     e = e.replace(lambda x: isinstance(x, sp.log), _log_of_inverse)
     e = e.replace(lambda x: isinstance(x, sp.exp), _group_args)
     e = e.replace(lambda x: isinstance(x, sp.Add), lambda a: over_common_denominator(a, require_square=True))
-    return positive_denominators(e)
+    e = positive_denominators(e)
+    inner = e.args[0] if type(e).__name__ == "Expect" and len(e.args) == 1 else None   # E_q[...] of a whole sum
+    return e.func(collect_constants(inner)) if inner is not None else collect_constants(e)
