@@ -21,6 +21,8 @@ k-means++ picks K centres), and one pass adds the statistics of the initial resp
 """
 from __future__ import annotations
 
+import numbers
+
 import dask.array as da
 import numpy as np
 
@@ -142,12 +144,8 @@ def fit(X, K, *, prior=None, init=None, chunk_rows: int | None = None, client=No
     tol = check_tol(tol)
     progress = check_bool("progress", progress)
     n_sample = check_int("n_sample", n_sample, minimum=K)
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
-        rng = check_rng("seed", seed)                  # as the in-memory fit's generator
-        seed_int = int(seed)
-    else:
-        rng = check_rng("seed", seed)
-        seed_int = int(rng.integers(2**31))
+    rng = check_rng("seed", seed)            # an int gives the in-memory fit's generator
+    seed_int = int(seed) if isinstance(seed, numbers.Integral) else int(rng.integers(2**31))
     if prior is not None:
         prior = _bg._check_prior(prior, D)
         if prior.K != K:
