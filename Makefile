@@ -40,7 +40,7 @@ export VIRTUAL_ENV           := $(CURDIR)/$(VENV)
 export PATH                  := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help venv mathjax browser setup book test clean distclean \
-        benchmarks bench-gmm bench-bayesian-gmm bench-lda bench-dask bench-codegen \
+        benchmarks bench-gmm bench-bayesian-gmm bench-lda bench-dask bench-dask-bayesian-gmm bench-codegen \
         bench-engine bench-typeset bench-soundness bench-svi-engine fuzz equations
 
 help:
@@ -49,7 +49,7 @@ help:
 	@echo "make venv   create/refresh $(VENV) from requirements.txt (idempotent)"
 	@echo "make clean  remove $(BUILD_DIR) and caches"
 	@echo "make benchmarks   every figure of benchmarks/ (long; see benchmarks/README.md), or one:"
-	@echo "  bench-gmm bench-bayesian-gmm bench-lda bench-dask bench-codegen bench-engine"
+	@echo "  bench-gmm bench-bayesian-gmm bench-lda bench-dask bench-dask-bayesian-gmm bench-codegen bench-engine"
 	@echo "  bench-typeset bench-soundness (2,000 random models) bench-svi-engine"
 	@echo "  fuzz (vi_impl against bad inputs) equations (before/after screenshots of five displays)"
 
@@ -104,16 +104,20 @@ test: setup browser
 BENCH := nice $(PY) benchmarks
 RESULTS := benchmarks/results
 
-benchmarks: bench-gmm bench-bayesian-gmm bench-lda bench-codegen bench-engine bench-typeset bench-soundness bench-svi-engine fuzz equations bench-dask
+benchmarks: bench-gmm bench-bayesian-gmm bench-lda bench-codegen bench-engine bench-typeset bench-soundness bench-svi-engine fuzz equations bench-dask bench-dask-bayesian-gmm
 
 bench-gmm: setup
 	$(BENCH)/bench_gmm.py --clock cpu --json $(RESULTS)/gmm.json
+	$(BENCH)/bench_gmm.py --threads 2 --sizes 1e6 --no-sklearn-convergence --no-convergence \
+	    --json $(RESULTS)/gmm.json --merge
 bench-bayesian-gmm: setup
 	$(BENCH)/bench_bayesian_gmm.py --json $(RESULTS)/bayesian_gmm.json
 bench-lda: setup
 	$(BENCH)/bench_lda.py --json $(RESULTS)/lda.json
 bench-dask: setup
 	$(BENCH)/bench_dask.py --json $(RESULTS)/dask.json
+bench-dask-bayesian-gmm: setup
+	$(BENCH)/bench_dask_bayesian_gmm.py --json $(RESULTS)/dask_bayesian_gmm.json
 bench-codegen: setup
 	$(BENCH)/bench_codegen.py
 bench-engine: setup
