@@ -155,14 +155,19 @@ def check_shape(name: str, arr: np.ndarray, shape: tuple, *, meaning: str = "") 
         raise ValueError(f"{name} must have shape {want}{extra}, got {arr.shape}")
 
 
+def _num(x) -> str:
+    """A number as Python prints a float (1.2, not np.float64(1.2)) for error messages."""
+    return repr(float(x))
+
+
 def check_positive_array(name: str, arr: np.ndarray, *, what: str = "entries") -> np.ndarray:
     """Every entry of a validated array strictly positive, with a finite reciprocal
     (variances, precisions, scales)."""
     if arr.size and not (arr > 0).all():
-        raise ValueError(f"{name} has non-positive {what} (minimum {arr.min()!r});"
+        raise ValueError(f"{name} has non-positive {what} (minimum {_num(arr.min())});"
                          f" it must be > 0")
     if arr.size and arr.min() < 1.0 / MAX_ABS:
-        raise ValueError(f"{name} has an entry too close to zero ({arr.min()!r} < {1 / MAX_ABS:g});"
+        raise ValueError(f"{name} has an entry too close to zero ({_num(arr.min())} < {1 / MAX_ABS:g});"
                          f" its reciprocal would overflow in the updates")
     return arr
 
@@ -172,13 +177,13 @@ def check_probability_rows(name: str, arr: np.ndarray, *, atol: float = PROB_ATO
     one (within ``atol``); the message names the first bad row."""
     if arr.size and not (arr >= 0).all():
         i, k = np.argwhere(arr < 0)[0]
-        raise ValueError(f"{name} has negative probabilities (entry [{i}, {k}] = {arr[i, k]!r})")
+        raise ValueError(f"{name} has negative probabilities (entry [{i}, {k}] = {_num(arr[i, k])})")
     sums = arr.sum(axis=-1)
     bad = np.abs(sums - 1.0) > atol
     if bad.any():
         i = int(np.argmax(bad))
         raise ValueError(f"{name} rows must sum to one (within {atol:g}); row {i} sums to"
-                         f" {sums[i]!r}")
+                         f" {_num(sums[i])}")
     return arr
 
 
@@ -189,11 +194,11 @@ def check_probability_vector(name: str, value, *, axis: int = -1,
     if arr.ndim == 0:
         raise ValueError(f"{name} must be an array of probabilities, got a scalar")
     if (arr < 0).any():
-        raise ValueError(f"{name} has negative probabilities (minimum {arr.min()!r})")
+        raise ValueError(f"{name} has negative probabilities (minimum {_num(arr.min())})")
     sums = arr.sum(axis=axis)
     if not (np.abs(sums - 1.0) <= atol).all():
         raise ValueError(f"{name} must sum to one along axis {axis} (within {atol:g}); sums range"
-                         f" {np.min(sums)!r}..{np.max(sums)!r}")
+                         f" {_num(np.min(sums))}..{_num(np.max(sums))}")
     return arr
 
 
