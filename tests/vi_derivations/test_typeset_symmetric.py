@@ -178,3 +178,17 @@ def test_the_short_forms_need_the_symmetry_they_use(gmm):
     ev = _Eval(_Arrays("nonsym", arrays, sizes))
     a, b = ev.num(_plain(eq.rhs), env), ev.num(_plain(shown), env)
     assert abs(a - b) > 1e-6 * (1 + abs(a))
+
+
+def test_terms_equal_by_symmetry_and_renaming_are_added_up():
+    D = vd.Plate("D", "d")
+    d, e = D.index, D.fresh()
+    f = D.fresh()
+    mu = IndexedBase(sp.Symbol("mu", real=True))
+    L = SymmetricBase(sp.Symbol("L", real=True))
+    raw = sp.Sum(L[d, e] * mu[e], (e, 0, D.size - 1)) + sp.Sum(L[f, d] * mu[f], (f, 0, D.size - 1))
+    out = canonical(raw)
+    assert isinstance(out, sp.Mul) and out.args[0] == 2 and proved_equal(out, raw, trials=3)
+    plain = _plain(raw)
+    assert canonical(plain) == plain                       # L_fd is not L_df for a plain L
+    assert not proved_equal(_plain(out), plain, trials=3)

@@ -15,7 +15,7 @@ from sympy import Idx, Indexed
 from ..distributions import MatrixInverse
 from ..model import is_symmetric, plate_of
 
-__all__ = ["canonical", "symmetric_element", "index_order"]
+__all__ = ["canonical", "symmetric_element", "index_order", "merge_renamed"]
 
 
 def _row_first(p, q):
@@ -79,10 +79,42 @@ def _inverse(e):
     return MatrixInverse(expr, a, b, j, l)
 
 
+def _bound_key(e):
+    """``e`` with the indices its plate sums bind renamed by order of appearance (same ranges)."""
+    sub = {}
+    for node in sp.preorder_traversal(e):
+        if isinstance(node, sp.Sum):
+            for lim in node.limits:
+                v = lim[0]
+                if isinstance(v, Idx) and v not in sub:
+                    sub[v] = Idx(sp.Symbol(f"_bound{len(sub)}", integer=True), (v.lower, v.upper))
+    return e.xreplace(sub) if sub else e
+
+
+def merge_renamed(add):
+    """Terms equal up to the names of their summed indices added up: sum_e L_de mu_e + sum_d' L_dd' mu_d'
+    (the second written so by the symmetry of L) -> 2 sum_e L_de mu_e."""
+    if not isinstance(add, sp.Add) or not add.has(sp.Sum):
+        return add
+    groups = {}
+    for t in add.args:
+        n, rest = t.as_coeff_Mul()
+        key = _bound_key(rest) if rest.has(sp.Sum) else rest
+        if key in groups:
+            groups[key][0] += n
+        else:
+            groups[key] = [n, rest]
+    if len(groups) == len(add.args):
+        return add
+    return sp.Add(*[n * rest for n, rest in groups.values()])
+
+
 def canonical(expr):
-    """``expr`` with every symmetric element in the fixed index order (see the module docstring)."""
+    """``expr`` with every symmetric element in the fixed index order (see the module docstring),
+    then terms that became equal up to the names of their summed indices added up."""
     expr = sp.sympify(expr)
     if not any(is_symmetric(b) for b in expr.atoms(sp.IndexedBase)) and not expr.has(MatrixInverse):
         return expr
     expr = expr.replace(lambda e: isinstance(e, Indexed), _indexed)
-    return expr.replace(lambda e: isinstance(e, MatrixInverse), _inverse)
+    expr = expr.replace(lambda e: isinstance(e, MatrixInverse), _inverse)
+    return expr.replace(lambda e: isinstance(e, sp.Add), merge_renamed)
