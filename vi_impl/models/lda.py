@@ -77,7 +77,7 @@ def _check_counts(X, name="X") -> sp.csr_matrix:
         X = sp.csr_matrix(as_float_array(name, X, ndim=2, min_shape=(1, 1)))
         data = X.data
     if data.size and data.min() < 0:
-        raise ValueError(f"{name} must hold counts >= 0, got {data.min()!r}")
+        raise ValueError(f"{name} must hold counts >= 0, got {float(data.min())!r}")
     X.sum_duplicates()
     return X
 

@@ -90,7 +90,7 @@ def relevant_bins(masses_1d, dim: int, level: float = 0.99, *, rtol: float = 1e-
     if np.any(m < 0):
         raise ValueError("masses_1d must be non-negative")
     if not np.isclose(m.sum(), 1.0, rtol=0, atol=1e-9):
-        raise ValueError(f"masses_1d must sum to one, got {m.sum()!r}")
+        raise ValueError(f"masses_1d must sum to one, got {float(m.sum())!r}")
     dim = check_int("dim", dim, minimum=1)
     level = check_probability_level("level", level)
     rtol = check_nonnegative_scalar("rtol", rtol)

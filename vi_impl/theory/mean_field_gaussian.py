@@ -154,7 +154,8 @@ def _check_order(order, D):
     order = list(order)
     if any(isinstance(j, (bool, np.bool_)) or not isinstance(j, (int, np.integer))
            for j in order) or sorted(order) != list(range(D)):
-        raise ValueError(f"order must be a permutation of 0..{D - 1}, got {order}")
+        shown = [j.item() if isinstance(j, np.generic) else j for j in order]
+        raise ValueError(f"order must be a permutation of 0..{D - 1}, got {shown}")
     return order
 
 
