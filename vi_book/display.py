@@ -3,7 +3,11 @@
 A display is ``lhs rel rhs``. The right-hand side comes from the engine (``vi_derivations.latex``,
 which prints the proved textbook form of an expression) or is a LaTeX string; a long one is broken
 at its top-level ``+`` and ``-`` signs into rows of at most ``budget`` typeset characters, so an
-equation fits a phone's column (about 40 characters at 400 px) instead of running off it.
+equation fits a phone's column (about 40 characters at 400 px) instead of running off it. Every
+row is then fitted to the laptop column (:data:`vi_book.layout.LINE_EM`, from MathJax widths measured
+in Chromium): a row still too wide is broken inside, at its relations, its terms, its widest
+bracket or its widest fraction (:func:`vi_book.layout.fit_row`), so no display needs a scroll bar
+at 1280 px.
 :func:`show_chain` prints a derivation chain of the engine and checks every step of it
 (:func:`vi_derivations.chain_check.check_chain`) before anything is shown: a step that fails or
 cannot be checked raises ``AssertionError`` and so fails the build.
@@ -13,7 +17,9 @@ from __future__ import annotations
 import inspect
 import re
 
-__all__ = ["RELATION", "break_latex", "visual_width", "aligned", "show", "show_equations",
+from .layout import LINE_EM, _cut, _relation_cuts, fit_row, typeset_em
+
+__all__ = ["RELATION", "break_latex", "visual_width", "aligned", "fit_display", "show", "show_equations",
            "show_chain", "chain_mark", "badge_words", "show_source", "BUDGET"]
 
 #: The symbol printed between two steps of a chain ("\doteq": equal up to an additive constant).
@@ -129,13 +135,98 @@ def _rows(obj, budget: int) -> list[str]:
     return break_latex(_tex(obj), budget)
 
 
+_LEAD = re.compile(r"^(=|\\doteq|\\approx|\\leq|\\geq|\\propto|\\leftarrow|\\Longrightarrow|\\Rightarrow)\s*")
+
+
+def _continued(fitted) -> str:
+    """Continuation rows after the first: a row that starts with a relation is aligned on it,
+    any other is indented (one more ``\\quad`` per bracket level it sits in), and a leading
+    ``+``/``-`` gets an empty operand ``{}`` before it so that it is spaced as the binary sign it is."""
+    return "".join(r"\\ &" + t if ind == 0 and _LEAD.match(t) else r"\\ &\qquad " + r"\quad " * ind
+                   + ("{} " if t[:1] in "+-" else "") + t for ind, t in fitted)
+
+
+def _equation(left: str, rel: str, rows: list[str], more=()) -> str:
+    """The aligned rows of ``left rel rows`` (then of each ``(rel, rows)`` of ``more``, a chain
+    ``left = a = b``): a wide left side gives its own relations rows of their own
+    (``KL = E[.] - E[.]`` / ``= ...``), and every row is fitted to the column
+    (:func:`vi_book.layout.fit_row`), continuation rows indented."""
+    lines = [(rel, rows), *more]
+    if typeset_em(left) > LINE_EM * 0.4:
+        pieces = _cut(left, _relation_cuts(left))
+        if len(pieces) > 1 and all(_LEAD.match(p) for p in pieces[1:]):
+            left = pieces[0]
+            lines = [(_LEAD.match(p).group(1), [p[_LEAD.match(p).end():]]) for p in pieces[1:]] + lines
+    avail = max(LINE_EM / 3, LINE_EM - typeset_em(left) - 3.0)   # the \qquad, a "{}" before a sign
+    body = []
+    for k, (r, rws) in enumerate(lines):
+        fitted = [(ind, t) for row in rws for ind, t in fit_row(row, avail)]
+        body.append((left + " " if k == 0 else "") + f"&{r} {fitted[0][1]}" + _continued(fitted[1:]))
+    return r"\\ ".join(body)
+
+
 def aligned(lhs, rhs, rel: str = "=", budget: int = BUDGET) -> str:
     """``\\begin{aligned} lhs &rel row_1 \\\\ &\\qquad row_2 ... \\end{aligned}``: the LaTeX of one
     display, the right-hand side broken into rows (``lhs``, ``rhs``: SymPy objects or LaTeX)."""
     left = _tex(lhs)
     rows = _rows(rhs, max(8, budget - visual_width(left) // 2))
-    return (r"\begin{aligned}" + f"{left} &{rel} {rows[0]}"
-            + "".join(rf"\\ &\qquad {r}" for r in rows[1:]) + r"\end{aligned}")
+    return r"\begin{aligned}" + _equation(left, rel, rows) + r"\end{aligned}"
+
+
+_ALIGNED = re.compile(r"\s*\\begin\{aligned\}(.*)\\end\{aligned\}\s*", re.S)
+
+
+def fit_display(tex: str, budget: int = BUDGET) -> str:
+    """The LaTeX of a whole display ``tex`` laid out for the column: an ``aligned`` block has each
+    of its rows fitted; otherwise a long sum is broken at its terms into rows of ``budget``
+    characters and, when it is still too wide, at its top-level relations and inside (see
+    :func:`_equation`). A display that fits is returned unchanged."""
+    if not isinstance(tex, str):
+        raise TypeError(f"tex must be a str, not {type(tex).__name__}")
+    whole = _ALIGNED.fullmatch(tex)
+    if whole and not re.search(r"\\(begin|end)\{aligned\}", whole.group(1)):
+        if typeset_em(tex) <= LINE_EM:
+            return tex
+        from .layout import _split_top
+        lines = [_split_top(line, "&") for line in _split_top(whole.group(1), r"\\")]
+        if any(len(cells) > 2 for cells in lines):
+            return tex
+        width = max(typeset_em(cells[0]) for cells in lines if len(cells) == 2) if any(
+            len(c) == 2 for c in lines) else 0.0
+        avail = max(LINE_EM / 3, LINE_EM - width - 3.0)
+        body = []
+        for cells in lines:
+            head, rest = (cells[0], cells[1]) if len(cells) == 2 else ("", cells[0])
+            gap = re.match(r"\s*(\[[^\]]*\])?", head if len(cells) == 2 else rest)
+            if len(cells) == 2:
+                head = head[gap.end():]
+            else:
+                rest = rest[gap.end():]
+            indent = re.match(r"\s*((\\q?quad\s*)*)", rest)
+            fitted = fit_row(rest[indent.end():].strip(), avail - 2.0 * bool(indent.group(1)))
+            body.append((gap.group(1) or "") + f"{head}&{indent.group(1)}{fitted[0][1]}" + _continued(fitted[1:]))
+        return r"\begin{aligned}" + r"\\".join(body) + r"\end{aligned}"
+    rows = break_latex(tex, budget)
+    if len(rows) == 1 and typeset_em(tex) <= LINE_EM:
+        return tex
+    pieces = _cut(tex, _relation_cuts(tex))
+    if len(pieces) > 1 and _LEAD.match(pieces[1]):
+        lines = []                                     # (relation, right-hand side) of each step
+        for piece in pieces[1:]:
+            m = _LEAD.match(piece)
+            if m:
+                lines.append([m.group(1), piece[m.end():]])
+            else:                                      # ", \qquad" or a note: stays with its step
+                lines[-1][1] += " " + piece
+        left = pieces[0]
+        size = max(8, budget - visual_width(left) // 2)
+        (rel, first), *more = lines
+        return r"\begin{aligned}" + _equation(left, rel, break_latex(first, size),
+                                              [(r, break_latex(t, size)) for r, t in more]) + r"\end{aligned}"
+    if typeset_em(tex) <= LINE_EM and len(rows) > 1:
+        return r"\begin{aligned}&" + rows[0] + "".join(rf"\\ &\qquad {r}" for r in rows[1:]) + r"\end{aligned}"
+    fitted = [(ind, t) for row in rows for ind, t in fit_row(row, LINE_EM - 3.0)]
+    return r"\begin{aligned}&" + fitted[0][1] + _continued(fitted[1:]) + r"\end{aligned}"
 
 
 def _display(obj):
@@ -144,13 +235,11 @@ def _display(obj):
 
 
 def show(lhs, rhs=None, rel: str = "=", budget: int = BUDGET) -> None:
-    """Display ``lhs rel rhs`` (or ``lhs`` alone), a long right-hand side broken into rows."""
+    """Display ``lhs rel rhs`` (or the display ``lhs`` alone, laid out by :func:`fit_display`), a long
+    right-hand side broken into rows that fit the column."""
     from IPython.display import Math
     if rhs is None:
-        tex = _tex(lhs)
-        rows = break_latex(tex, budget)
-        _display(Math(tex if len(rows) == 1 else r"\begin{aligned}" + rows[0]
-                      + "".join(rf"\\ &\qquad {r}" for r in rows[1:]) + r"\end{aligned}"))
+        _display(Math(fit_display(_tex(lhs), budget)))
     else:
         _display(Math(aligned(lhs, rhs, rel, budget)))
 
@@ -173,7 +262,7 @@ def show_update(update, rel: str = r"\leftarrow", budget: int = BUDGET) -> None:
             rhs_rows = rows if "".join(rows) == rhs else break_latex(rhs, budget)
         except (TypeError, ValueError, AttributeError):   # a shape the engine does not break
             rhs_rows = break_latex(rhs, budget)
-        body.append(f"{left} &{rel} {rhs_rows[0]}" + "".join(rf"\\ &\qquad {r}" for r in rhs_rows[1:]))
+        body.append(_equation(left, rel, rhs_rows))
     _display(Math(r"\begin{aligned}" + r"\\[2pt] ".join(body) + r"\end{aligned}"))
 
 
@@ -187,7 +276,7 @@ def show_equations(pairs, rel: str = "=", budget: int = BUDGET) -> None:
     for lhs, rhs in pairs:
         left = _tex(lhs)
         rows = _rows(rhs, max(8, budget - visual_width(left) // 2))
-        body.append(f"{left} &{rel} {rows[0]}" + "".join(rf"\\ &\qquad {r}" for r in rows[1:]))
+        body.append(_equation(left, rel, rows))
     _display(Math(r"\begin{aligned}" + r"\\[2pt] ".join(body) + r"\end{aligned}"))
 
 
@@ -260,8 +349,7 @@ def show_chain(model, name: str, derivation=None, budget: int = BUDGET, checks=N
         rows = _rows(step.expr, max(8, budget - (visual_width(lhs) // 2 if shown == 1 else 2)))
         left = lhs if shown == 1 else r"\phantom{=}"
         from IPython.display import Math
-        _display(Math(r"\begin{aligned}" + f"{left} &{RELATION[step.relation]} {rows[0]}"
-                      + "".join(rf"\\ &\qquad {r}" for r in rows[1:]) + r"\end{aligned}"))
+        _display(Math(r"\begin{aligned}" + _equation(left, RELATION[step.relation], rows) + r"\end{aligned}"))
     _display(Markdown(f"✔ *{badge_words(len(results))}*"))
     book = checks if checks is not None else Checks.active
     if book is not None:

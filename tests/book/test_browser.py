@@ -10,8 +10,10 @@ Chromium (driven through chromedriver by selenium) must show:
 * no broken internal link: each local href points to a file of the build and
   each #anchor to an id that exists on the target page;
 * no resource that failed to load (a CDN the machine cannot reach shows here);
-* no displayed equation overflows its column, at 1280 px and at 400 px wide: a display
-  either fits or scrolls inside its own box (``_static/vi_book.css``); the number of displays
+* no displayed equation overflows its column, at 1280 px and at 400 px wide: at 1280 px (a
+  laptop) every display of a chapter fits its column with no scroll bar, as in a printed book
+  (``vi_book.display`` breaks a long display over aligned rows); at 400 px (a phone) a display
+  either fits or scrolls inside its own box (``_static/vi_book.css``). The number of displays
   that need to scroll at each width is printed and written to ``_screenshots/overflow.json``,
   with a screenshot of each page's widest display at 400 px.
 
@@ -150,6 +152,12 @@ return out;
 
 #: Viewport widths at which every page is measured (a laptop and a phone held upright).
 WIDTHS = (1280, 400)
+#: The width at which no display may need a scroll bar (a printed page never scrolls sideways).
+NO_SCROLL_WIDTH = 1280
+#: Pages whose displays may scroll at NO_SCROLL_WIDTH: the errata appendix quotes the course
+#: documents' formulas as written (Markdown from vi_ledger.render), not displays laid out by vi_book.
+MAY_SCROLL = {"book/appendix_ledger"}
+
 def overflow_problems(displays: list[dict], width: int, strict: bool = False) -> list[str]:
     """Displays that run out of their column at this width (a display that scrolls inside its
     own box is not cut off); with ``strict``, also every display that needs a scroll bar."""
@@ -432,7 +440,8 @@ def test_every_page_renders_in_a_real_browser(browser, site):
         try:
             for width in WIDTHS:
                 displays = measure_displays(browser, width)
-                problems += overflow_problems(displays, width)
+                problems += overflow_problems(displays, width,
+                                              strict=width == NO_SCROLL_WIDTH and name not in MAY_SCROLL)
                 scrolled[width] += sum(d["scrolls"] for d in displays)
                 n_displays[width] += len(displays)
                 per_page.setdefault(name, {})[width] = {

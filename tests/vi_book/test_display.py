@@ -183,3 +183,46 @@ def test_show_update_writes_a_sibling_definition_by_its_symbol(monkeypatch):
     assert r"\leftarrow S " in mean and r"^{-1}" not in mean      # m = S (...), the inverse named
     assert r"^{-1}" in cov and tex.count("{") == tex.count("}")
     assert len(re.findall(r"\\left(?![a-z])", tex)) == len(re.findall(r"\\right(?![a-z])", tex))
+
+
+def test_a_display_that_fits_the_column_is_left_as_it_is():
+    assert vbd.fit_display(r"a = b + c") == r"a = b + c"
+    with pytest.raises(TypeError, match="tex"):
+        vbd.fit_display(None)
+
+
+def test_a_wide_relation_chain_is_aligned_on_its_relations():
+    from vi_book.layout import LINE_EM, strip_layout, typeset_em
+    side = " + ".join(rf"\frac{{x_{{{n}}}}}{{2}}" for n in range(12))
+    tex = rf"f(x) = {side} = {side}"
+    out = vbd.fit_display(tex)
+    assert out.startswith(r"\begin{aligned}f(x) &= ") and r"\\ &= " in out
+    assert all(typeset_em(row) <= LINE_EM for row in out.split(r"\\"))
+    assert strip_layout(out) == strip_layout(tex)
+
+
+def test_an_aligned_block_keeps_its_rows_and_breaks_a_long_note():
+    from vi_book.layout import LINE_EM, typeset_em
+    note = r"\quad\text{(" + " ".join(["keep the terms that involve the variable"] * 3) + ")}"
+    tex = r"\begin{aligned}\log q(z) &\doteq a + b" + note + r"\\ &= c\end{aligned}"
+    out = vbd.fit_display(tex)
+    assert out.count("&") >= 4 and r"&= c" in out and typeset_em(out) <= LINE_EM
+
+
+def test_every_display_of_a_chain_fits_the_laptop_column(shown, monkeypatch):
+    """The chain of the logistic model's expected log joint (one display 39 em wide before): each
+    display fits the column and, with its line markup removed, is the display laid out on one line."""
+    import vi_derivations as vd
+    from vi_book.layout import LINE_EM, strip_layout, typeset_em
+    model = vd.models.load("logistic_regression")
+    derivation = vd.derive(model)
+    show_chain(model, "expected_log_joint", derivation)
+    fitted = [o.data for o in shown if r"\begin{aligned}" in getattr(o, "data", "")]
+    shown.clear()
+    monkeypatch.setattr(vbd, "LINE_EM", 1e9)          # the same chain, never broken for the column
+    show_chain(model, "expected_log_joint", derivation)
+    wide = [o.data for o in shown if r"\begin{aligned}" in getattr(o, "data", "")]
+    assert len(fitted) == len(wide) >= 3
+    assert max(typeset_em(t) for t in wide) > LINE_EM  # the test exercises a break
+    assert all(typeset_em(t) <= LINE_EM for t in fitted)
+    assert [strip_layout(t) for t in fitted] == [strip_layout(t) for t in wide]
