@@ -108,7 +108,7 @@ benchmarks: bench-gmm bench-bayesian-gmm bench-lda bench-codegen bench-engine be
 
 bench-gmm: setup
 	$(BENCH)/bench_gmm.py --clock cpu --json $(RESULTS)/gmm.json
-	$(BENCH)/bench_gmm.py --threads 2 --sizes 1e6 --no-sklearn-convergence --no-convergence \
+	$(BENCH)/bench_gmm.py --threads 2 --sizes 1e6 --no-sklearn --no-convergence \
 	    --json $(RESULTS)/gmm.json --merge
 bench-bayesian-gmm: setup
 	$(BENCH)/bench_bayesian_gmm.py --json $(RESULTS)/bayesian_gmm.json
