@@ -8,8 +8,9 @@ derivation times and every wrong model's reasons to ``--json``.  Then ``--extend
 ``tests/vi_derivations/random_models_extended.py`` (Wishart / Normal–Wishart, MvNormalPrecision,
 the Jaakkola–Jordan bound, LDA-style documents, their non-conjugate variants; also checked: the
 bound-ELBO below the exact evidence and the generated NumPy module against the engine), written
-to the section ``extended`` of the same file with the counts per kind.  ``--models 0`` or
-``--extended 0`` skips a profile and keeps its section of an existing file.
+to the section ``extended`` of the same file with the counts per kind (``refused``: every
+refusal by name; ``incomplete``: those of models meant to be accepted, with their reasons).
+``--models 0`` or ``--extended 0`` skips a profile and keeps its section of an existing file.
 
 Run:  nice .venv/bin/python benchmarks/bench_soundness.py [--models 2000] [--start 0]
       [--extended 300] [--json benchmarks/results/soundness.json]
@@ -59,7 +60,7 @@ def _run(args, profile, n_models):
     """Check ``n_models`` models of ``profile``; returns the number of wrong or crashed ones."""
     make = PROFILES[profile]
     counts, kinds = collections.Counter(), collections.defaultdict(collections.Counter)
-    times, wrong, blocks = [], [], collections.Counter()
+    times, wrong, blocks, incomplete = [], [], collections.Counter(), []
     t0, c0 = time.perf_counter(), time.process_time()
     for seed in range(args.start, args.start + n_models):
         try:
@@ -70,8 +71,13 @@ def _run(args, profile, n_models):
             wrong.append({"seed": seed, "blocks": [], "reasons": [f"{type(e).__name__}: {e}"]})
             continue
         blocks.update(v.blocks)
-        kinds[v.blocks[0] if profile == "extended" else "all"][v.status] += 1
+        kind = next((b for b in v.blocks if not b.startswith("refuse_")), v.blocks[0])
+        kinds[kind if profile == "extended" else "all"][v.status] += 1
         counts[v.status] += 1
+        if v.status == "refused" and case.refusal is None:      # sound but incomplete: said why
+            counts["incomplete"] += 1
+            kinds[kind]["incomplete"] += 1
+            incomplete.append({"seed": seed, "blocks": v.blocks, "reason": v.reasons[0][:300]})
         counts["accepted"] += v.accepted
         counts["exact_checked"] += v.exact_checked
         counts["converged"] += v.converged and v.accepted
@@ -83,14 +89,14 @@ def _run(args, profile, n_models):
         done = seed - args.start + 1
         if done % 100 == 0:
             print(f"{profile}: {done} models: {dict(counts)}", flush=True)
-            _write(args, profile, counts, kinds, times, wrong, blocks, done, t0, c0)
-    c = _write(args, profile, counts, kinds, times, wrong, blocks, n_models, t0, c0)["counts"]
+            _write(args, profile, counts, kinds, times, wrong, blocks, done, t0, c0, incomplete)
+    c = _write(args, profile, counts, kinds, times, wrong, blocks, n_models, t0, c0, incomplete)["counts"]
     print(f"{profile}: {n_models} models: accepted {c['accepted']}, right {c['right']}, refused {c['refused']}, "
           f"wrong {c['wrong']} (checker errors {c['checker_error']})")
     return c["wrong"] + c["checker_error"]
 
 
-def _write(args, profile, counts, kinds, times, wrong, blocks, done, t0, c0):
+def _write(args, profile, counts, kinds, times, wrong, blocks, done, t0, c0, incomplete):
     """Write the results so far (every 100 models, so an interrupted run keeps its counts); the
     other profile's section of an existing file is kept."""
     times = sorted(times)
@@ -110,7 +116,10 @@ def _write(args, profile, counts, kinds, times, wrong, blocks, done, t0, c0):
         "wrong": wrong,
     }
     if profile == "extended":
-        out["kinds"] = {k: {s: c[s] for s in ("right", "refused", "wrong")} for k, c in sorted(kinds.items())}
+        out["counts"]["incomplete"] = counts["incomplete"]
+        out["kinds"] = {k: {s: c[s] for s in ("right", "refused", "incomplete", "wrong")}
+                        for k, c in sorted(kinds.items())}
+        out["incomplete"] = incomplete
     path = Path(args.json)
     old = json.loads(path.read_text()) if path.exists() else {}
     if profile == "base":

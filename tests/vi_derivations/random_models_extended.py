@@ -436,7 +436,8 @@ def kind_scaled_precision(b):
     M.factor(tau, vd.Gamma(b.hyper("ta", a0), b.hyper("tb", b0)))
     Lt = wishart_draws(r, nu0v, W0v, 1)[0]
     tv = r.gamma(a0, 1 / b0, Tn)
-    x = b.observed("x", ("T", "D"), np.stack([r.multivariate_normal(mu0v, np.linalg.inv(tv[j] * Lt)) for j in range(Tn)]))
+    xv = np.stack([r.multivariate_normal(mu0v, np.linalg.inv(tv[j] * Lt)) for j in range(Tn)])
+    x = b.observed("x", ("T", "D"), xv)
     mu0 = b.hyper("mu0", mu0v, ("D",), positive=False)
     M.factor(x, MvNormalPrecision(mu0[d], lam[d, e], event=(P["D"], P["E"]),
                                   scale=tau[t] if per_point else tau.symbol))
@@ -506,7 +507,8 @@ def kind_logistic(b):
     if gauss:
         Zv, s2 = r.normal(size=b.shape(*G, "T", "D")), float(r.uniform(0.5, 2))
         Z = b.covariate("Z", Zv, G + ("T", "D"))
-        y = b.observed("y", G + ("T",), np.einsum("...td,...d->...t", Zv, wt) + np.sqrt(s2) * r.normal(size=b.shape(*G, "T")))
+        yv = np.einsum("...td,...d->...t", Zv, wt) + np.sqrt(s2) * r.normal(size=b.shape(*G, "T"))
+        y = b.observed("y", G + ("T",), yv)
         l2 = P["D"].fresh()
         M.factor(y, vd.Normal(Sum(Z[gi + (P["T"].index, l2)] * w[gi + (l2,)], _lim(l2)), var=b.hyper("ys", s2)))
         yn = y.name
@@ -536,7 +538,8 @@ def kind_logistic(b):
         bound = log_expit(xi_) + (s - xi_) / 2 - lam * (s ** 2 - xi_ ** 2)
         out = out + (Dt[tn][None] * eta + bound).reshape(S, -1).sum(1)
         if gauss:
-            out = out + st.norm.logpdf(Dt[yn][None], np.einsum("...td,s...d->s...t", Zv, W), np.sqrt(s2)).reshape(S, -1).sum(1)
+            mean_y = np.einsum("...td,s...d->s...t", Zv, W)
+            out = out + st.norm.logpdf(Dt[yn][None], mean_y, np.sqrt(s2)).reshape(S, -1).sum(1)
         return out
     b.case.logp_terms.append(logp)
 
