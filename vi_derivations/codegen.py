@@ -1052,6 +1052,8 @@ def _checked(where, name, value, spec, sizes):
         raise ValueError(f"{where}{name} contains NaN or inf")
     if spec["positive"] and np.any(a <= 0):
         raise ValueError(f"{where}{name} must be positive, got minimum {a.min()}")
+    if spec.get("symmetric") and not np.allclose(a, np.swapaxes(a, -1, -2)):
+        raise ValueError(f"{where}{name} is declared symmetric; got a non-symmetric matrix")
     _check_support(where, name, a, spec)
     for plate, n in zip(plates, a.shape):
         if isinstance(plate, int):
@@ -1308,6 +1310,8 @@ def _param_specs(g):
         kind, axis = role.get(v.name, ("positive" if pos else "real", None))
         spec = {"plates": tuple(int(p.size) if p.size.is_Integer else g.sizes[p.size] for p in v.plates),
                 "positive": pos, "kind": kind}
+        if getattr(v.symbol, "symmetric", False):
+            spec["symmetric"] = True
         if axis is not None:
             spec["axis"] = axis
         specs[g.names[v.name]] = spec
@@ -1322,6 +1326,8 @@ def _data_specs(g):
         pos = bool((v.symbol.label if v.plates else v.symbol).is_positive)
         spec = {"plates": tuple(int(p.size) if p.size.is_Integer else g.sizes[p.size] for p in v.plates),
                 "positive": pos}
+        if getattr(v.symbol, "symmetric", False):
+            spec["symmetric"] = True
         dist = factor.get(n)
         if dist is not None:
             dist = dist.observation_family

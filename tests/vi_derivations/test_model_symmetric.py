@@ -70,3 +70,22 @@ def test_the_generated_cavi_refuses_a_non_symmetric_scale_matrix():
         g.run(data, init, max_iter=2)
     data["W0"] = np.array([[1.0, 0.3], [0.3, 1.0]])
     assert np.all(np.isfinite(g.run(data, init, max_iter=2).elbo))
+
+
+def test_the_generated_module_refuses_a_non_symmetric_scale_matrix(tmp_path):
+    from tests.vi_derivations.test_codegen import load_source
+    from vi_derivations.codegen import generate
+    rng = np.random.default_rng(4)
+    N, K, D = 12, 2, 2
+    mod = load_source(generate(vd.models.load("bayesian_gmm"), ["w", "mu", "Lambda", "c"]),
+                      tmp_path, "fit_bayesian_gmm_symmetric")
+    data = dict(x=rng.normal(size=(N, D)), alpha0=np.ones(K), m0=np.zeros(D), beta0=1.0,
+                W0=np.array([[1.0, 0.3], [0.0, 1.0]]), nu0=3.0)
+    init = dict(r=rng.dirichlet(np.ones(K), N))
+    with pytest.raises(ValueError, match="W0 is declared symmetric"):
+        mod.fit(**data, init=init, max_iter=2)
+    data["W0"] = np.array([[1.0, 0.3], [0.3, 1.0]])
+    assert np.all(np.isfinite(mod.fit(**data, init=init, max_iter=2).elbo))
+    bad_W = dict(init, W=np.tile(np.array([[1.0, 0.5], [0.0, 1.0]]), (K, 1, 1)))
+    with pytest.raises(ValueError, match="W is declared symmetric"):
+        mod.fit(**data, init=bad_W, max_iter=2)
