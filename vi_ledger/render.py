@@ -146,9 +146,11 @@ def summary_markdown(results: Optional[dict[str, CheckResult]] = None) -> str:
 
 
 def _math(tex: str, indent: str = "") -> str:
-    """A display-math block (its own paragraph): long formulas scroll horizontally
-    instead of being cut off."""
-    body = " ".join(tex.split("\n"))
+    """A display-math block (its own paragraph), laid out for the book's column by the book's
+    own line breaking (:func:`vi_book.display.fit_display`: rows at relations and terms; only
+    layout markup is added); what still does not fit scrolls instead of being cut off."""
+    from vi_book.display import fit_display
+    body = fit_display(" ".join(tex.split("\n")))
     return f"\n\n{indent}$$\n{indent}{body}\n{indent}$$\n\n"
 
 
