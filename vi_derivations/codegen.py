@@ -1098,6 +1098,12 @@ def _default(name, spec, sizes, rng):
         return np.moveaxis(a, -1, spec["axis"])
     if kind == "identity":
         return np.broadcast_to(np.eye(shape[-1]), shape).copy()
+    if kind == "dof":
+        dim = spec["dim"] if isinstance(spec["dim"], int) else sizes.get(spec["dim"])
+        if dim is None:
+            raise ValueError(f"{spec['dim']}: the size of this plate is carried by no argument; "
+                             f"pass {spec['dim']}= or give init[{name!r}]")
+        return np.full(shape, dim + 1.0) if shape else dim + 1.0
     if kind == "positive":
         return np.ones(shape) if shape else 1.0
     a = rng.normal(size=shape)
@@ -1296,9 +1302,15 @@ def _param_specs(g):
             if not isinstance(target, (Indexed, sp.Symbol)):
                 continue
             n = str(target.base.label) if isinstance(target, Indexed) else str(target)
-            if fam.init_kinds.get(pname) == "simplex":
+            kind = fam.init_kinds.get(pname)
+            if kind == "simplex":
                 ev = fam.event_plates[0]
                 role[n] = ("simplex", list(target.indices).index(ev.index))
+            elif kind == "identity":
+                role[n] = ("identity", None)
+            elif kind == "dof":             # a Wishart's degrees of freedom: D + 1 > D - 1
+                size = fam.event_plates[-1].size
+                role[n] = ("dof", int(size) if size.is_Integer else g.sizes[size])
         for out, base in fam.extra_targets().items():
             if fam.init_kinds.get(out) is not None:
                 role[str(base.label)] = (fam.init_kinds[out], None)
@@ -1312,7 +1324,9 @@ def _param_specs(g):
                 "positive": pos, "kind": kind}
         if getattr(v.symbol, "symmetric", False):
             spec["symmetric"] = True
-        if axis is not None:
+        if kind == "dof":
+            spec["dim"] = axis
+        elif axis is not None:
             spec["axis"] = axis
         specs[g.names[v.name]] = spec
     return specs

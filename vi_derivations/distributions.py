@@ -193,7 +193,8 @@ class Family:
       ``param_axes(name, axes)`` (the axes of a natural parameter / of a family parameter),
       ``numpy_natural_to_params(ctx)`` (printed lines of the map, see :class:`NumpyMap`),
       ``extra_targets()`` (further arrays the map writes, e.g. a covariance matrix),
-      ``init_kinds`` (parameter -> default start: ``"simplex"``, ``"identity"``),
+      ``init_kinds`` (parameter -> default start: ``"simplex"``, ``"identity"``, ``"dof"``
+      (D + 1 for a D x D Wishart's degrees of freedom)),
       ``numpy_blocked_softmax`` (the map is a softmax over the event axis: a local factor is
       updated in one blocked pass over the data);
     * **rendering** -- ``kernel(value, params)`` (log q up to a constant, for the "recognise the

@@ -158,6 +158,7 @@ class Wishart(Family):
     name = "Wishart"
     stats = ("L_de", "log|L|")
     param_names = ("scale", "dof")
+    init_kinds = {"scale": "identity", "dof": "dof"}
     stat_codes = {"log|L|": "logdet_{z}", "L_de": "mat_{z}"}
     numpy_matrix_axes = 2
     numpy_full_natural = True
@@ -387,6 +388,10 @@ class _Member(Family):
         self.var = None
 
     @property
+    def init_kinds(self):
+        return self.joint.init_kinds
+
+    @property
     def event_plates_for_check(self):
         return self.joint.matrix_event
 
@@ -464,6 +469,7 @@ class NormalWishart(Family):
     supports_q = False
     stats = ("log|L|", "mu L mu", "L mu_d", "L_de")
     param_names = ("mean", "beta", "scale", "dof")
+    init_kinds = {"scale": "identity", "dof": "dof"}
     stat_codes = {"log|L|": "logdet_{z}", "mu L mu": "quad_{z}", "L mu_d": "Lmu_{z}", "L_de": "mat_{z}"}
     numpy_matrix_axes = 2
     numpy_full_natural = True

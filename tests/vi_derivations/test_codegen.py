@@ -390,3 +390,20 @@ def test_observations_outside_the_likelihoods_support_are_refused_by_name(name, 
     _, mod, _ = modules(name)
     with pytest.raises(ValueError, match=message):
         mod.fit(**kwargs, max_iter=2)
+
+
+def test_a_wishart_factor_starts_from_the_identity_and_d_plus_one(tmp_path):
+    """Without ``init`` a generated module starts a Wishart factor's scale at the identity and
+    its degrees of freedom at D + 1 (a valid Wishart), here where the factor's batch plate
+    holds the data (the first update reads them: before, it read random normal scales and
+    nu = 1 and failed); the same run as an explicit start at those values."""
+    from tests.vi_derivations.random_models_extended import kind_wishart, random_extended_model
+    case = random_extended_model(106, p_refusal=0, kind=kind_wishart)
+    mod = load_source(generate(case.model), tmp_path, "fit_wishart_default_start")
+    G, _, D = case.data["x1"].shape
+    default = mod.fit(**case.data, max_iter=5, tol=0)
+    explicit = mod.fit(**case.data, max_iter=5, tol=0,
+                       init={"W_Lam1": np.tile(np.eye(D), (G, 1, 1)),
+                             "nu_Lam1": np.full(G, D + 1.0)})
+    assert np.all(np.isfinite(default.elbo)) and np.array_equal(default.elbo, explicit.elbo)
+    assert (np.diff(default.elbo) >= -1e-10 * np.abs(default.elbo[1:])).all()
