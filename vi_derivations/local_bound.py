@@ -218,8 +218,14 @@ def derive_bound_update(model, name):
     Ex = E.xreplace(sums).xreplace({rep: x})
     d = sp.diff(Ex, x)
     factored = sp.factor(sp.simplify(d.rewrite(exp)))
-    moment_factors = [g for g in sp.Mul.make_args(factored) if g.has(*back)]
-    others = [g for g in sp.Mul.make_args(factored) if not g.has(*back)]
+    # the moments of q enter as plate sums (vector weights) or as q's own parameters (a scalar
+    # weight: E[w^2] = m^2 + s2 with no sum)
+    q_params = [w.symbol for w in model.variables.values()
+                if w.kind == "variational" and w.name != name]
+    def in_moments(g):
+        return g.has(*back) or g.has(*q_params)
+    moment_factors = [g for g in sp.Mul.make_args(factored) if in_moments(g)]
+    others = [g for g in sp.Mul.make_args(factored) if not in_moments(g)]
     if len(moment_factors) != 1:
         raise UnsupportedModelError(f"update of {name}: the stationarity condition {factored} = 0 does not "
                                     f"have one factor in the moments of q")
@@ -229,7 +235,16 @@ def derive_bound_update(model, name):
                                     f"{name} > 0")
     g = moment_factors[0]
     g = g.base if isinstance(g, sp.Pow) and g.exp.is_Integer and g.exp > 0 else g
-    sols = [s for s in sp.solve(g, x) if not s.could_extract_minus_sign()]
+    poly = sp.Poly(g, x) if g.is_polynomial(x) else None
+    if poly is not None and all(k % 2 == 0 for (k,) in poly.monoms()):
+        # g is a polynomial in x^2 (the bound's x^2 = E[s^2]): solve for x^2 and take the
+        # positive root, so that xi > 0 whatever the sign of the moments' factors (a scalar
+        # weight w u_n gives xi_n = sqrt(u_n^2 E[w^2]), not u_n sqrt(E[w^2]))
+        y = sp.Dummy("y", positive=True)
+        in_y = sum(c * y ** (k // 2) for (k,), c in poly.terms())
+        sols = [sp.sqrt(r) for r in sp.solve(in_y, y) if not r.could_extract_minus_sign()]
+    else:
+        sols = [s for s in sp.solve(g, x) if not s.could_extract_minus_sign()]
     if len(sols) != 1:
         raise UnsupportedModelError(f"update of {name}: expected one positive stationary point, found {sols}")
     solution = sols[0].xreplace(back)

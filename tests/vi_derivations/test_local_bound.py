@@ -221,3 +221,31 @@ def test_the_chain_checker_rejects_a_reversed_bound():
     bad = check_chain(M, "reversed", Chain("", sp.Symbol("L"), [Step("", bound), Step("", exact, ">=")]))
     assert ok[0].checked and ok[0].ok
     assert bad[0].checked and not bad[0].ok
+
+
+def test_a_scalar_weight_gets_a_positive_xi_and_a_bound_below_the_evidence():
+    """logit = w u_n with a scalar w: the moments enter through q's own parameters (no plate
+    sum), and xi_n = sqrt(u_n^2 E[w^2]) must stay positive for negative u_n (the unsquared root
+    u_n sqrt(E[w^2]) is a stationary point too). The fitted bound-ELBO lies below the log
+    evidence by quadrature, and xi is at its stationary point."""
+    from scipy import integrate
+    N = vd.Plate("N", "n")
+    M = vd.Model("logistic_scalar")
+    u = M.covariate("u", (N,))
+    w, t = M.latent("w"), M.observed("t", (N,))
+    M.factor(w, vd.Normal(0, var=1))
+    M.factor(t, BernoulliLogit(w.symbol * u[N.index]))
+    M.local_bound(t, JaakkolaJordan(M.variational("xi", (N,), positive=True)))
+    M.q(w, vd.Normal(M.variational("mw"), var=M.variational("sw", positive=True)))
+    rng = np.random.default_rng(0)
+    uu = rng.normal(size=40)
+    tt = (rng.random(40) < expit(1.5 * uu)).astype(float)
+    res = vd.cavi(M).run({"u": uu, "t": tt}, {"xi": np.ones(40)}, max_iter=300, tol=1e-13)
+    xi, m, s2 = res.params["xi"], res.params["mw"], res.params["sw"]
+    assert (xi > 0).all() and (uu < 0).any()
+    np.testing.assert_allclose(xi ** 2, uu ** 2 * (m ** 2 + s2), rtol=1e-12)
+    assert (np.diff(res.elbo) >= -1e-10 * np.abs(res.elbo[1:])).all()
+    evidence, _ = integrate.quad(lambda v: np.exp(
+        np.sum(tt * log_expit(v * uu) + (1 - tt) * log_expit(-v * uu)) - v * v / 2)
+        / np.sqrt(2 * np.pi), -20, 20, limit=200)
+    assert res.elbo[-1] < np.log(evidence) < res.elbo[-1] + 1.0
