@@ -307,9 +307,12 @@ def _split_top(tex: str, sep: str) -> list[str]:
     return parts
 
 
-#: Where a row may break (before the match): relations, a ", \\qquad" between equations, a note.
+#: Where a row may break (before the match): relations, a ", \\qquad" between equations, a note
+#: (``\\quad\\text{...}``, ``\\ \\text{...}``, a parenthesis after ``\\quad``).
 _RELATIONS = re.compile(r",\s*\\qquad|,\s*\\quad|\\quad\s*\\Longrightarrow\s*\\quad|\\quad\s*\\text\{|"
-                        r"\\;\\Rightarrow\\;|=|\\doteq|\\approx|\\leq|\\geq|\\leftarrow|\\Longrightarrow|\\propto")
+                        r"\\quad\s*\(|,?\\ \s*(?=\\text\{)|"
+                        r"\\;\\Rightarrow\\;|=|\\doteq|\\approx|\\leq?(?![a-zA-Z])|\\geq?(?![a-zA-Z])|"
+                        r"\\neq?(?![a-zA-Z])|\\leftarrow|\\Longrightarrow|\\propto")
 
 
 def _relation_cuts(tex: str) -> list[int]:
@@ -320,6 +323,8 @@ def _relation_cuts(tex: str) -> list[int]:
         k = m.start()
         if m.group(0).startswith(","):
             k += 1                                     # keep the comma on the row before
+        if m.group(0).lstrip(",").startswith("\\ "):
+            k = m.end()                                # and the space before a note's text
         if k > 0 and depth[m.start()] == 0:
             cuts.append(k)
     return [c for c in cuts if tex[:c].strip()]

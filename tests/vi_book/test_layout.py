@@ -129,6 +129,22 @@ def test_a_relation_chain_breaks_before_its_relations():
     assert strip_layout(" ".join(texts)) == strip_layout(tex)
 
 
+def test_inequalities_notes_and_parenthetical_remarks_are_break_points():
+    # \le, \ne (\leftarrow stays whole), a "\ \text{...}" note (its space stays on the
+    # row before) and a parenthesis after \quad; not inside a brace group
+    from vi_book.layout import _relation_cuts
+    tex = r"a \le b \ne c,\ \text{with equality}\ d \leftarrow e \quad(\text{see}) {f \le g}"
+    rows = [tex[i:j].strip() for i, j in zip([0] + _relation_cuts(tex),
+                                             _relation_cuts(tex) + [len(tex)])]
+    assert rows == [r"a", r"\le b", "\\ne c,\\", r"\text{with equality}\ d", r"\leftarrow e",
+                    r"\quad(\text{see}) {f \le g}"]
+    lhs = " + ".join(f"x_{{{n}}}" for n in range(6))
+    wide = rf"{lhs} \le {lhs} \ne y,\ \text{{with equality}}\ z = 0"
+    texts = [r for _, r in fit_row(wide, 14)]
+    assert any(t.startswith(r"\le") for t in texts) and any(t.startswith(r"\ne") for t in texts)
+    assert strip_layout(" ".join(texts)) == strip_layout(wide)
+
+
 def test_a_long_note_is_cut_between_words():
     tex = r"a = b \quad\text{(" + " ".join(["word"] * 30) + ")}"
     texts = [r for _, r in fit_row(tex, 20)]
