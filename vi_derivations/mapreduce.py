@@ -39,11 +39,13 @@ import numpy as np
 import sympy as sp
 from sympy import Idx, Indexed, Sum
 
+from .cavi import GeneratedCAVI, _write
 from .elbo import elbo as _elbo_expr
 from .errors import UnsupportedModelError
 from .local_bound import derive_bound_update
 from .model import Model
-from .numeric import compile_expr
+from .numeric import compile_expr, plate_sizes
+from .schedule import update_schedule
 from .updates import derive_update
 
 __all__ = ["Split", "split", "MapReduce", "map_reduce"]
@@ -53,8 +55,8 @@ __all__ = ["Split", "split", "MapReduce", "map_reduce"]
 class Split:
     """The global/local split of a model along its data plate.
 
-    ``data_plate``: the plate of the data points; ``data``: observed (and covariate) variables
-    on it; ``local``/``global_``: latent variables with / without the data plate;
+    ``data_plate``: the plate of the data points; ``data``: observed variables, covariates and
+    hyper-parameters on it; ``local``/``global_``: latent variables with / without the data plate;
     ``local_params``/``global_params``: variational parameters with / without it; ``fixed``:
     hyper-parameters (and covariates off the data plate), read by every step;
     ``local_bounds``: the parameters of local bounds (each on the data plate, also in
@@ -115,8 +117,10 @@ def split(model, data_plate=None) -> Split:
     variational = [v for v in model.variables.values() if v.kind == "variational"]
     result = Split(
         data_plate=plate,
+        # a hyper-parameter on the data plate (a known per-point value, e.g. an exposure) is
+        # chunk data like a covariate
         data=tuple(v.name for v in model.variables.values()
-                   if v.kind in ("observed", "covariate") and on(v)),
+                   if v.kind in ("observed", "covariate", "hyper") and on(v)),
         local=local, global_=global_,
         local_params=tuple(v.name for v in variational if on(v)),
         global_params=tuple(v.name for v in variational if not on(v)),
@@ -173,6 +177,10 @@ class _Rewriter:
         self.global_names = set(sp_split.global_params)
         self.stats = {}            # canonical Sum expression -> (name, plates)
         taken = set(model.variables)
+        # sizes of plates nested in the data plate (word positions within a document): only a
+        # chunk's arrays tell them, so they enter the reduce as statistics (sum_i sum_n 1)
+        self.nested_sizes = {p.size: p for p in model.plates
+                             if not p.size.is_Integer and self._nested_plate(p)}
         self.prefix = next(p for p in ("T", "Tstat", "Tmr") if not any(
             n.startswith(p) and n[len(p):].isdigit() for n in taken))
 
@@ -188,7 +196,8 @@ class _Rewriter:
     def _on_plate(self, e, i):
         """e depends on the data plate: it reads the index i or a chunk-local array."""
         e = sp.sympify(e)
-        return (i is not None and i in e.free_symbols) or bool(self._names(e) & self.chunk_names)
+        return ((i is not None and i in e.free_symbols) or bool(self._names(e) & self.chunk_names)
+                or bool(e.free_symbols & set(self.nested_sizes)))
 
     def rewrite(self, e):
         e = sp.sympify(e)
@@ -198,14 +207,34 @@ class _Rewriter:
                 others = tuple(lim for lim in e.limits if lim not in data_ix)
                 return self._split_sum(e.function, data_ix[0][0], others)
             return Sum(self.rewrite(e.function), *e.limits)
+        if isinstance(e, sp.Mul):
+            # a nested plate's size times a sum over the data plate (or times N_data = sum_i 1)
+            # moves into that sum: sum_i N_n f_i, a statistic each chunk computes
+            nested = [a for a in e.args if not a.has(Sum)
+                      and a.free_symbols & set(self.nested_sizes)]
+            sums = [a for a in e.args if isinstance(a, Sum) and any(
+                plate_of_index(self.model, lim[0]) == self.plate for lim in a.limits)]
+            if nested and (sums or self.size in e.args):
+                target = sums[0] if sums else self.size
+                body = Sum(sp.Integer(1), (self.plate.index, 0, self.size - 1)) if not sums \
+                    else target
+                rest = [a for a in e.args if a is not target and a not in nested]
+                moved = Sum(body.function * sp.Mul(*nested), *body.limits)
+                return self.rewrite(sp.Mul(*rest)) * self.rewrite(moved)
         if e.is_Atom or isinstance(e, Indexed):
             if e == self.size:
                 return self._stat(sp.Integer(1), None, self.plate.index)
+            if e in self.nested_sizes:
+                raise UnsupportedModelError(
+                    f"model {self.model.name!r}: the size {e} of the plate "
+                    f"{self.nested_sizes[e].name}, nested in the data plate {self.plate.name}, is "
+                    "used outside a sum over the data plate; no chunk statistic carries it")
             if self._on_plate(e, None):
                 raise UnsupportedModelError(
                     f"model {self.model.name!r}: {e} is used outside a sum over the data plate")
             return e
-        if not (self._names(e) & self.chunk_names) and self.size not in e.free_symbols:
+        if not (self._names(e) & self.chunk_names) and self.size not in e.free_symbols \
+                and not e.free_symbols & set(self.nested_sizes):
             return e
         return e.func(*[self.rewrite(a) for a in e.args])
 
@@ -243,9 +272,11 @@ class _Rewriter:
     def _nested(self, ix):
         """ix runs over a plate nested in the data plate: every variable on it is on both."""
         p = plate_of_index(self.model, ix)
-        return (p is not None and p != self.plate
-                and all(self.plate in v.plates for v in self.model.variables.values()
-                        if p in v.plates))
+        return p is not None and self._nested_plate(p)
+
+    def _nested_plate(self, p):
+        return p != self.plate and all(self.plate in v.plates
+                                       for v in self.model.variables.values() if p in v.plates)
 
     def _canonical_dummies(self, e):
         """Rename the dummy index of every inner sum to one name per plate (when that plate has
@@ -329,6 +360,18 @@ class MapReduce:
         self._local_fns = {n: derive_update(model, n).numeric() for n in self.local_order}
         self._local_fns.update({n: derive_bound_update(model, n).numeric()
                                 for n in self.bound_order})
+        # a factor whose elements are coupled (e.g. q(w_d) reading w_l, l != d) is updated one
+        # element at a time along the coupled plates, as the in-memory CAVI does (a Jacobi step
+        # of all elements at once is not coordinate ascent)
+        self.schedules = {n: update_schedule(model, n)
+                          for n in self.local_order + self.global_order}
+        self._axes = {}
+        for n, sch in self.schedules.items():
+            if not sch.vectorised:
+                view = type("_View", (), {})()
+                view.updates, view.schedules, view.model = ({n: derive_update(model, n)},
+                                                            {n: sch}, model)
+                self._axes[n] = GeneratedCAVI._axes(view, n)
         self.global_natural = {}
         updates = {}
         for n in self.global_order:
@@ -390,9 +433,29 @@ class MapReduce:
         args = {**fixed, **params, **chunk}
         local = {}
         for n in self.local_order + self.bound_order:
-            local.update(self._local_fns[n](**args))
+            local.update(self._update(n, self._local_fns[n], args))
             args.update(local)
         return local
+
+    def _update(self, n, fn, args):
+        """The new parameters of q(n) from ``args``: all elements at once, or one element at a
+        time along the coupled plates of its schedule (each element reading the ones before)."""
+        sch = self.schedules.get(n)
+        if sch is None or sch.vectorised:
+            return fn(**args)
+        axes = self._axes[n]
+        cur = {k: (np.array(v, dtype=float) if k in axes else v) for k, v in args.items()}
+        known = plate_sizes(self.model, {k: v for k, v in cur.items()
+                                         if k in self.model.variables})
+        by_name = {p.name: p for p in self.model.plates}
+        sizes = [int(by_name[p].size) if by_name[p].size.is_Integer else known[by_name[p].size]
+                 for p in sch.plates]
+        out = {}
+        for at in np.ndindex(*sizes):
+            new = fn(**cur)
+            _write(cur, new, at, axes)
+            out.update({k: cur[k] for k in new})
+        return out
 
     def statistics(self, chunk, params, fixed, names=None):
         """The chunk's statistics (all, or those in ``names``); ``chunk`` holds its data and
@@ -413,7 +476,7 @@ class MapReduce:
         """Global variational parameters from the summed statistics (updated in q order)."""
         params = dict(params)
         for n in self.global_order:
-            params.update(self._global_fns[n](**fixed, **params, **stats))
+            params.update(self._update(n, self._global_fns[n], {**fixed, **params, **stats}))
         return params
 
     def elbo(self, stats, params, fixed) -> float:

@@ -38,6 +38,7 @@ from .mapreduce import map_reduce
 from .model import _IDX_PLATE, LATEX_NAMES, Model, Plate
 from .numeric import plate_sizes
 from .distributions import MatrixInverse
+from .errors import UnsupportedModelError
 from .updates import derive_update
 
 __all__ = ["SVI", "SVIResult", "generate_svi", "names_in", "natural_of", "step_size"]
@@ -168,7 +169,7 @@ class SVI:
             local_read = reads & set(self.split.local_params)
             self._one_sweep = self._one_sweep and not local_read
             self._needs_start += sorted(local_read - written)
-            written |= set().union(*(names_in(t) for t in model.qfactors[n].dist.params.values()))
+            written |= _declared(model.qfactors[n].dist)
         self._rho_name = next(n for n in ("rho", "rho_svi", "rho_step")
                               if n not in plan.stat_model.variables)
         rho = plan.stat_model.hyper(self._rho_name, (), latex=r"\rho_t", positive=False)
@@ -176,6 +177,15 @@ class SVI:
         self.natural, self.intermediate, self.intermediate_params, self.update = {}, {}, {}, {}
         self._stat_names, self._step_fns = set(), {}
         self.global_factors, joints = [], set()
+        for n in plan.global_order:
+            sch = plan.schedules[n]
+            if not sch.vectorised:
+                raise UnsupportedModelError(
+                    f"model {model.name!r}: the elements of the global factor q({n}) are coupled "
+                    f"along {', '.join(sch.plates)} ({'; '.join(sch.terms[:2])}): CAVI updates "
+                    "them one at a time, and a natural-gradient step of all of them at once "
+                    "towards a Jacobi target is not that sweep; SVI supports global factors "
+                    "whose elements are independent given the other factors")
         for n in plan.global_order:          # a joint factor (mu, Lambda) steps once
             joint = getattr(model.qfactors[n].dist, "joint", None)
             if joint is None or id(joint) not in joints:
@@ -250,7 +260,7 @@ class SVI:
         start = {}
         for name in self._needs_start:
             factor = next(f for f in model.qfactors.values()
-                          if name in set().union(*map(names_in, f.dist.params.values())))
+                          if name in _declared(f.dist))
             if not factor.dist.sums_to_one:
                 raise ValueError(
                     f"local_init: the local sweep reads {name} before it updates it and "
@@ -359,6 +369,16 @@ class SVI:
                 spent_cpu += time.process_time() - c0
         return SVIResult(params, rho, n_steps, np.array(trace), np.array(at, dtype=int),
                          np.array(walls), np.array(cpus))
+
+
+def _declared(dist):
+    """Names of the variational arrays a q factor declares: its parameters' and, for a full
+    covariance (MvNormal), the matrix's (not among ``params``)."""
+    out = set().union(*map(names_in, dist.params.values()))
+    matrix = getattr(dist, "matrix", None)
+    if matrix is not None:
+        out.add(str(getattr(matrix, "label", matrix)))
+    return out
 
 
 def _part(copied, original, part):

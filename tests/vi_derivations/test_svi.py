@@ -256,3 +256,27 @@ def test_full_covariance_factors_step_in_natural_coordinates(name):
     np.testing.assert_allclose(prec(half) @ half[mean],
                                (prec(start) @ start[mean] + prec(one) @ one[mean]) / 2,
                                rtol=1e-10)
+
+
+def test_a_global_factor_with_coupled_elements_is_refused_by_name():
+    """Regression: a factorised q(w_d) whose elements interact (x_id x_il w_d w_l) was stepped
+    all at once towards its Jacobi target, which is not the CAVI sweep (the rho = 1 step differed
+    from it); SVI now refuses it, naming the factor, the plate and the coupling term."""
+    from tests.vi_derivations.test_mapreduce import ard_factorised_model
+    with pytest.raises(vd.UnsupportedModelError, match=r"q\(w\) are coupled along D .*X\[i"):
+        SVI(ard_factorised_model())
+
+
+def test_a_local_start_that_is_a_covariance_is_asked_for_by_name():
+    """Regression: a local sweep that reads a full covariance before it writes it (q(mu_g) with a
+    matrix V_g, read by q(Lambda_g) updated first) looked the matrix up among the factor's
+    parameters, where it is not declared, and raised StopIteration; it now asks for local_init."""
+    from tests.vi_derivations import random_models_extended as rx
+    case = rx.random_extended_model(5)
+    engine = SVI(case.model, local_steps=1, local_tol=0)
+    assert {"V_mu2", "m_mu2"} <= set(engine._needs_start)
+    data = {k: case.data[k] for k in engine.split.data}
+    fixed = {k: v for k, v in case.data.items() if k not in data}
+    glob = {"c_be1": np.ones((case.sizes["K"], case.sizes["V"]))}
+    with pytest.raises(ValueError, match=r"^local_init: .* reads (V|m)_mu2 .* q\(mu2\)"):
+        engine.step(data, glob, fixed, rho=1.0, scale=1.0)
