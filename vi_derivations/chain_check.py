@@ -22,9 +22,15 @@ likelihood's support (``draw_in_support``), matrix parameters get valid values
 (``prepare_check``) and each q factor draws its own samples (``sample_q``); this module
 never asks which family it holds.
 
+Hyper-parameters get values inside their domain: positive by default, SPD matrices for the
+ones declared symmetric and for the matrices the families ask for (``inst.spd_matrix``: a known
+covariance or precision), values in an interval where a family says so (``inst.set_within``).
+
 The first step is the definition of ``lhs`` and is not compared.  A step that cannot be
-decided (an unsupported q family, an expectation inside a '+const' step) is reported
-as ``checked=False``; the tests require every step of every chain to be checked.
+decided (an expectation inside a '+const' step, a value the instance cannot give) is reported
+as ``checked=False`` with the words of a :class:`CheckUnavailable`; a model whose instance
+cannot be built (a q family without a sampler) raises :class:`CheckUnavailable` naming the
+variable and the construct.  The tests require every step of every chain to be checked.
 """
 from __future__ import annotations
 
@@ -34,9 +40,20 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-__all__ = ["StepCheck", "check_chain", "check_derivation"]
+from vi_derivations.errors import UnsupportedModelError
 
-SIZES = (3, 2, 2, 2, 2)          # sizes given to the plates, in model order
+__all__ = ["StepCheck", "CheckUnavailable", "check_chain", "check_derivation"]
+
+SIZES = (3, 2, 2, 2, 2)          # sizes given to the plates, in model order (2 beyond)
+
+
+class CheckUnavailable(UnsupportedModelError):
+    """The step checker cannot evaluate a construct of the model numerically; the message names
+    the variable (or symbol) and the construct."""
+
+
+def _size(t):
+    return SIZES[t] if t < len(SIZES) else 2
 
 
 @dataclass
@@ -66,7 +83,7 @@ class _Instance:
         self.model = model
         self.g = np.random.default_rng(seed)
         self.S = samples
-        self.sizes = {p.size: sp.Integer(n) for p, n in zip(model.plates, SIZES) if isinstance(p.size, sp.Symbol)}
+        self.sizes = {p.size: sp.Integer(_size(t)) for t, p in enumerate(model.plates) if isinstance(p.size, sp.Symbol)}
         self.size_of = {p.name: int(self.sizes.get(p.size, p.size)) for p in model.plates}
         self.values: dict = {}          # deterministic values of Indexed/Symbol atoms
         self.samples: dict = {}         # q samples of latent elements (arrays of length S)
@@ -99,6 +116,41 @@ class _Instance:
     def param(self, dist, ix, name):
         """The numeric value of ``dist``'s parameter ``name`` at the element ``ix`` of its variable."""
         return self._param(dist, ix, name)
+
+    def spd_matrix(self, var):
+        """Symmetric positive definite values of the matrix ``var`` (a Variable or its symbol),
+        one per batch element over its last two plates: set in ``values`` and kept (array of
+        shape batch + (D, D)) in ``matrices``.  Drawn once; later calls return the same array."""
+        if not hasattr(var, "plates"):
+            v = self.model.var_of(var)
+            if v is None:
+                raise CheckUnavailable(f"the matrix {var} is not a variable of the model: no concrete value")
+            var = v
+        if var.name in self.matrices:
+            return self.matrices[var.name]
+        if len(var.plates) < 2 or self.size_of[var.plates[-1].name] != self.size_of[var.plates[-2].name]:
+            raise CheckUnavailable(f"{var.name}: a covariance/precision matrix must be square over its last two plates")
+        D = self.size_of[var.plates[-1].name]
+        batch = [range(self.size_of[p.name]) for p in var.plates[:-2]]
+        mats = np.empty(tuple(len(r) for r in batch) + (D, D))
+        for b in itertools.product(*batch):
+            A = self.g.normal(size=(D, D))
+            mats[b] = A @ A.T / D + 0.5 * np.eye(D)
+            for r in range(D):
+                for c in range(D):
+                    self.values[self._el(var, b + (r, c))] = float(mats[b][r, c])
+        self.matrices[var.name] = mats
+        return mats
+
+    def set_within(self, expr, low, high):
+        """Give every hyper-parameter element in ``expr`` (a family's parameter) a value drawn
+        uniformly in (low, high): the parameter's domain, e.g. a known probability in (0, 1)."""
+        names = {str(a.base.label) if isinstance(a, sp.Indexed) else a.name
+                 for a in sp.sympify(expr).atoms(sp.Indexed, sp.Symbol)}
+        for v in self.model.variables.values():
+            if v.name in names and v.kind == "hyper":
+                for _, el in self._elements(v):
+                    self.values[el] = float(self.g.uniform(low, high))
 
     def set_draws(self, el, draws, point):
         """Draws under q of the latent element ``el`` and a point of its support."""
@@ -153,8 +205,13 @@ class _Instance:
                     for el in list(self.values):
                         if isinstance(el, sp.Indexed) and isinstance(base, sp.Indexed) and el.base.label == base.base.label:
                             self.values[el] = abs(self.values[el]) + 0.3
-        # matrix parameters (covariances of structured q factors, Wishart scales): valid values
+        # matrix parameters (covariances of structured q factors, Wishart scales, known precisions
+        # and every hyper-parameter declared symmetric): valid values
         self.matrices = {}
+        from vi_derivations.model import is_symmetric
+        for v in m.variables.values():
+            if v.kind == "hyper" and is_symmetric(v.symbol):
+                self.spd_matrix(v)
         for f in list(m.factors) + list(m.qfactors.values()):
             f.dist.prepare_check(self, as_q=f in m.qfactors.values())
         # latent variables: q samples, and points of the support (one-hot for indicators)
@@ -185,7 +242,8 @@ class _Instance:
         def mat_of(base, batch=()):
             name = str(base.label) if hasattr(base, "label") else str(base)
             if name not in self.matrices:
-                raise NotImplementedError(f"no concrete matrix for {name}")
+                raise CheckUnavailable(f"no concrete matrix for {name}: its log-determinant or inverse needs "
+                                       f"a matrix value (declare it symmetric, or give its family a prepare_check)")
             return self.matrices[name][tuple(int(i) for i in batch)]
 
         def logdet(e):
@@ -240,7 +298,7 @@ class _Instance:
             lat = self.onehot if latent_mode == "onehot" else {k: float(v[0]) for k, v in self.samples.items()}
             rest = body.xreplace(_num(point)).xreplace(_num(self.values)).xreplace(_num(lat))
             if rest.free_symbols:
-                raise NotImplementedError(f"no value for {sorted(map(str, rest.free_symbols))[:6]}")
+                raise CheckUnavailable(f"no concrete value for {sorted(map(str, rest.free_symbols))[:6]}")
             val = complex(rest.evalf())
             if abs(val.imag) > 1e-12:
                 raise ValueError("complex value")
@@ -262,7 +320,7 @@ class _Instance:
         lat = [a for a in lat if a not in fixed]
         if not lat:
             if expr.free_symbols:
-                raise NotImplementedError(f"no value for {sorted(map(str, expr.free_symbols))[:6]}")
+                raise CheckUnavailable(f"no concrete value for {sorted(map(str, expr.free_symbols))[:6]}")
             return np.asarray(float(expr.evalf()))
         dummies = [sp.Dummy() for _ in lat]
         f = sp.lambdify(dummies, expr.xreplace(dict(zip(lat, dummies))), "numpy")
@@ -310,7 +368,11 @@ def check_chain(model, name, chain, seed=0) -> list[StepCheck]:
     For the update of a one-hot factor q(c_i) the chain is written for one component,
     log q*(c_ik): it is evaluated at c_i = e_k (the free k), and '+const' means the
     difference does not depend on k."""
-    inst = _Instance(model, seed=seed)
+    try:
+        inst = _Instance(model, seed=seed)
+    except NotImplementedError as exc:      # a family hook without the checker's support
+        raise CheckUnavailable(f"model {model.name}: {exc or 'a family without a sampler'} "
+                               f"(the step checker cannot build a concrete instance)") from exc
     wrt_idx = [w for w in chain.wrt if isinstance(w, sp.Indexed)]
     free = inst.free_index_values([s.expr for s in chain.steps])
     cat = _categorical_target(model, chain)
@@ -353,8 +415,10 @@ def check_chain(model, name, chain, seed=0) -> list[StepCheck]:
                 ok, detail, checked = _const_over_categories(inst, variants, n)
             else:
                 ok, detail, checked = _check_pair(inst, st.relation, conc[n - 1], conc[n], wrt, fixed)
-        except NotImplementedError as exc:
-            ok, detail, checked = False, str(exc), False
+        except CheckUnavailable as exc:
+            ok, detail, checked = False, f"CheckUnavailable: {exc}", False
+        except NotImplementedError as exc:   # from a family's code: reported in words too
+            ok, detail, checked = False, f"CheckUnavailable: {exc or 'not implemented'}", False
         except Exception as exc:          # an evaluation problem: the step is not checked
             ok, detail, checked = False, f"{type(exc).__name__}: {exc}", False
         out.append(StepCheck(name, n, st.relation, st.text, checked, ok, detail))
@@ -390,7 +454,7 @@ def _check_pair(inst, rel, a, b, wrt, fixed):
         return abs(va - vb) <= tol, f"E_q[prev] = {va:.8g} ± {sa:.2g}, next = {vb:.8g}", True
     if rel == "+const":
         if has_E:
-            raise NotImplementedError("'+const' step with an unevaluated expectation")
+            raise CheckUnavailable("a '+const' step with an unevaluated expectation")
         d = a - b
         worst = 0.0
         for w in wrt:
@@ -409,7 +473,7 @@ def _check_pair(inst, rel, a, b, wrt, fixed):
             if vb - va - t > worst - tol:
                 worst, tol = vb - va, t
         return worst <= tol, f"max (next - prev) = {worst:.3g} (tol {tol:.2g})", True
-    raise NotImplementedError(f"unknown relation {rel!r}")
+    raise CheckUnavailable(f"unknown relation {rel!r}")
 
 
 def check_derivation(model, seed=0) -> list[StepCheck]:

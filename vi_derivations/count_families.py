@@ -58,6 +58,14 @@ class Binomial(Family):
         if nn.is_number and not (nn.is_integer and nn.is_positive):
             raise ValueError(f"Binomial: n must be a positive integer, got {nn}")
 
+    def draw_in_support(self, rng):
+        return float(rng.integers(0, 4))
+
+    def prepare_check(self, inst, as_q):
+        """Known n at least the checker's counts (0..3), a known p inside (0, 1)."""
+        inst.set_within(self.params["n"], 4, 7)
+        inst.set_within(self.params["p"], 0.05, 0.95)
+
     def log_density(self, x):
         n, p = self.params["n"], self.params["p"]
         return (loggamma(n + 1) - loggamma(x + 1) - loggamma(n - x + 1)

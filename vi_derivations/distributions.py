@@ -879,7 +879,8 @@ class Bernoulli(Family):
         return float(rng.integers(0, 2))
 
     def prepare_check(self, inst, as_q):
-        if not as_q:
+        if not as_q:                                # a known probability: inside (0, 1)
+            inst.set_within(self.params["p"], 0.05, 0.95)
             return
         p = self.params["p"].subs(inst.sizes)      # q's probabilities: values inside (0, 1)
         labels = {a.base.label for a in p.atoms(sp.Indexed)}
@@ -1158,26 +1159,28 @@ class MvNormal(Family):
 
     # ---- the chain checker: a symmetric positive definite matrix, draws of the whole vector
     def prepare_check(self, inst, as_q):
-        if not as_q:
-            return
-        J = inst.size_of[self.event_plates[0].name]
-        if len(self.var.plates) != 1:
-            raise NotImplementedError("MvNormal q factor with batch plates")
-        A = inst.rng.normal(size=(J, J))
-        Vm = A @ A.T / J + 0.5 * np.eye(J)
-        if self.parametrisation != "cov":
-            Vm = np.linalg.inv(Vm)
-        for a in range(J):
-            for b in range(J):
-                inst.values[self.matrix[a, b].subs(inst.sizes)] = float(Vm[a, b])
-        inst.matrices[str(self.matrix.label)] = Vm
+        """A symmetric positive definite matrix (one per group, or one shared) for a q factor's
+        covariance/precision and for a known (hyper-parameter) one of the model; a latent
+        matrix of the model is drawn by its own q factor."""
+        v = inst.model.var_of(self.matrix)
+        if as_q or v is None or v.kind == "hyper":
+            inst.spd_matrix(v if v is not None else self.matrix)
 
     def sample_q(self, inst, var):
+        """Draws of the whole vector of every group (batch element) from N(m_b, V_b)."""
         J = inst.size_of[self.event_plates[0].name]
-        mean = np.array([inst.param(self, (j,), "mean") for j in range(J)])
-        cov = inst.matrices[str(self.matrix.label)]
-        if self.parametrisation != "cov":
-            cov = np.linalg.inv(cov)
-        draws = inst.rng.multivariate_normal(mean, cov, size=inst.S)
-        for j in range(J):
-            inst.set_draws(inst.element(var, (j,)), draws[:, j], float(draws[0, j]))
+        pos = self.event_positions[0]
+        mats = inst.matrices[str(self.matrix.label)]
+        batch = [range(inst.size_of[var.plates[t].name]) for t in self.batch_positions]
+        for b in itertools.product(*batch):
+            def index(j, b=b):
+                ix = list(b)
+                ix.insert(pos, j)
+                return tuple(ix)
+            mean = np.array([inst.param(self, index(j), "mean") for j in range(J)])
+            cov = mats if self.shared_matrix else mats[b]
+            if self.parametrisation != "cov":
+                cov = np.linalg.inv(cov)
+            draws = inst.rng.multivariate_normal(mean, cov, size=inst.S)
+            for j in range(J):
+                inst.set_draws(inst.element(var, index(j)), draws[:, j], float(draws[0, j]))

@@ -361,6 +361,13 @@ class MvNormalPrecision(Family):
         super().__init__(mean=mean, precision=precision, scale=scale)
         self.event_plates = (event[0],)
 
+    def prepare_check(self, inst, as_q):
+        """A known (hyper-parameter) precision matrix gets symmetric positive definite values;
+        a latent one is drawn by its q factor."""
+        v = inst.model.var_of(self.prec_base)
+        if v is None or v.kind == "hyper":
+            inst.spd_matrix(v if v is not None else self.prec_base)
+
     def all_exprs(self):
         # the precision enters through its matrix; one entry names the variable (the parent)
         p = self.params["precision"]
