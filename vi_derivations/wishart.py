@@ -309,15 +309,7 @@ def _check_scale_values(inst, dist):
     m = inst.model
     v = m.var_of(dist.scale_base)
     D = inst.size_of[v.plates[-1].name]
-    batch = [range(inst.size_of[p.name]) for p in v.plates[:-2]]
-    mats = np.empty(tuple(len(r) for r in batch) + (D, D))
-    for b in itertools.product(*batch):
-        A = inst.rng.normal(size=(D, D))
-        mats[b] = A @ A.T / D + 0.5 * np.eye(D)
-        for r in range(D):
-            for c in range(D):
-                inst.values[inst.element(v, b + (r, c))] = float(mats[b][r, c])
-    inst.matrices[v.name] = mats
+    inst.spd_matrix(v)
     nu = m.var_of(dist.params["dof"])
     for _, el in inst.elements(nu):
         inst.values[el] = float(D - 1 + inst.rng.uniform(0.5, 2.0))
