@@ -5,7 +5,9 @@ For each random model of :mod:`tests.vi_derivations.random_models` (``--old``) a
 accepts, :func:`tests.vi_derivations.soundness_scale.check_scale` runs ``map_reduce`` (sweeps on
 random uneven chunks, one of a single row, against ``vd.cavi(model, order=plan.order)``) and
 ``SVI`` (full-batch rho = 1 steps against the same sweeps, a rho = 1/2 step half way in natural
-parameters). Prints counts per kind (right / refused by name / wrong / crashed) and writes
+parameters). Prints counts per kind (right / refused by name / wrong / crashed; a model counts as
+right when both are, as refused when either refuses it by name), map_reduce's and SVI's counts
+alone, and writes
 ``benchmarks/results/soundness_scale.json``.
 
     python benchmarks/bench_soundness_scale.py --old 300 --extended 150
@@ -36,24 +38,30 @@ def _timeout(*_):
 
 def run(profile, gen, n, limit):
     per_kind = collections.defaultdict(collections.Counter)
-    total, bad = collections.Counter(), []
+    total, bad, alone = collections.Counter(), [], {"map_reduce": collections.Counter(),
+                                                     "svi": collections.Counter()}
     signal.signal(signal.SIGALRM, _timeout)
     for seed in range(n):
         case = gen(seed)
         signal.alarm(limit)
+        parts = {}
         try:
-            status, why = check_scale(case)
+            status, why = check_scale(case, parts=parts)
         except TimeoutError as e:
             status, why = "crashed", str(e)
         finally:
             signal.alarm(0)
         total[status] += 1
+        for what, c in alone.items():
+            c[parts.get(what, status)] += 1
         for kind in dict.fromkeys(case.blocks):
             per_kind[kind][status] += 1
         if status in ("wrong", "crashed"):
             bad.append({"seed": seed, "blocks": case.blocks, "status": status, "reason": why[:400]})
             print(f"  {profile} seed {seed} {case.blocks}: {status}: {why[:200]}", flush=True)
     return {"models": n, "counts": {s: total[s] for s in STATUSES},
+            "map_reduce_alone": {s: alone["map_reduce"][s] for s in STATUSES},
+            "svi_alone": {s: alone["svi"][s] for s in STATUSES},
             "per_kind": {k: {s: c[s] for s in STATUSES} for k, c in sorted(per_kind.items())},
             "wrong_or_crashed": bad}
 
@@ -73,6 +81,7 @@ def main(argv=None):
         if n:
             res = out[profile] = run(profile, gen, n, a.limit)
             print(f"{profile}: {n} models: {res['counts']}")
+            print(f"  map_reduce alone: {res['map_reduce_alone']}; SVI alone: {res['svi_alone']}")
             for kind, c in res["per_kind"].items():
                 print(f"  {kind:32s} right {c['right']:4d}  refused {c['refused']:4d}  "
                       f"wrong {c['wrong']:3d}  crashed {c['crashed']:3d}  skip {c['skip']:4d}")

@@ -100,10 +100,29 @@ def setup(case, rng):
     return P0
 
 
-def check_scale(case, sweeps=3, seed=0):
-    """(status, reason) of ``case`` under map_reduce and SVI (see the module docstring)."""
-    if case.refusal is not None or case.refusal_at_build is not None:
-        return "skip", "a model the generator means to be refused"
+def check_scale(case, sweeps=3, seed=0, parts=None):
+    """(status, reason) of ``case`` under map_reduce and SVI (see the module docstring); the
+    status of each alone goes into the dict ``parts`` ("map_reduce", "svi") when given."""
+    parts = {} if parts is None else parts
+    status, why = _check(case, sweeps, seed, parts)
+    parts.setdefault("map_reduce", status)
+    parts.setdefault("svi", status)
+    return status, why
+
+
+def _check(case, sweeps, seed, parts):
+    if case.refusal_at_build is not None:
+        return "skip", "the generator's model was refused while it was built"
+    if case.refusal is not None:       # a non-conjugate model: map_reduce and SVI refuse it by name
+        for what, build in (("map_reduce", map_reduce), ("SVI", SVI)):
+            try:
+                build(case.model)
+            except REFUSALS:
+                continue
+            except Exception as e:  # noqa: BLE001
+                return "crashed", f"{what} on a non-conjugate model: {type(e).__name__}: {e}"
+            return "wrong", f"{what} accepted a model the generator means to be refused"
+        return "refused", "non-conjugate, refused by name"
     M = case.model
     try:
         G = vd.cavi(M, order=case.order)
@@ -160,6 +179,7 @@ def check_scale(case, sweeps=3, seed=0):
             return "wrong", f"map-reduce: local {k} differs from the in-memory CAVI (cuts {cuts})"
     if not _close(trace, ref.elbo):
         return "wrong", f"map-reduce: ELBO {trace} != in-memory {list(ref.elbo)} (cuts {cuts})"
+    parts["map_reduce"] = "right"
     # -------------------------------------------------------------- SVI
     try:
         # the local parameters a sweep reads before it writes them start where the CAVI starts
