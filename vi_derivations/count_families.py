@@ -87,6 +87,9 @@ class Multinomial(Family):
         super().__init__(probs=probs)
         self.event_plates = (event,)
 
+    def draw_in_support(self, rng):
+        return float(rng.integers(0, 4))
+
     def log_density(self, x):
         v = self.event_plates[0].index
         u = self.event_plates[0].fresh()

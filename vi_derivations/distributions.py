@@ -183,7 +183,8 @@ class Family:
     * **sampler and support for the checks** (:mod:`vi_derivations.chain_check`) --
       ``draw_in_support(rng)`` (one observed element inside the support), ``positive_params``
       (q parameters the checker sets positive), ``prepare_check(inst, as_q)`` (valid values for
-      matrix parameters), ``sample(params, rng, size)`` and ``support_point(params, rng, draws)``
+      matrix parameters and known parameters with a domain, through ``inst.spd_matrix(var)``
+      and ``inst.set_within(expr, low, high)``), ``sample(params, rng, size)`` and ``support_point(params, rng, draws)``
       (draws of one batch element under q and a point of the support), ``sample_q(inst, var)``
       (all elements of a q factor's variable; the default loops over the batch);
     * **NumPy code** (:mod:`vi_derivations.codegen`) -- ``stat_codes`` (statistic key -> name
@@ -624,6 +625,10 @@ class Mixture(Family):
         super().__init__()
         self.indicator = indicator
         self.component = component
+
+    def prepare_check(self, inst, as_q):
+        """The component's known parameters get the component's domain (a probability in (0, 1))."""
+        self.component.prepare_check(inst, as_q)
 
     def check_value(self, var):
         ind = self.indicator

@@ -140,3 +140,30 @@ def test_unavailable_construct_is_named(monkeypatch):
     monkeypatch.undo()
     r = _broken(M, chains, "log_joint", 1, lambda e: e + sp.Symbol("stray"))
     assert not r.checked and r.detail.startswith("CheckUnavailable: ") and "stray" in r.detail, r
+
+
+def test_mixture_of_known_probabilities_and_multinomial_counts():
+    """A mixture's component passes its known probabilities to the checker's domain (Bernoulli
+    components b_kd in (0, 1)), Multinomial observations are counts (both were "ValueError:
+    complex value"); a wrong step is still rejected."""
+    N, K, D, V = Plate("N", "i"), Plate("K", "k"), Plate("D", "d"), Plate("V", "v")
+    M = Model("mix_check", "a mixture of known Bernoulli components")
+    bk = M.hyper("bk", (K, D))
+    c, pv = M.latent("c", (N, K)), M.latent("pv", (V,))
+    y, z = M.observed("y", (N, D)), M.observed("z", (N, V))
+    M.factor(c, vd.Categorical(1 / K.size, event=K))
+    M.factor(y, vd.Mixture(c, vd.Bernoulli(bk[K.index, D.index])))
+    M.factor(pv, vd.Dirichlet(2, event=V))
+    M.factor(z, vd.Multinomial(pv.symbol[V.index], event=V))
+    M.q(c, vd.Categorical(M.variational("phi", (N, K))[N.index, K.index], event=K))
+    M.q(pv, vd.Dirichlet(M.variational("a", (V,), positive=True)[V.index], event=V))
+    from vi_derivations.chain_check import _Instance
+    inst = _Instance(M)
+    vals = {str(k): v for k, v in inst.values.items()}
+    bks = [v for k, v in vals.items() if k.startswith("bk[")]
+    zs = [v for k, v in vals.items() if k.startswith("z[")]
+    assert bks and all(0 < v < 1 for v in bks), bks
+    assert zs and all(v >= 0 and v == int(v) for v in zs), zs
+    chains = _all_checked(M, ["log_joint", "expected_log_joint", "elbo"])
+    r = _broken(M, chains, "log_joint", 1, lambda e: e * sp.Rational(9, 10))
+    assert r.checked and not r.ok, r
