@@ -41,7 +41,7 @@ export PATH                  := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help venv mathjax browser setup book test clean distclean \
         benchmarks bench-gmm bench-bayesian-gmm bench-lda bench-dask bench-dask-bayesian-gmm bench-codegen \
-        bench-engine bench-typeset bench-soundness bench-soundness-scale bench-svi-engine fuzz equations
+        bench-engine bench-typeset bench-soundness bench-soundness-scale bench-chain-check bench-svi-engine fuzz equations
 
 help:
 	@echo "make book   build the book into $(BUILD_DIR)/html (jupyter-book -W -n)"
@@ -50,7 +50,7 @@ help:
 	@echo "make clean  remove $(BUILD_DIR) and caches"
 	@echo "make benchmarks   every figure of benchmarks/ (long; see benchmarks/README.md), or one:"
 	@echo "  bench-gmm bench-bayesian-gmm bench-lda bench-dask bench-dask-bayesian-gmm bench-codegen bench-engine"
-	@echo "  bench-typeset bench-soundness (2,000 random models) bench-soundness-scale bench-svi-engine"
+	@echo "  bench-typeset bench-soundness (2,000 random models) bench-soundness-scale bench-chain-check bench-svi-engine"
 	@echo "  fuzz (vi_impl against bad inputs) equations (before/after screenshots of five displays)"
 
 venv: $(VENV_STAMP)
@@ -104,7 +104,7 @@ test: setup browser
 BENCH := nice $(PY) benchmarks
 RESULTS := benchmarks/results
 
-benchmarks: bench-gmm bench-bayesian-gmm bench-lda bench-codegen bench-engine bench-typeset bench-soundness bench-soundness-scale bench-svi-engine fuzz equations bench-dask bench-dask-bayesian-gmm
+benchmarks: bench-gmm bench-bayesian-gmm bench-lda bench-codegen bench-engine bench-typeset bench-soundness bench-soundness-scale bench-chain-check bench-svi-engine fuzz equations bench-dask bench-dask-bayesian-gmm
 
 bench-gmm: setup
 	$(BENCH)/bench_gmm.py --clock cpu --json $(RESULTS)/gmm.json
@@ -128,6 +128,8 @@ bench-soundness: setup
 	$(BENCH)/bench_soundness.py --models 2000
 bench-soundness-scale: setup
 	$(BENCH)/bench_soundness_scale.py --old 200 --extended 100
+bench-chain-check: setup
+	$(BENCH)/bench_chain_check.py --label after --random 100 --extended 100
 bench-svi-engine: setup
 	$(BENCH)/bench_svi_engine.py --json $(RESULTS)/svi_engine.json
 equations: setup mathjax browser
