@@ -627,14 +627,22 @@ def _expect(b, classes, *words):
     b.case.refusal = (classes, words)
 
 
+def _wishart_latent(b, dof=None):
+    """A D x E latent Lam with the prior Wishart(I, dof) (default dof: the hyper nu0 = D + 1)."""
+    P, (d, e) = b.P, (b.P["D"].index, b.P["E"].index)
+    lam = b.M.latent(b.name("Lam"), (P["D"], P["E"]))
+    W0 = b.hyper("W0", np.eye(b.sizes["D"]), ("D", "E"), positive=False)
+    dof = b.hyper("nu0", b.sizes["D"] + 1.0) if dof is None else dof
+    b.M.factor(lam, Wishart(W0[d, e], dof, event=(P["D"], P["E"])))
+    return lam
+
+
 def refuse_wishart_normal_q(b):
     """A Wishart prior with a Normal q over the matrix entries."""
     M, P = b.M, b.P
     d, e = P["D"].index, P["E"].index
     _expect(b, (vd.NonConjugateError, vd.UnsupportedModelError), b.name("Lam"))
-    lam = M.latent(b.name("Lam"), (P["D"], P["E"]))
-    M.factor(lam, Wishart(b.hyper("W0", np.eye(b.sizes["D"]), ("D", "E"), positive=False)[d, e],
-                          b.hyper("nu0", b.sizes["D"] + 1.0), event=(P["D"], P["E"])))
+    lam = _wishart_latent(b)
     x = b.observed("x", ("T", "D"), b.rng.normal(size=b.shape("T", "D")))
     M.factor(x, MvNormalPrecision(0, lam[d, e], event=(P["D"], P["E"])))
     b.q(lam, "Normal", ("D", "E"), m=False, s=True)
@@ -647,9 +655,7 @@ def refuse_wishart_latent_dof(b):
     _expect(b, (vd.NonConjugateError, vd.UnsupportedModelError), b.name("nu"))
     nu = M.latent(b.name("nu"))
     M.factor(nu, vd.Gamma(4, 1))
-    lam = M.latent(b.name("Lam"), (P["D"], P["E"]))
-    M.factor(lam, Wishart(b.hyper("W0", np.eye(b.sizes["D"]), ("D", "E"), positive=False)[d, e],
-                          nu.symbol + b.sizes["D"], event=(P["D"], P["E"])))
+    lam = _wishart_latent(b, nu.symbol + b.sizes["D"])
     x = b.observed("x", ("T", "D"), b.rng.normal(size=b.shape("T", "D")))
     M.factor(x, MvNormalPrecision(0, lam[d, e], event=(P["D"], P["E"])))
     b.q(nu, "Gamma", (), a=True, b=True)
@@ -714,12 +720,9 @@ def refuse_bound_nonlinear_logit(b):
 
 def refuse_wishart_as_variance(b):
     """An entry of a Wishart matrix used as the variance of a scalar Normal."""
-    M, P = b.M, b.P
-    d, e = P["D"].index, P["E"].index
+    M = b.M
     _expect(b, (vd.NonConjugateError, vd.UnsupportedModelError), b.name("Lam"))
-    lam = M.latent(b.name("Lam"), (P["D"], P["E"]))
-    M.factor(lam, Wishart(b.hyper("W0", np.eye(b.sizes["D"]), ("D", "E"), positive=False)[d, e],
-                          b.hyper("nu0", b.sizes["D"] + 1.0), event=(P["D"], P["E"])))
+    lam = _wishart_latent(b)
     x = b.observed("x", ("T",), b.rng.normal(size=b.sizes["T"]))
     M.factor(x, vd.Normal(0, var=lam[0, 0]))
     b.q_wishart(lam, ())
